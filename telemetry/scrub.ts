@@ -1,0 +1,169 @@
+/**
+ * Generic scrubbing helpers shared by the sinks: which names are secret, how a URL is redacted,
+ * and how values seen in secret places are removed wherever they are echoed (error messages).
+ */
+
+/** The replacement written where a secret was. */
+export const REDACTED = "REDACTED";
+
+/**
+ * Header and field names whose values are secret (lower case). Rollbar's own defaults are added
+ * by the Rollbar sink; these are the ones our stack adds (OpenTelemetry's URL conventions list
+ * the signature parameters).
+ */
+export const SECRET_NAMES: readonly string[] = [
+  "authorization",
+  "proxy-authorization",
+  "cookie",
+  "set-cookie",
+  "x-api-key",
+  "api_key",
+  "apikey",
+  "password",
+  "passwd",
+  "token",
+  "access_token",
+  "refresh_token",
+  "id_token",
+  "secret",
+  "client_secret",
+  "sig",
+  "signature",
+  "x-amz-signature",
+  "x-amz-credential",
+  "x-amz-security-token",
+  "awsaccesskeyid",
+  "x-goog-signature",
+  "x-honeycomb-team",
+  "x-rollbar-access-token",
+  "x-csrf-token",
+  "x-access-token",
+];
+
+/** Headers that carry the client's address; a proxy chain is personal data, never forwarded. */
+export const CLIENT_ADDRESS_HEADERS: readonly string[] = [
+  "x-forwarded-for",
+  "x-real-ip",
+  "forwarded",
+  "true-client-ip",
+  "cf-connecting-ip",
+  "x-client-ip",
+];
+
+/** Shorter values are not scrubbed as substrings: they would mangle ordinary text. */
+export const MIN_SECRET_LENGTH = 6;
+
+const SECRET_NAME_SET = new Set(SECRET_NAMES);
+
+/** Whether a header or field name holds a secret (case-insensitive). */
+export function isSecretName(name: string): boolean {
+  return SECRET_NAME_SET.has(name.toLowerCase());
+}
+
+/**
+ * Replaces every query value with REDACTED (keys kept), credentials with
+ * `REDACTED:REDACTED@`, and drops the fragment. Works on absolute and relative URLs.
+ */
+export function redactUrl(raw: string): string {
+  const hash = raw.indexOf("#");
+  const noFragment = hash === -1 ? raw : raw.slice(0, hash);
+  const q = noFragment.indexOf("?");
+  let base = q === -1 ? noFragment : noFragment.slice(0, q);
+  base = base.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, `$1${REDACTED}:${REDACTED}@`);
+  if (q === -1) return base;
+  const query = noFragment.slice(q + 1).split("&").map((pair) => {
+    const eq = pair.indexOf("=");
+    return eq === -1 ? pair : `${pair.slice(0, eq)}=${REDACTED}`;
+  });
+  return `${base}?${query.join("&")}`;
+}
+
+/**
+ * The values a request carries in secret places — secret headers (and the parts of
+ * `Authorization` and cookies), every query value, the client-address headers — so they can be
+ * removed wherever they are echoed, for instance in an error message.
+ */
+export function collectSecretValues(headers: Headers, url: string): string[] {
+  const found = new Set<string>();
+  const add = (value: string) => {
+    const trimmed = value.trim();
+    if (trimmed.length >= MIN_SECRET_LENGTH) found.add(trimmed);
+    const decoded = safeDecode(trimmed);
+    if (decoded.length >= MIN_SECRET_LENGTH) found.add(decoded);
+  };
+  for (const [name, value] of headers) {
+    const lower = name.toLowerCase();
+    if (CLIENT_ADDRESS_HEADERS.includes(lower)) {
+      for (const part of value.split(/[,;]/)) add(part.replace(/^\s*for=/i, "").replace(/"/g, ""));
+    } else if (lower === "authorization" || lower === "proxy-authorization") {
+      add(value);
+      const space = value.indexOf(" ");
+      if (space !== -1) add(value.slice(space + 1));
+    } else if (lower === "cookie" || lower === "set-cookie") {
+      add(value);
+      for (const part of value.split(/[;,]/)) {
+        const eq = part.indexOf("=");
+        if (eq !== -1) add(part.slice(eq + 1));
+      }
+    } else if (isSecretName(lower)) {
+      add(value);
+    }
+  }
+  const q = url.indexOf("?");
+  if (q !== -1) {
+    const hash = url.indexOf("#", q);
+    const query = url.slice(q + 1, hash === -1 ? undefined : hash);
+    for (const pair of query.split("&")) {
+      const eq = pair.indexOf("=");
+      if (eq !== -1) add(pair.slice(eq + 1).replace(/\+/g, " "));
+    }
+  }
+  // Longest first, so a value that contains another is removed whole.
+  return [...found].sort((a, b) => b.length - a.length);
+}
+
+/** Replaces every occurrence of each secret in every string of `value`, in place; returns it. */
+export function redactSecretValues<T>(value: T, secrets: readonly string[]): T {
+  if (secrets.length === 0) return value;
+  return walk(value, secrets, new WeakSet()) as T;
+}
+
+function walk(value: unknown, secrets: readonly string[], seen: WeakSet<object>): unknown {
+  if (typeof value === "string") return redactString(value, secrets);
+  if (value === null || typeof value !== "object") return value;
+  if (seen.has(value)) return value;
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = walk(value[i], secrets, seen);
+    return value;
+  }
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    const cleanKey = redactString(key, secrets);
+    const cleanValue = walk(record[key], secrets, seen);
+    if (cleanKey !== key) delete record[key];
+    record[cleanKey] = cleanValue;
+  }
+  return value;
+}
+
+/** Replaces every occurrence of each secret in `text`. */
+export function redactText(text: string, secrets: readonly string[]): string {
+  return redactString(text, secrets);
+}
+
+function redactString(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (out.includes(secret)) out = out.split(secret).join(REDACTED);
+  }
+  return out;
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
