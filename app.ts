@@ -1,0 +1,121 @@
+/**
+ * `createApp(deps)`: the Hono application, with no I/O at import time. Middleware order:
+ * telemetry first (it must see every response, errors included), then secure headers, CORS
+ * and the body limit, then the routes; `onError` is the one place errors become HTTP.
+ */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { secureHeaders } from "hono/secure-headers";
+import type { Config } from "./config.ts";
+import { activityRoutes } from "./routes/activities.ts";
+import { ROUTE_TEMPLATE, type RouteDeps } from "./routes/deps.ts";
+import { errorResponse, HttpError } from "./routes/errors.ts";
+import { healthRoutes, rollbarTestRoute } from "./routes/health.ts";
+import { messageRoutes } from "./routes/messages.ts";
+import type { Store } from "./services/store.ts";
+import type { Clock } from "./services/types.ts";
+import type { Telemetry } from "./telemetry/mod.ts";
+import { collectBodySecrets } from "./telemetry/redact.ts";
+
+/** Everything the app is built from. */
+export interface AppDeps {
+  config: Config;
+  telemetry: Telemetry;
+  store: Store;
+  clock: Clock;
+  /** The signed-in user until authentication arrives. */
+  currentUser?: string;
+}
+
+/** Headers the Cruddur frontend sends, tracing headers included. */
+export const CORS_ALLOW_HEADERS = [
+  "content-type",
+  "if-modified-since",
+  "authorization",
+  "traceparent",
+  "tracestate",
+  "baggage",
+  "x-amzn-trace-id",
+];
+
+/** Paths and the methods they answer, for 405 with an Allow header. */
+const METHODS: ReadonlyArray<[RegExp, string[]]> = [
+  [/^\/api\/activities\/(home|notifications|search|@[^/]*)$/, ["GET", "HEAD"]],
+  [/^\/api\/activities$/, ["POST"]],
+  [/^\/api\/activities\/[^/]+\/reply$/, ["POST"]],
+  [/^\/api\/activities\/[^/]+$/, ["GET", "HEAD"]],
+  [/^\/api\/message_groups$/, ["GET", "HEAD"]],
+  [/^\/api\/messages\/@[^/]*$/, ["GET", "HEAD"]],
+  [/^\/api\/messages$/, ["POST"]],
+  [/^\/api\/health-check$/, ["GET", "HEAD"]],
+  [/^\/rollbar\/test$/, ["GET", "HEAD"]],
+];
+
+/** Creates the application. */
+export function createApp(deps: AppDeps): Hono {
+  const { config, telemetry } = deps;
+  const app = new Hono();
+  const origins = [config.frontendUrl, config.backendUrl].filter((o): o is string => !!o)
+    .map((o) => new URL(o).origin);
+
+  app.use("*", telemetry.middleware());
+  app.use("*", secureHeaders());
+  app.use(
+    "/api/*",
+    cors({
+      origin: (origin) => origins.includes(origin) ? origin : null,
+      allowMethods: ["OPTIONS", "GET", "HEAD", "POST"],
+      allowHeaders: CORS_ALLOW_HEADERS,
+      exposeHeaders: ["location", "link", "traceresponse", "x-amzn-trace-id"],
+      maxAge: 600,
+    }),
+  );
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: config.bodyLimitBytes,
+      onError: (c) => errorResponse(c, 413, ["payload_too_large"]),
+    }),
+  );
+
+  const routeDeps: RouteDeps = {
+    services: {
+      store: deps.store,
+      clock: deps.clock,
+      traced: telemetry.traced,
+      log: telemetry.logger,
+    },
+    currentUser: deps.currentUser ?? "andrewbrown",
+    noteBodySecrets(body) {
+      const secrets = new Set<string>();
+      collectBodySecrets(body, secrets);
+      for (const secret of secrets) telemetry.markSecret(secret);
+    },
+    reportMessage: (message, level, c) => telemetry.reportMessage(message, level, c),
+  };
+  activityRoutes(app, routeDeps);
+  messageRoutes(app, routeDeps);
+  healthRoutes(app, {
+    version: config.serviceVersion,
+    ...(config.healthDetail ? { detail: () => telemetry.stats() } : {}),
+  });
+  rollbarTestRoute(app, routeDeps);
+
+  app.notFound((c) => {
+    const allowed = METHODS.find(([pattern]) => pattern.test(c.req.path))?.[1];
+    if (!allowed) return errorResponse(c, 404, ["route_not_found"]);
+    c.header("Allow", [...allowed, "OPTIONS"].join(", "));
+    if (c.req.method === "OPTIONS") return c.body(null, 204);
+    return errorResponse(c, 405, ["method_not_allowed"]);
+  });
+
+  app.onError((error, c) => {
+    if (error instanceof HttpError) return errorResponse(c, error.status, error.codes);
+    telemetry.reportError(error, c, { id: routeDeps.currentUser, username: routeDeps.currentUser });
+    return errorResponse(c, 500, ["internal_error"]);
+  });
+  return app;
+}
+
+export { ROUTE_TEMPLATE };

@@ -1,0 +1,349 @@
+/**
+ * The environment, read once into a typed object. A bad value stops startup with one message
+ * naming the variable; nothing else in the app reads `Deno.env`.
+ */
+
+/** Thrown for an environment variable that cannot be used. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Where the SDK pipeline sends spans. */
+export type TraceExporterKind = "otlp" | "console";
+
+/** OpenTelemetry settings (standard OTEL_* variables). */
+export interface OtelConfig {
+  /** `sdk`: our provider; `native`: Deno's built-in OpenTelemetry; `disabled`: no spans. */
+  mode: "sdk" | "native" | "disabled";
+  exporters: TraceExporterKind[];
+  /** Full traces URL, e.g. https://api.honeycomb.io/v1/traces. */
+  tracesEndpoint?: string;
+  headers: Record<string, string>;
+  timeoutMs: number;
+  sampler: string;
+  samplerArg?: number;
+  resourceAttributes: Record<string, string>;
+  bsp: {
+    maxQueueSize: number;
+    maxExportBatchSize: number;
+    scheduledDelayMillis: number;
+    exportTimeoutMillis: number;
+  };
+  /** Request headers recorded as `http.request.header.*` (lower-case allow-list). */
+  captureRequestHeaders: string[];
+}
+
+/** AWS X-Ray settings. */
+export interface XRayConfig {
+  enabled: boolean;
+  daemonAddress: string;
+  tracingName?: string;
+  dynamicNamingPattern?: string;
+  samplingRulesPath: string;
+}
+
+/** AWS credentials from the environment; the SDK's default chain is never used. */
+export interface AwsConfig {
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+/** CloudWatch Logs settings. */
+export interface CloudWatchConfig {
+  logGroup: string;
+  logStream?: string;
+  endpoint?: string;
+  flushIntervalMs: number;
+  createLogGroup: boolean;
+}
+
+/** Rollbar settings. */
+export interface RollbarConfig {
+  accessToken: string;
+  environment: string;
+  codeVersion?: string;
+  endpoint?: string;
+  itemsPerMinute: number;
+}
+
+/** The whole configuration. */
+export interface Config {
+  port: number;
+  hostname: string;
+  frontendUrl?: string;
+  backendUrl?: string;
+  bodyLimitBytes: number;
+  shutdownTimeoutMs: number;
+  traceDemo: boolean;
+  healthDetail: boolean;
+  serviceName: string;
+  serviceVersion: string;
+  environment: string;
+  logLevel: "debug" | "info" | "warn" | "error";
+  logFormat: "pretty" | "json";
+  otel: OtelConfig;
+  xray: XRayConfig;
+  /** Present when both a region and credentials are set. */
+  aws?: AwsConfig;
+  /** Present when CLOUDWATCH_LOG_GROUP is set (the sink also needs `aws`). */
+  cloudwatch?: CloudWatchConfig;
+  /** Present when ROLLBAR_ACCESS_TOKEN is set. */
+  rollbar?: RollbarConfig;
+}
+
+/** Every variable `loadConfig` reads, for documentation and the compose-file test. */
+export const CONFIG_VARIABLES = [
+  "PORT",
+  "HOST",
+  "FRONTEND_URL",
+  "BACKEND_URL",
+  "BODY_LIMIT_BYTES",
+  "SHUTDOWN_TIMEOUT_MS",
+  "TRACE_DEMO",
+  "HEALTH_CHECK_DETAIL",
+  "SERVICE_VERSION",
+  "DEPLOYMENT_ENVIRONMENT",
+  "LOG_LEVEL",
+  "LOG_FORMAT",
+  "OTEL_SDK_DISABLED",
+  "OTEL_DENO",
+  "OTEL_SERVICE_NAME",
+  "OTEL_RESOURCE_ATTRIBUTES",
+  "OTEL_TRACES_EXPORTER",
+  "OTEL_EXPORTER_OTLP_ENDPOINT",
+  "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+  "OTEL_EXPORTER_OTLP_HEADERS",
+  "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+  "OTEL_EXPORTER_OTLP_TIMEOUT",
+  "OTEL_EXPORTER_OTLP_PROTOCOL",
+  "OTEL_TRACES_SAMPLER",
+  "OTEL_TRACES_SAMPLER_ARG",
+  "OTEL_BSP_MAX_QUEUE_SIZE",
+  "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+  "OTEL_BSP_SCHEDULE_DELAY",
+  "OTEL_BSP_EXPORT_TIMEOUT",
+  "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST",
+  "AWS_XRAY_ENABLED",
+  "AWS_XRAY_DAEMON_ADDRESS",
+  "AWS_XRAY_TRACING_NAME",
+  "AWS_XRAY_URL",
+  "AWS_XRAY_SAMPLING_RULES",
+  "AWS_REGION",
+  "AWS_DEFAULT_REGION",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+  "AWS_ENDPOINT_URL",
+  "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS",
+  "CLOUDWATCH_LOG_GROUP",
+  "CLOUDWATCH_LOG_STREAM",
+  "CLOUDWATCH_FLUSH_INTERVAL_MS",
+  "CLOUDWATCH_CREATE_LOG_GROUP",
+  "ROLLBAR_ACCESS_TOKEN",
+  "ROLLBAR_ENVIRONMENT",
+  "ROLLBAR_CODE_VERSION",
+  "ROLLBAR_ENDPOINT",
+  "ROLLBAR_ITEMS_PER_MINUTE",
+] as const;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function text(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+function int(env: Env, name: string, fallback: number, min = 0, max = 2 ** 31): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = text(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (["true", "1", "yes", "on"].includes(raw)) return true;
+  if (["false", "0", "no", "off"].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
+  const raw = text(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if ((choices as readonly string[]).includes(raw)) return raw as T;
+  throw new ConfigError(`${name} must be one of ${choices.join(", ")}, got "${raw}"`);
+}
+
+function url(env: Env, name: string): string | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return undefined;
+  try {
+    const parsed = new URL(raw);
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error("scheme");
+    return raw;
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
+  }
+}
+
+/** Parses the W3C-baggage-like `k=v,k2=v2` lists of OTEL_*_HEADERS and OTEL_RESOURCE_ATTRIBUTES. */
+function keyValues(env: Env, name: string): Record<string, string> {
+  const raw = text(env, name);
+  const result: Record<string, string> = {};
+  if (raw === undefined) return result;
+  for (const part of raw.split(",")) {
+    if (part.trim() === "") continue;
+    const eq = part.indexOf("=");
+    const key = eq > 0 ? decodeURIComponent(part.slice(0, eq).trim()) : "";
+    if (key === "") throw new ConfigError(`${name} must be a list of key=value pairs`);
+    result[key] = decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return result;
+}
+
+const SAMPLERS = [
+  "always_on",
+  "always_off",
+  "traceidratio",
+  "parentbased_always_on",
+  "parentbased_always_off",
+  "parentbased_traceidratio",
+] as const;
+
+function otelConfig(env: Env): OtelConfig {
+  const disabled = bool(env, "OTEL_SDK_DISABLED", false);
+  const native = bool(env, "OTEL_DENO", false);
+  const base = url(env, "OTEL_EXPORTER_OTLP_ENDPOINT");
+  const traces = url(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+  const tracesEndpoint = traces ??
+    (base === undefined ? undefined : `${base.replace(/\/+$/, "")}/v1/traces`);
+  const named = text(env, "OTEL_TRACES_EXPORTER")?.toLowerCase();
+  const exporters: TraceExporterKind[] = [];
+  for (const name of (named ?? (tracesEndpoint ? "otlp" : "none")).split(",")) {
+    const kind = name.trim();
+    if (kind === "otlp" || kind === "console") exporters.push(kind);
+    else if (kind !== "none" && kind !== "") {
+      throw new ConfigError(`OTEL_TRACES_EXPORTER must list otlp, console or none, got "${kind}"`);
+    }
+  }
+  if (exporters.includes("otlp") && !tracesEndpoint && !native) {
+    throw new ConfigError(
+      "OTEL_TRACES_EXPORTER names otlp but OTEL_EXPORTER_OTLP_ENDPOINT is not set",
+    );
+  }
+  const protocol = text(env, "OTEL_EXPORTER_OTLP_PROTOCOL");
+  if (!native && protocol !== undefined && protocol !== "http/json") {
+    throw new ConfigError(
+      `OTEL_EXPORTER_OTLP_PROTOCOL must be http/json in SDK mode (set OTEL_DENO=true for ${protocol})`,
+    );
+  }
+  const samplerArgRaw = text(env, "OTEL_TRACES_SAMPLER_ARG");
+  const samplerArg = samplerArgRaw === undefined ? undefined : Number(samplerArgRaw);
+  if (samplerArg !== undefined && !(samplerArg >= 0 && samplerArg <= 1)) {
+    throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1`);
+  }
+  const maxQueueSize = int(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1);
+  return {
+    mode: disabled ? "disabled" : native ? "native" : "sdk",
+    exporters,
+    ...(tracesEndpoint ? { tracesEndpoint } : {}),
+    headers: {
+      ...keyValues(env, "OTEL_EXPORTER_OTLP_HEADERS"),
+      ...keyValues(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"),
+    },
+    timeoutMs: int(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000, 1),
+    sampler: oneOf(env, "OTEL_TRACES_SAMPLER", SAMPLERS, "parentbased_always_on"),
+    ...(samplerArg === undefined ? {} : { samplerArg }),
+    resourceAttributes: keyValues(env, "OTEL_RESOURCE_ATTRIBUTES"),
+    bsp: {
+      maxQueueSize,
+      maxExportBatchSize: Math.min(
+        int(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1),
+        maxQueueSize,
+      ),
+      scheduledDelayMillis: int(env, "OTEL_BSP_SCHEDULE_DELAY", 5000, 0),
+      exportTimeoutMillis: int(env, "OTEL_BSP_EXPORT_TIMEOUT", 30_000, 1),
+    },
+    captureRequestHeaders: (text(env, "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST") ??
+      "").split(",").map((h) => h.trim().toLowerCase()).filter((h) => h !== ""),
+  };
+}
+
+function awsConfig(env: Env): AwsConfig | undefined {
+  const region = text(env, "AWS_REGION") ?? text(env, "AWS_DEFAULT_REGION");
+  const accessKeyId = text(env, "AWS_ACCESS_KEY_ID");
+  const secretAccessKey = text(env, "AWS_SECRET_ACCESS_KEY");
+  if (!region || !accessKeyId || !secretAccessKey) return undefined;
+  const sessionToken = text(env, "AWS_SESSION_TOKEN");
+  return {
+    region,
+    credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) },
+  };
+}
+
+/** Reads and validates the environment; throws ConfigError naming the bad variable. */
+export function loadConfig(env: Env): Config {
+  const serviceName = text(env, "OTEL_SERVICE_NAME") ?? "backend-deno";
+  const xrayAddress = text(env, "AWS_XRAY_DAEMON_ADDRESS");
+  const logGroup = text(env, "CLOUDWATCH_LOG_GROUP");
+  const logStream = text(env, "CLOUDWATCH_LOG_STREAM");
+  const cwEndpoint = url(env, "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS") ?? url(env, "AWS_ENDPOINT_URL");
+  const rollbarToken = text(env, "ROLLBAR_ACCESS_TOKEN");
+  const rollbarVersion = text(env, "ROLLBAR_CODE_VERSION");
+  const rollbarEndpoint = url(env, "ROLLBAR_ENDPOINT");
+  const tracingName = text(env, "AWS_XRAY_TRACING_NAME");
+  const xrayUrl = text(env, "AWS_XRAY_URL");
+  const frontendUrl = url(env, "FRONTEND_URL");
+  const backendUrl = url(env, "BACKEND_URL");
+  const aws = awsConfig(env);
+  return {
+    port: int(env, "PORT", 4567, 0, 65535),
+    hostname: text(env, "HOST") ?? "0.0.0.0",
+    ...(frontendUrl ? { frontendUrl } : {}),
+    ...(backendUrl ? { backendUrl } : {}),
+    bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 64 * 1024, 1),
+    shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 0),
+    traceDemo: bool(env, "TRACE_DEMO", false),
+    healthDetail: bool(env, "HEALTH_CHECK_DETAIL", false),
+    serviceName,
+    serviceVersion: text(env, "SERVICE_VERSION") ?? "0.1.0",
+    environment: text(env, "DEPLOYMENT_ENVIRONMENT") ?? "development",
+    logLevel: oneOf(env, "LOG_LEVEL", ["debug", "info", "warn", "error"] as const, "info"),
+    logFormat: oneOf(env, "LOG_FORMAT", ["pretty", "json"] as const, "pretty"),
+    otel: otelConfig(env),
+    xray: {
+      enabled: bool(env, "AWS_XRAY_ENABLED", xrayAddress !== undefined),
+      daemonAddress: xrayAddress ?? "127.0.0.1:2000",
+      ...(tracingName ? { tracingName } : {}),
+      ...(xrayUrl ? { dynamicNamingPattern: xrayUrl } : {}),
+      samplingRulesPath: text(env, "AWS_XRAY_SAMPLING_RULES") ?? "aws/json/xray.json",
+    },
+    ...(aws ? { aws } : {}),
+    ...(logGroup
+      ? {
+        cloudwatch: {
+          logGroup,
+          ...(logStream ? { logStream } : {}),
+          ...(cwEndpoint ? { endpoint: cwEndpoint } : {}),
+          flushIntervalMs: int(env, "CLOUDWATCH_FLUSH_INTERVAL_MS", 5000, 10),
+          createLogGroup: bool(env, "CLOUDWATCH_CREATE_LOG_GROUP", true),
+        },
+      }
+      : {}),
+    ...(rollbarToken
+      ? {
+        rollbar: {
+          accessToken: rollbarToken,
+          environment: text(env, "ROLLBAR_ENVIRONMENT") ?? "development",
+          ...(rollbarVersion ? { codeVersion: rollbarVersion } : {}),
+          ...(rollbarEndpoint ? { endpoint: rollbarEndpoint } : {}),
+          itemsPerMinute: int(env, "ROLLBAR_ITEMS_PER_MINUTE", 60, 1),
+        },
+      }
+      : {}),
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * The composition root: read the config, build the telemetry, the store and the app, serve,
+ * and shut down gracefully on SIGTERM/SIGINT (stop accepting, finish in-flight requests,
+ * flush every sink within one deadline, exit 0).
+ */
+import { createApp } from "./app.ts";
+import { type Config, ConfigError, loadConfig } from "./config.ts";
+import { createMemoryStore } from "./services/store.ts";
+import { createTelemetry } from "./telemetry/mod.ts";
+
+function fail(message: string): never {
+  Deno.stderr.writeSync(new TextEncoder().encode(`startup failed: ${message}\n`));
+  Deno.exit(1);
+}
+
+function readConfig(): Config {
+  try {
+    return loadConfig(Deno.env.toObject());
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+}
+const config = readConfig();
+
+const telemetry = await createTelemetry(config);
+const { logger } = telemetry;
+const clock = Date.now;
+const app = createApp({
+  config,
+  telemetry,
+  store: createMemoryStore({ seededAt: clock(), currentUser: "andrewbrown" }),
+  clock,
+});
+
+const server = Deno.serve({
+  port: config.port,
+  hostname: config.hostname,
+  onListen({ hostname, port }) {
+    logger.info(`Cruddur backend listening on http://${hostname}:${port}`, {
+      mode: telemetry.mode,
+    });
+    for (const line of telemetry.describe()) logger.info(line);
+  },
+}, app.fetch);
+
+let stopping: Promise<void> | undefined;
+function shutdown(signal: string): Promise<void> {
+  stopping ??= (async () => {
+    const deadline = Date.now() + config.shutdownTimeoutMs;
+    logger.info(`${signal} received: draining requests and flushing telemetry`, {
+      deadline_ms: config.shutdownTimeoutMs,
+    });
+    // Half the budget for in-flight requests, the rest (at least) for the sinks.
+    const drainBy = Date.now() + config.shutdownTimeoutMs / 2;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      server.shutdown(),
+      new Promise((resolve) => timer = setTimeout(resolve, Math.max(0, drainBy - Date.now()))),
+    ]);
+    clearTimeout(timer);
+    await telemetry.forceFlush(deadline);
+    logger.info("Shutdown complete", { telemetry: telemetry.stats() });
+    await telemetry.shutdown(deadline);
+    Deno.exit(0);
+  })();
+  return stopping;
+}
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.addSignalListener(signal, () => void shutdown(signal));
+}

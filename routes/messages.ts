@@ -1,0 +1,30 @@
+/** /api/message_groups and /api/messages. */
+import type { Hono } from "hono";
+import { createMessage, messageGroups, messages } from "../services/messages.ts";
+import { readJsonObject } from "./body.ts";
+import { respond, ROUTE_TEMPLATE, type RouteDeps } from "./deps.ts";
+
+/** Registers the direct-message routes. */
+export function messageRoutes(app: Hono, deps: RouteDeps): void {
+  const { services, currentUser } = deps;
+  app.get(
+    "/api/message_groups",
+    async (c) => respond(c, await messageGroups(services, currentUser)),
+  );
+  app.get("/api/messages/:handle{@[^/]*}", async (c) => {
+    c.set(ROUTE_TEMPLATE, "/api/messages/@:handle");
+    const handle = decodeURIComponent(c.req.param("handle").slice(1)).trim();
+    return respond(c, await messages(services, currentUser, handle));
+  });
+  app.post("/api/messages", async (c) => {
+    const body = await readJsonObject(c, deps.noteBodySecrets);
+    return respond(
+      c,
+      await createMessage(services, {
+        senderHandle: currentUser,
+        receiverHandle: body.user_receiver_handle,
+        message: body.message,
+      }),
+    );
+  });
+}

@@ -1,0 +1,75 @@
+import {
+  invalid,
+  type Message,
+  type MessageGroup,
+  ok,
+  type ServiceDeps,
+  type ServiceResult,
+} from "./types.ts";
+import { isBlank, messageErrors } from "./validate.ts";
+
+/** Longest direct message, in characters (the original's limit). */
+export const MESSAGE_MAX_CHARS = 1024;
+
+/** MessageGroups: the signed-in user's conversations. */
+export function messageGroups(
+  deps: ServiceDeps,
+  userHandle: string,
+): Promise<ServiceResult<MessageGroup[]>> {
+  return deps.traced("message-groups", (span) => {
+    const groups = deps.store.messageGroups(userHandle);
+    span.setAttribute("app.result_length", groups.length);
+    return ok(groups);
+  });
+}
+
+/** Messages: the conversation between the signed-in user and `otherHandle`. */
+export function messages(
+  deps: ServiceDeps,
+  userHandle: string,
+  otherHandle: string,
+): Promise<ServiceResult<Message[]>> {
+  return deps.traced("messages", (span) => {
+    if (isBlank(otherHandle)) {
+      span.addEvent("validation_failed", { "app.errors": "blank_user_handle" });
+      return invalid<Message[]>("blank_user_handle");
+    }
+    const list = deps.store.messages(userHandle, otherHandle);
+    span.setAttribute("app.result_length", list.length);
+    return ok(list);
+  });
+}
+
+/** Input of CreateMessage, as received (untrusted). */
+export interface CreateMessageInput {
+  senderHandle: string;
+  receiverHandle: unknown;
+  message: unknown;
+}
+
+/** CreateMessage: sends a direct message; codes keep the original's spelling. */
+export function createMessage(
+  deps: ServiceDeps,
+  input: CreateMessageInput,
+): Promise<ServiceResult<Message>> {
+  return deps.traced("create-message", (span) => {
+    const errors: string[] = [];
+    if (isBlank(input.senderHandle)) errors.push("user_sender_handle_blank");
+    // "reciever" is the original's spelling; the frontend matches on it.
+    if (isBlank(input.receiverHandle)) errors.push("user_reciever_handle_blank");
+    errors.push(...messageErrors(input.message, MESSAGE_MAX_CHARS));
+    if (errors.length > 0) {
+      span.addEvent("validation_failed", { "app.errors": errors.join(",") });
+      return invalid<Message>(...errors);
+    }
+    const message = deps.store.addMessage({
+      uuid: crypto.randomUUID(),
+      senderHandle: input.senderHandle,
+      receiverHandle: (input.receiverHandle as string).trim(),
+      message: input.message as string,
+      createdAt: deps.clock(),
+    });
+    span.setAttribute("app.message_group_uuid", message.message_group_uuid);
+    return ok(message);
+  });
+}

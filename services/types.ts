@@ -1,0 +1,94 @@
+/**
+ * What services share: the data model, the result shape and the capabilities they receive.
+ * Services know nothing of Hono or of the telemetry sinks; they get `traced` and `log` injected.
+ */
+import type { Span } from "@opentelemetry/api";
+
+/** A reply under an activity. */
+export interface Reply {
+  uuid: string;
+  reply_to_activity_uuid: string;
+  display_name: string;
+  handle: string;
+  message: string;
+  likes_count: number;
+  replies_count: number;
+  reposts_count: number;
+  created_at: string;
+}
+
+/** A post (a "crud") in the feed. */
+export interface Activity {
+  uuid: string;
+  display_name: string;
+  handle: string;
+  message: string;
+  likes_count: number;
+  replies_count: number;
+  reposts_count: number;
+  created_at: string;
+  expires_at: string;
+  replies: Reply[];
+}
+
+/** A direct message. */
+export interface Message {
+  uuid: string;
+  message_group_uuid: string;
+  display_name: string;
+  handle: string;
+  message: string;
+  created_at: string;
+}
+
+/** A conversation with one other user, as listed in the inbox. */
+export interface MessageGroup {
+  uuid: string;
+  display_name: string;
+  handle: string;
+  created_at: string;
+}
+
+/** The original's `{errors, data}` model made explicit: a value, or codes with a kind. */
+export type ServiceResult<T> =
+  | { ok: true; data: T }
+  | { ok: false; kind: "invalid" | "not_found"; errors: string[] };
+
+/** Epoch milliseconds; injected so tests control expiry. */
+export type Clock = () => number;
+
+/** Runs `fn` inside a child span named `name`; the span is also an X-Ray subsegment. */
+export type Traced = <T>(
+  name: string,
+  fn: (span: Span) => T | Promise<T>,
+  options?: { xrayName?: string },
+) => Promise<T>;
+
+/** The structured logger's surface as services see it. */
+export interface ServiceLogger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Everything a service may use. */
+export interface ServiceDeps {
+  store: import("./store.ts").Store;
+  clock: Clock;
+  traced: Traced;
+  log: ServiceLogger;
+}
+
+/** Shorthand for a successful result. */
+export function ok<T>(data: T): ServiceResult<T> {
+  return { ok: true, data };
+}
+
+/** Shorthand for a validation failure, the original's 422 list of codes. */
+export function invalid<T>(...errors: string[]): ServiceResult<T> {
+  return { ok: false, kind: "invalid", errors };
+}
+
+/** Shorthand for an unknown resource. */
+export function notFound<T>(code: string): ServiceResult<T> {
+  return { ok: false, kind: "not_found", errors: [code] };
+}

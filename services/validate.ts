@@ -1,0 +1,20 @@
+/** Input checks shared by the services, returning the original backend's error codes. */
+
+/** Length in user-perceived characters (code points), as the original's Python `len`. */
+export function charLength(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+/** True for missing, non-string or whitespace-only values. */
+export function isBlank(value: unknown): boolean {
+  return typeof value !== "string" || value.trim() === "";
+}
+
+/** `message_blank` or `message_exceed_max_chars`, or nothing when the message is fine. */
+export function messageErrors(message: unknown, maxChars: number): string[] {
+  if (isBlank(message)) return ["message_blank"];
+  if (charLength(message as string) > maxChars) return ["message_exceed_max_chars"];
+  return [];
+}

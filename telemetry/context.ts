@@ -1,0 +1,45 @@
+/**
+ * Where the active OpenTelemetry context lives. SDK mode keeps it in our own
+ * AsyncLocalStorage (never registered globally, so tests and apps do not share it); native
+ * mode uses Deno's, reached through the global API that Deno owns.
+ */
+import { type Context, context as globalContext, createContextKey } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+
+/** The two operations the telemetry module needs from a context manager. */
+export interface ContextStore {
+  active(): Context;
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+    context: Context,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ): ReturnType<F>;
+  /** Releases the storage (SDK mode). */
+  disable(): void;
+}
+
+/** Secret values seen in the current request, scrubbed from every text that leaves. */
+export const SECRETS_KEY = createContextKey("cruddur.request.secrets");
+
+/** Creates the context store for a tracing mode. */
+export function createContextStore(mode: "sdk" | "native" | "disabled"): ContextStore {
+  if (mode === "native") {
+    return {
+      active: () => globalContext.active(),
+      with: (ctx, fn, thisArg, ...args) => globalContext.with(ctx, fn, thisArg, ...args),
+      disable() {},
+    };
+  }
+  const manager = new AsyncLocalStorageContextManager().enable();
+  return {
+    active: () => manager.active(),
+    with: (ctx, fn, thisArg, ...args) => manager.with(ctx, fn, thisArg, ...args),
+    disable: () => manager.disable(),
+  };
+}
+
+/** The secrets of the active request, if any. */
+export function activeSecrets(store: ContextStore): Set<string> | undefined {
+  return store.active().getValue(SECRETS_KEY) as Set<string> | undefined;
+}

@@ -1,0 +1,188 @@
+/**
+ * The structured logger. Every event is one JSON object (control characters escaped by the
+ * serialiser, strings length-capped) carrying the active trace and span ids, so no input can
+ * forge a second event and every line leads to its trace. Console output is buffered and
+ * written off the request path; the CloudWatch sink receives the same JSON line.
+ */
+import type { LogLine } from "./types.ts";
+
+/** Severity, lowest first. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+const LEVELS: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warn: 30, error: 40 };
+const MAX_MESSAGE = 4096;
+const MAX_STRING_FIELD = 2048;
+const MAX_FIELDS = 32;
+const RESERVED = new Set([
+  "timestamp",
+  "level",
+  "message",
+  "service",
+  "trace_id",
+  "span_id",
+  "xray_trace_id",
+]);
+
+/** Trace identifiers of the active span, when there is one. */
+export interface LogTraceContext {
+  traceId: string;
+  spanId: string;
+  xrayTraceId?: string;
+}
+
+/** The logger the app and the services receive. */
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+  /** True when events of this level are kept (skip building fields otherwise). */
+  enabled(level: LogLevel): boolean;
+}
+
+/** Options of `createLogger`. */
+export interface LoggerOptions {
+  service: string;
+  level: LogLevel;
+  format: "pretty" | "json";
+  /** Console output, one line at a time (buffered by the caller). */
+  write: (line: string) => void;
+  /** Optional remote sink (CloudWatch) fed the JSON line. */
+  sink?: { push(line: LogLine): void };
+  /** Reads the active trace context. */
+  traceContext: () => LogTraceContext | undefined;
+  /** Scrubs request secrets from free text. */
+  scrub?: (text: string) => string;
+  now?: () => number;
+}
+
+/** Caps a string by UTF-16 length, marking the cut. */
+export function cap(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…[truncated ${text.length - max}]`;
+}
+
+function capValue(value: unknown, scrub: (text: string) => string, depth = 0): unknown {
+  if (typeof value === "string") return cap(scrub(value), MAX_STRING_FIELD);
+  if (typeof value === "number" || typeof value === "boolean" || value === null) return value;
+  if (value instanceof Error) {
+    return { type: value.name, message: cap(scrub(value.message), MAX_STRING_FIELD) };
+  }
+  if (typeof value === "bigint") return value.toString();
+  if (depth >= 3 || typeof value !== "object") return String(typeof value);
+  if (Array.isArray(value)) {
+    return value.slice(0, MAX_FIELDS).map((v) => capValue(v, scrub, depth + 1));
+  }
+  const out: Record<string, unknown> = {};
+  let n = 0;
+  for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    if (++n > MAX_FIELDS) break;
+    out[cap(key, 64)] = capValue(v, scrub, depth + 1);
+  }
+  return out;
+}
+
+function prettyLine(event: Record<string, unknown>): string {
+  const { timestamp, level, message, ...rest } = event;
+  const fields = Object.entries(rest).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ");
+  const text = JSON.stringify(message).slice(1, -1);
+  return `${timestamp} ${String(level).toUpperCase().padEnd(5)} ${text}${
+    fields ? ` ${fields}` : ""
+  }`;
+}
+
+/** Creates the logger. */
+export function createLogger(options: LoggerOptions): Logger {
+  const threshold = LEVELS[options.level];
+  const now = options.now ?? Date.now;
+  const scrub = options.scrub ?? ((text: string) => text);
+
+  function emit(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
+    if (LEVELS[level] < threshold) return;
+    const ts = now();
+    const event: Record<string, unknown> = {
+      timestamp: new Date(ts).toISOString(),
+      level,
+      message: cap(scrub(String(message)), MAX_MESSAGE),
+      service: options.service,
+    };
+    const trace = options.traceContext();
+    if (trace) {
+      event.trace_id = trace.traceId;
+      event.span_id = trace.spanId;
+      if (trace.xrayTraceId) event.xray_trace_id = trace.xrayTraceId;
+    }
+    if (fields) {
+      let n = 0;
+      for (const key in fields) {
+        if (++n > MAX_FIELDS) break;
+        const name = RESERVED.has(key) ? `field_${key}` : cap(key, 64);
+        event[name] = capValue(fields[key], scrub);
+      }
+    }
+    try {
+      const json = JSON.stringify(event);
+      options.write(options.format === "json" ? json : prettyLine(event));
+      options.sink?.push({ timestamp: ts, message: json });
+    } catch {
+      // A logger must never throw into the request; an unserialisable field loses the event.
+    }
+  }
+
+  return {
+    debug: (message, fields) => emit("debug", message, fields),
+    info: (message, fields) => emit("info", message, fields),
+    warn: (message, fields) => emit("warn", message, fields),
+    error: (message, fields) => emit("error", message, fields),
+    enabled: (level) => LEVELS[level] >= threshold,
+  };
+}
+
+/** A console writer that batches lines and writes them off the request path. */
+export interface BufferedWriter {
+  write(line: string): void;
+  flush(): void;
+  close(): void;
+}
+
+/** Buffers lines for `intervalMs` (or up to `maxBytes`) and writes them with one syscall. */
+export function createBufferedWriter(
+  output: { writeSync(data: Uint8Array): number },
+  options: { intervalMs?: number; maxBytes?: number } = {},
+): BufferedWriter {
+  const intervalMs = options.intervalMs ?? 20;
+  const maxBytes = options.maxBytes ?? 64 * 1024;
+  const encoder = new TextEncoder();
+  let lines: string[] = [];
+  let size = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let closed = false;
+
+  function flush(): void {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (lines.length === 0) return;
+    const data = encoder.encode(lines.join("\n") + "\n");
+    lines = [];
+    size = 0;
+    try {
+      let offset = 0;
+      while (offset < data.length) offset += output.writeSync(data.subarray(offset));
+    } catch {
+      // A closed or broken stdout must not take the server down.
+    }
+  }
+
+  return {
+    write(line) {
+      lines.push(line);
+      size += line.length;
+      if (closed || size >= maxBytes) flush();
+      else if (timer === undefined) timer = setTimeout(flush, intervalMs);
+    },
+    flush,
+    close() {
+      closed = true;
+      flush();
+    },
+  };
+}

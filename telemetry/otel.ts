@@ -1,0 +1,211 @@
+/**
+ * The OpenTelemetry SDK pipeline: a tracer provider built from the typed config, with the
+ * X-Ray-compatible id generator, the configured sampler and counted exporters. No global is
+ * registered: the provider is handed to whoever needs it.
+ */
+import { type Attributes, type Context, type Link, SpanKind } from "@opentelemetry/api";
+import { ExportResultCode } from "@opentelemetry/core";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  ParentBasedSampler,
+  type ReadableSpan,
+  type Sampler,
+  SamplingDecision,
+  type SamplingResult,
+  SimpleSpanProcessor,
+  type Span,
+  type SpanExporter,
+  type SpanProcessor,
+  TraceIdRatioBasedSampler,
+} from "@opentelemetry/sdk-trace-base";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { AWSXRayIdGenerator } from "@opentelemetry/id-generator-aws-xray";
+import type { OtelConfig } from "../config.ts";
+import { emptyStats, type Sink, type SinkStats } from "./types.ts";
+
+/** Builds the configured sampler (OTEL_TRACES_SAMPLER / _ARG). */
+export function createSampler(name: string, arg: number | undefined): Sampler {
+  const ratio = new TraceIdRatioBasedSampler(arg ?? 1);
+  switch (name) {
+    case "always_on":
+      return new AlwaysOnSampler();
+    case "always_off":
+      return new AlwaysOffSampler();
+    case "traceidratio":
+      return ratio;
+    case "parentbased_always_off":
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case "parentbased_traceidratio":
+      return new ParentBasedSampler({ root: ratio });
+    default:
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  }
+}
+
+/**
+ * Keeps spans the trace sampler drops recorded (not exported: the batch processor exports
+ * sampled spans only) so that X-Ray, which samples by its own rule, still sees them.
+ */
+export class RecordForXRaySampler implements Sampler {
+  constructor(private readonly inner: Sampler) {}
+  shouldSample(
+    context: Context,
+    traceId: string,
+    name: string,
+    kind: SpanKind,
+    attributes: Attributes,
+    links: Link[],
+  ): SamplingResult {
+    const result = this.inner.shouldSample(context, traceId, name, kind, attributes, links);
+    return result.decision === SamplingDecision.NOT_RECORD
+      ? { ...result, decision: SamplingDecision.RECORD }
+      : result;
+  }
+  toString(): string {
+    return `RecordForXRay{${this.inner.toString()}}`;
+  }
+}
+
+/** A span exporter that counts what it delivers and what fails. */
+export class CountingExporter implements SpanExporter {
+  readonly counts: SinkStats = emptyStats();
+  constructor(private readonly inner: SpanExporter) {}
+  export(spans: ReadableSpan[], done: (result: { code: ExportResultCode; error?: Error }) => void) {
+    try {
+      this.inner.export(spans, (result) => {
+        if (result.code === ExportResultCode.SUCCESS) this.counts.sent += spans.length;
+        else this.counts.failed += spans.length;
+        done(result);
+      });
+    } catch (error) {
+      this.counts.failed += spans.length;
+      done({ code: ExportResultCode.FAILED, error: error as Error });
+    }
+  }
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
+/** Counts spans offered to a batch processor and those its full queue turns away. */
+class CountingBatchProcessor implements SpanProcessor {
+  constructor(
+    private readonly inner: BatchSpanProcessor,
+    private readonly counts: SinkStats,
+    private readonly maxQueueSize: number,
+  ) {}
+  onStart(span: Span, context: Context): void {
+    this.inner.onStart(span, context);
+  }
+  onEnd(span: ReadableSpan): void {
+    if ((span.spanContext().traceFlags & 1) === 0) return;
+    // The SDK keeps its drop count private and resets it when it logs; read the queue instead.
+    const queue = (this.inner as unknown as { _finishedSpans?: unknown[] })._finishedSpans;
+    if (queue && queue.length >= this.maxQueueSize) this.counts.dropped++;
+    else this.counts.queued++;
+    this.inner.onEnd(span);
+  }
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush();
+  }
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+}
+
+/** What `createTracerPipeline` returns: the provider and the span sink's account. */
+export interface TracerPipeline {
+  provider: BasicTracerProvider;
+  /** The spans sink (OTLP and/or console), for stats, flush and shutdown. */
+  sink: Sink;
+  /** Human description for the startup line. */
+  destination: string;
+}
+
+/** Options of `createTracerPipeline`. */
+export interface TracerPipelineOptions {
+  config: OtelConfig;
+  resource: Record<string, string>;
+  /** Extra processors (X-Ray, the tests' synchronous exporter). */
+  processors?: SpanProcessor[];
+  /** Keep unsampled spans recorded for X-Ray. */
+  recordUnsampled?: boolean;
+}
+
+function withDeadline(work: Promise<void>, deadlineMs: number): Promise<void> {
+  const wait = Math.max(0, deadlineMs - Date.now());
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    work.catch(() => {}),
+    new Promise<void>((resolve) => timer = setTimeout(resolve, wait)),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Builds the SDK-mode provider from the config. */
+export function createTracerPipeline(options: TracerPipelineOptions): TracerPipeline {
+  const { config } = options;
+  const counts = emptyStats();
+  const processors: SpanProcessor[] = [];
+  const exporters: CountingExporter[] = [];
+  const destinations: string[] = [];
+  if (config.exporters.includes("otlp") && config.tracesEndpoint) {
+    const exporter = new CountingExporter(
+      new OTLPTraceExporter({
+        url: config.tracesEndpoint,
+        headers: config.headers,
+        timeoutMillis: config.timeoutMs,
+      }),
+    );
+    exporters.push(exporter);
+    processors.push(
+      new CountingBatchProcessor(
+        new BatchSpanProcessor(exporter, config.bsp),
+        counts,
+        config.bsp.maxQueueSize,
+      ),
+    );
+    destinations.push(`OTLP/HTTP ${new URL(config.tracesEndpoint).origin}`);
+  }
+  if (config.exporters.includes("console")) {
+    processors.push(new SimpleSpanProcessor(new ConsoleSpanExporter()));
+    destinations.push("console");
+  }
+  processors.push(...(options.processors ?? []));
+  const sampler = createSampler(config.sampler, config.samplerArg);
+  const provider = new BasicTracerProvider({
+    resource: resourceFromAttributes(options.resource),
+    idGenerator: new AWSXRayIdGenerator(),
+    sampler: options.recordUnsampled ? new RecordForXRaySampler(sampler) : sampler,
+    spanProcessors: processors,
+  });
+  let stopped: Promise<void> | undefined;
+  const sink: Sink = {
+    name: "traces",
+    forceFlush: (deadline) => withDeadline(provider.forceFlush(), deadline),
+    shutdown(deadline) {
+      stopped ??= withDeadline(provider.shutdown(), deadline);
+      return stopped;
+    },
+    stats() {
+      const result = { ...counts, sent: 0, failed: 0 };
+      for (const exporter of exporters) {
+        result.sent += exporter.counts.sent;
+        result.failed += exporter.counts.failed;
+      }
+      return result;
+    },
+  };
+  return {
+    provider,
+    sink,
+    destination: destinations.length > 0 ? destinations.join(" + ") : "nowhere (no exporter set)",
+  };
+}

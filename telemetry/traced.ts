@@ -1,0 +1,62 @@
+/**
+ * `traced(name, fn)`: one child span around a service call (the X-Ray subsegment is derived
+ * from it when the span ends). The lifecycle is the one OpenTelemetry instrumentations use:
+ * start, run inside the span's context, record a thrown error with ERROR status, end.
+ */
+import { type Span, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api";
+import { activeSecrets, type ContextStore } from "./context.ts";
+import { scrubText } from "./redact.ts";
+
+/** The attribute naming the X-Ray subsegment when it differs from the span name. */
+export const XRAY_NAME_ATTRIBUTE = "aws.xray.name";
+
+/** Records `error` on `span` as an exception event with secrets scrubbed, and sets ERROR. */
+export function recordError(span: Span, error: unknown, secrets?: ReadonlySet<string>): void {
+  const err = error instanceof Error ? error : new Error(String(error));
+  const message = scrubText(err.message, secrets);
+  span.recordException({
+    name: err.name,
+    message,
+    ...(err.stack ? { stack: scrubText(err.stack, secrets) } : {}),
+  });
+  span.setStatus({ code: SpanStatusCode.ERROR, message });
+}
+
+/** Creates `traced` bound to a tracer and a context store. */
+export function createTraced(tracer: Tracer, store: ContextStore) {
+  return function traced<T>(
+    name: string,
+    fn: (span: Span) => T | Promise<T>,
+    options?: { xrayName?: string },
+  ): Promise<T> {
+    const parent = store.active();
+    const span = tracer.startSpan(
+      name,
+      options?.xrayName ? { attributes: { [XRAY_NAME_ATTRIBUTE]: options.xrayName } } : undefined,
+      parent,
+    );
+    const fail = (error: unknown): never => {
+      recordError(span, error, activeSecrets(store));
+      span.end();
+      throw error;
+    };
+    try {
+      const result = store.with(trace.setSpan(parent, span), fn, undefined, span);
+      if (result instanceof Promise) {
+        return result.then((value) => {
+          span.end();
+          return value;
+        }, fail);
+      }
+      span.end();
+      return Promise.resolve(result);
+    } catch (error) {
+      try {
+        fail(error);
+      } catch {
+        // fail() rethrows by design; turn it into a rejection below.
+      }
+      return Promise.reject(error);
+    }
+  };
+}
