@@ -1,0 +1,465 @@
+/**
+ * Turns finished OpenTelemetry spans into X-Ray segment documents and encodes them as daemon
+ * datagrams within the 64 kB limit. Pure functions: the processor decides what and when.
+ */
+import type { Attributes, AttributeValue, HrTime } from "@opentelemetry/api";
+import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
+import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
+import { randomHex } from "./trace_header.ts";
+
+/** Daemon framing line, sent before every document. */
+export const DAEMON_HEADER = '{"format":"json","version":1}\n';
+/** Byte budget per datagram, header included (UDP allows 65,507). */
+export const MAX_DATAGRAM_BYTES = 64_000;
+/** X-Ray keeps at most 50 annotations; we apply it per document. */
+export const MAX_ANNOTATIONS = 50;
+const MAX_ANNOTATION_KEY = 500;
+const MAX_ANNOTATION_STRING = 1_000;
+/** Annotation strings are cut to this when a document must shrink. */
+const TRIMMED_ANNOTATION_STRING = 64;
+const MAX_NAME = 200;
+const MAX_STACK_FRAMES = 20;
+const MAX_EXCEPTION_MESSAGE = 1_000;
+const APP_PREFIX = "app.";
+
+/** A finished span and its finished descendants. */
+export interface SpanNode {
+  span: ReadableSpan;
+  children: SpanNode[];
+}
+
+/** What begin() decided for a segment. */
+export interface SegmentInfo {
+  /** X-Ray trace id. */
+  traceId: string;
+  /** The caller's id from X-Amzn-Trace-Id. */
+  parentId: string | undefined;
+  name: string;
+  /** Set when the OTel trace id could not be used as the X-Ray id. */
+  otelTraceId: string | undefined;
+}
+
+/** Counters the encoder increments; reported through details(). */
+export interface DocumentCounters {
+  annotations_renamed: number;
+  annotations_dropped: number;
+  documents_trimmed: number;
+  documents_split: number;
+  metadata_trimmed: number;
+  oversized_dropped: number;
+}
+
+/** Creates zeroed {@link DocumentCounters}. */
+export function emptyDocumentCounters(): DocumentCounters {
+  return {
+    annotations_renamed: 0,
+    annotations_dropped: 0,
+    documents_trimmed: 0,
+    documents_split: 0,
+    metadata_trimmed: 0,
+    oversized_dropped: 0,
+  };
+}
+
+/** A segment or subsegment document, as X-Ray's schema names its fields. */
+export interface XRayDocument {
+  name: string;
+  id: string;
+  start_time: number;
+  end_time: number;
+  trace_id?: string;
+  parent_id?: string;
+  type?: "subsegment";
+  namespace?: "remote";
+  error?: true;
+  throttle?: true;
+  fault?: true;
+  http?: {
+    request?: Record<string, string | boolean>;
+    response?: Record<string, number>;
+  };
+  service?: { version: string };
+  cause?: { exceptions: XRayException[] };
+  annotations?: Record<string, string | number | boolean>;
+  metadata?: Record<string, Record<string, unknown>>;
+  subsegments?: XRayDocument[];
+}
+
+interface XRayException {
+  id: string;
+  type?: string;
+  message?: string;
+  stack?: Array<{ path: string; line?: number; label?: string }>;
+  truncated?: number;
+}
+
+/** The remaining annotation allowance of one document. */
+interface Budget {
+  left: number;
+}
+
+/** Builds the segment document for the SERVER span and its subtree. */
+export function buildSegment(
+  info: SegmentInfo,
+  node: SpanNode,
+  counters: DocumentCounters,
+): XRayDocument {
+  const budget: Budget = { left: MAX_ANNOTATIONS };
+  const annotations: Record<string, string | number | boolean> = {};
+  if (info.otelTraceId !== undefined) {
+    annotations.otel_trace_id = info.otelTraceId;
+    budget.left--;
+  }
+  const { span } = node;
+  const doc = baseDocument(info.name, span, annotations, budget, counters);
+  doc.trace_id = info.traceId;
+  if (info.parentId !== undefined) doc.parent_id = info.parentId;
+  const http = serverHttp(span.attributes);
+  if (http !== undefined) doc.http = http;
+  const version = span.resource?.attributes?.["service.version"];
+  if (typeof version === "string") doc.service = { version };
+  addChildren(doc, node, budget, counters);
+  return reorder(doc);
+}
+
+/** Builds an independent subsegment document for a span that ended after its segment. */
+export function buildIndependentSubsegment(
+  info: SegmentInfo,
+  node: SpanNode,
+  counters: DocumentCounters,
+): XRayDocument {
+  const budget: Budget = { left: MAX_ANNOTATIONS };
+  const doc = buildSubsegment(node, budget, counters);
+  return {
+    type: "subsegment",
+    trace_id: info.traceId,
+    parent_id: node.span.parentSpanContext?.spanId ?? "",
+    ...doc,
+  };
+}
+
+function buildSubsegment(node: SpanNode, budget: Budget, counters: DocumentCounters) {
+  const { span } = node;
+  const explicit = span.attributes["aws.xray.name"];
+  const name = typeof explicit === "string" && explicit.length > 0 ? explicit : span.name;
+  const doc = baseDocument(name, span, {}, budget, counters);
+  if (span.kind === SpanKind.CLIENT) {
+    const http = clientHttp(span.attributes);
+    if (http !== undefined) {
+      doc.namespace = "remote";
+      doc.http = http;
+    }
+  }
+  addChildren(doc, node, budget, counters);
+  return reorder(doc);
+}
+
+function addChildren(
+  doc: XRayDocument,
+  node: SpanNode,
+  budget: Budget,
+  counters: DocumentCounters,
+): void {
+  if (node.children.length === 0) return;
+  const sorted = [...node.children].sort((a, b) =>
+    hrSeconds(a.span.startTime) - hrSeconds(b.span.startTime)
+  );
+  doc.subsegments = sorted.map((child) => buildSubsegment(child, budget, counters));
+}
+
+function baseDocument(
+  name: string,
+  span: ReadableSpan,
+  annotations: Record<string, string | number | boolean>,
+  budget: Budget,
+  counters: DocumentCounters,
+): XRayDocument {
+  const doc: XRayDocument = {
+    name: sanitizeName(name),
+    id: span.spanContext().spanId,
+    start_time: hrSeconds(span.startTime),
+    end_time: hrSeconds(span.endTime),
+  };
+  const app: Record<string, unknown> = {};
+  let hasApp = false;
+  for (const [key, value] of Object.entries(span.attributes)) {
+    if (!key.startsWith(APP_PREFIX) || value === undefined) continue;
+    app[key.slice(APP_PREFIX.length)] = value;
+    hasApp = true;
+    addAnnotation(annotations, key, value, budget, counters);
+  }
+  if (Object.keys(annotations).length > 0) doc.annotations = annotations;
+  const metadata: Record<string, Record<string, unknown>> = {};
+  if (hasApp) metadata.app = app;
+  const exceptions: XRayException[] = [];
+  const events: unknown[] = [];
+  for (const event of span.events) {
+    if (event.name === "exception") {
+      exceptions.push(toException(event.attributes ?? {}));
+    } else {
+      events.push({ name: event.name, time: hrSeconds(event.time), ...event.attributes });
+    }
+  }
+  if (events.length > 0) metadata.otel = { events };
+  if (Object.keys(metadata).length > 0) doc.metadata = metadata;
+  if (exceptions.length > 0) doc.cause = { exceptions };
+  const status = span.attributes["http.response.status_code"];
+  const code = typeof status === "number" ? status : undefined;
+  if (code !== undefined && code >= 400 && code < 500) {
+    doc.error = true;
+    if (code === 429) doc.throttle = true;
+  }
+  const failed = span.status.code === SpanStatusCode.ERROR || exceptions.length > 0;
+  if ((code !== undefined && code >= 500) || (failed && doc.error !== true)) doc.fault = true;
+  return doc;
+}
+
+function addAnnotation(
+  annotations: Record<string, string | number | boolean>,
+  attributeKey: string,
+  value: AttributeValue,
+  budget: Budget,
+  counters: DocumentCounters,
+): void {
+  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
+    counters.annotations_dropped++;
+    return;
+  }
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    counters.annotations_dropped++;
+    return;
+  }
+  // `app.` → `app_` is the documented mapping; anything else changed is a rename to report.
+  const rest = attributeKey.slice(APP_PREFIX.length);
+  const cleanRest = rest.replace(/[^A-Za-z0-9_]/g, "_");
+  if (cleanRest !== rest) counters.annotations_renamed++;
+  const key = ("app_" + cleanRest).slice(0, MAX_ANNOTATION_KEY);
+  if (!(key in annotations) && budget.left <= 0) {
+    counters.annotations_dropped++;
+    return;
+  }
+  if (!(key in annotations)) budget.left--;
+  annotations[key] = typeof value === "string" ? cutString(value, MAX_ANNOTATION_STRING) : value;
+}
+
+function serverHttp(attributes: Attributes): XRayDocument["http"] {
+  const method = attributes["http.request.method"];
+  if (typeof method !== "string") return undefined;
+  const request: Record<string, string | boolean> = { method };
+  const scheme = stringAttr(attributes, "url.scheme") ?? "http";
+  const host = stringAttr(attributes, "server.address");
+  const port = attributes["server.port"];
+  const path = stringAttr(attributes, "url.path") ?? "/";
+  if (host !== undefined) {
+    const defaultPort = (scheme === "https" && port === 443) || (scheme === "http" && port === 80);
+    const portPart = typeof port === "number" && !defaultPort ? `:${port}` : "";
+    request.url = `${scheme}://${host}${portPart}${stripQuery(path)}`;
+  } else {
+    request.url = stripQuery(path);
+  }
+  const agent = stringAttr(attributes, "user_agent.original");
+  if (agent !== undefined) request.user_agent = agent;
+  const client = stringAttr(attributes, "client.address");
+  if (client !== undefined) request.client_ip = client;
+  if (attributes["aws.xray.x_forwarded_for"] === true) request.x_forwarded_for = true;
+  return { request, response: responseBlock(attributes) };
+}
+
+function clientHttp(attributes: Attributes): XRayDocument["http"] {
+  const method = attributes["http.request.method"];
+  if (typeof method !== "string") return undefined;
+  const request: Record<string, string | boolean> = { method };
+  const url = stringAttr(attributes, "url.full");
+  if (url !== undefined) request.url = stripQuery(url);
+  return { request, response: responseBlock(attributes) };
+}
+
+function responseBlock(attributes: Attributes): Record<string, number> {
+  const response: Record<string, number> = {};
+  const status = attributes["http.response.status_code"];
+  if (typeof status === "number") response.status = status;
+  const size = attributes["http.response.body.size"];
+  if (typeof size === "number") response.content_length = size;
+  return response;
+}
+
+function toException(attributes: Attributes): XRayException {
+  const exception: XRayException = { id: randomHex(8) };
+  const type = stringAttr(attributes, "exception.type");
+  if (type !== undefined) exception.type = cutString(type, MAX_NAME);
+  const message = stringAttr(attributes, "exception.message");
+  if (message !== undefined) exception.message = cutString(message, MAX_EXCEPTION_MESSAGE);
+  const stack = stringAttr(attributes, "exception.stacktrace");
+  if (stack !== undefined) {
+    const frames = parseStack(stack);
+    if (frames.length > MAX_STACK_FRAMES) exception.truncated = frames.length - MAX_STACK_FRAMES;
+    if (frames.length > 0) exception.stack = frames.slice(0, MAX_STACK_FRAMES);
+  }
+  return exception;
+}
+
+const FRAME_RE = /^\s*at (?:(.*?) \()?(.*?)(?::(\d+))?(?::\d+)?\)?$/;
+
+/** Best-effort V8 stack parsing: `at label (path:line:col)` or `at path:line:col`. */
+function parseStack(stack: string): Array<{ path: string; line?: number; label?: string }> {
+  const frames: Array<{ path: string; line?: number; label?: string }> = [];
+  for (const line of stack.split("\n")) {
+    if (!line.trimStart().startsWith("at ")) continue;
+    const match = FRAME_RE.exec(line);
+    if (match === null) continue;
+    const frame: { path: string; line?: number; label?: string } = {
+      path: cutString(match[2] ?? "", 500),
+    };
+    if (match[3] !== undefined) frame.line = Number(match[3]);
+    if (match[1] !== undefined) frame.label = cutString(match[1], 200);
+    frames.push(frame);
+    if (frames.length > MAX_STACK_FRAMES * 5) break;
+  }
+  return frames;
+}
+
+/**
+ * Encodes a document as daemon datagrams no larger than the budget: trims metadata, then long
+ * annotation strings, then moves subsegments into independent documents. Returns [] (counted)
+ * only when even a bare subsegment cannot fit.
+ */
+export function encodeDocument(doc: XRayDocument, counters: DocumentCounters): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  encodeInto(doc, counters, out, true);
+  return out;
+}
+
+const encoder = new TextEncoder();
+const HEADER_BYTES = encoder.encode(DAEMON_HEADER).byteLength;
+const BODY_BUDGET = MAX_DATAGRAM_BYTES - HEADER_BYTES;
+
+function encodeInto(
+  doc: XRayDocument,
+  counters: DocumentCounters,
+  out: Uint8Array[],
+  first: boolean,
+): void {
+  let json = JSON.stringify(doc);
+  if (json.length <= BODY_BUDGET / 3 || byteLength(json) <= BODY_BUDGET) {
+    out.push(encoder.encode(DAEMON_HEADER + json));
+    return;
+  }
+  if (first) counters.documents_trimmed++;
+  if (stripMetadata(doc) > 0) {
+    counters.metadata_trimmed++;
+    json = JSON.stringify(doc);
+    if (byteLength(json) <= BODY_BUDGET) {
+      out.push(encoder.encode(DAEMON_HEADER + json));
+      return;
+    }
+  }
+  shortenAnnotations(doc);
+  json = JSON.stringify(doc);
+  if (byteLength(json) <= BODY_BUDGET) {
+    out.push(encoder.encode(DAEMON_HEADER + json));
+    return;
+  }
+  const subsegments = doc.subsegments ?? [];
+  if (subsegments.length > 0) {
+    counters.documents_split++;
+    delete doc.subsegments;
+    let used = byteLength(JSON.stringify(doc)) + ',"subsegments":[]'.length;
+    const kept: XRayDocument[] = [];
+    const moved: XRayDocument[] = [];
+    for (const sub of subsegments) {
+      const size = byteLength(JSON.stringify(sub)) + 1;
+      if (moved.length === 0 && used + size <= BODY_BUDGET) {
+        kept.push(sub);
+        used += size;
+      } else {
+        moved.push(sub);
+      }
+    }
+    if (kept.length > 0) doc.subsegments = kept;
+    encodeInto(doc, counters, out, false);
+    const traceId = doc.trace_id ?? "";
+    for (const sub of moved) {
+      encodeInto(
+        { type: "subsegment", trace_id: traceId, parent_id: doc.id, ...sub },
+        counters,
+        out,
+        false,
+      );
+    }
+    return;
+  }
+  // A single leaf: exception stacks are the last thing that can go.
+  if (doc.cause !== undefined) {
+    for (const exception of doc.cause.exceptions) {
+      delete exception.stack;
+      if (exception.message !== undefined) exception.message = cutString(exception.message, 200);
+    }
+    json = JSON.stringify(doc);
+    if (byteLength(json) <= BODY_BUDGET) {
+      out.push(encoder.encode(DAEMON_HEADER + json));
+      return;
+    }
+  }
+  counters.oversized_dropped++;
+}
+
+function stripMetadata(doc: XRayDocument): number {
+  let stripped = 0;
+  if (doc.metadata !== undefined) {
+    delete doc.metadata;
+    stripped++;
+  }
+  for (const sub of doc.subsegments ?? []) stripped += stripMetadata(sub);
+  return stripped;
+}
+
+function shortenAnnotations(doc: XRayDocument): void {
+  for (const [key, value] of Object.entries(doc.annotations ?? {})) {
+    if (typeof value === "string" && value.length > TRIMMED_ANNOTATION_STRING) {
+      doc.annotations![key] = cutString(value, TRIMMED_ANNOTATION_STRING);
+    }
+  }
+  for (const sub of doc.subsegments ?? []) shortenAnnotations(sub);
+}
+
+/** Puts the identifying fields first so a truncated dump still reads well. */
+function reorder(doc: XRayDocument): XRayDocument {
+  const { subsegments, metadata, ...rest } = doc;
+  const ordered: XRayDocument = { ...rest };
+  if (metadata !== undefined) ordered.metadata = metadata;
+  if (subsegments !== undefined) ordered.subsegments = subsegments;
+  return ordered;
+}
+
+/** X-Ray names allow letters, digits, whitespace and `_.:/%&#=+\-@`; at most 200 chars. */
+export function sanitizeName(name: string): string {
+  const clean = name.replace(/[^\p{L}\p{N}\s_.:/%&#=+\\\-@]/gu, "").slice(0, MAX_NAME).trim();
+  return clean.length > 0 ? clean : "unnamed";
+}
+
+function stringAttr(attributes: Attributes, key: string): string | undefined {
+  const value = attributes[key];
+  return typeof value === "string" ? value : undefined;
+}
+
+function stripQuery(url: string): string {
+  const cut = url.search(/[?#]/);
+  return cut === -1 ? url : url.slice(0, cut);
+}
+
+function hrSeconds(time: HrTime): number {
+  return time[0] + time[1] / 1e9;
+}
+
+function byteLength(text: string): number {
+  return encoder.encode(text).byteLength;
+}
+
+/** Cuts to `max` UTF-16 units without leaving half a surrogate pair. */
+function cutString(value: string, max: number): string {
+  if (value.length <= max) return value;
+  let cut = value.slice(0, max);
+  const last = cut.charCodeAt(cut.length - 1);
+  if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
+  return cut;
+}

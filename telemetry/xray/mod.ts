@@ -1,0 +1,262 @@
+/**
+ * The AWS X-Ray sink, fed by finished OpenTelemetry spans: the SERVER span becomes a segment,
+ * its descendants subsegments, sent as UDP datagrams to the X-Ray daemon in timed batches.
+ * aws-xray-sdk-core is deliberately not used on the request path (cls-hooked loses context in
+ * Deno and a segment costs ~38 µs); see the task notes in the final report.
+ */
+import type { Span } from "@opentelemetry/api";
+import type { SpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { type Diagnostic, emptyStats, type Sink, type SinkStats } from "../types.ts";
+import {
+  buildIndependentSubsegment,
+  buildSegment,
+  type DocumentCounters,
+  emptyDocumentCounters,
+  encodeDocument,
+  sanitizeName,
+} from "./document.ts";
+import {
+  createSegmentTracker,
+  type QueueItem,
+  type SegmentState,
+  type TrackerCounters,
+} from "./processor.ts";
+import {
+  compileWildcard,
+  createSampler,
+  type SamplingRuleDocument,
+  validateSamplingRule,
+} from "./sampling.ts";
+import { createUdpSender, type DaemonAddress } from "./sender.ts";
+import {
+  formatAmznTraceId,
+  isPlausibleXRayTime,
+  newXRayTraceId,
+  otelToXRayTraceId,
+  parseAmznTraceId,
+  xrayToOtelTraceId,
+} from "./trace_header.ts";
+
+export type { SamplingRule, SamplingRuleDocument } from "./sampling.ts";
+export type { DaemonAddress } from "./sender.ts";
+export {
+  type AmznTraceHeader,
+  formatAmznTraceId,
+  isPlausibleXRayTime,
+  otelToXRayTraceId,
+  parseAmznTraceId,
+  xrayToOtelTraceId,
+} from "./trace_header.ts";
+
+/** The daemon's default address, as the SDKs use it. */
+export const DEFAULT_DAEMON_ADDRESS: DaemonAddress = { host: "127.0.0.1", port: 2000 };
+const DEFAULT_FLUSH_INTERVAL_MS = 100;
+const DEFAULT_MAX_QUEUE = 2048;
+/** Deadline used when the tracer provider flushes or shuts the processor down itself. */
+const PROVIDER_DEADLINE_MS = 5_000;
+
+/** Options for {@link createXRay}. */
+export interface XRayOptions {
+  /** From AWS_XRAY_DAEMON_ADDRESS (see {@link parseDaemonAddress}). */
+  daemonAddress: DaemonAddress;
+  /** Default segment name. */
+  serviceName: string;
+  /** AWS_XRAY_TRACING_NAME: a fixed name that overrides serviceName. */
+  tracingName?: string;
+  /** AWS_XRAY_URL: when the Host matches this wildcard, the segment is named after the host. */
+  dynamicNamingPattern?: string;
+  /** The parsed aws/json/xray.json. */
+  samplingRule: SamplingRuleDocument;
+  /** Epoch ms. */
+  now?: () => number;
+  /** In [0, 1), for the fixed-rate part of sampling. */
+  random?: () => number;
+  diagnostic?: Diagnostic;
+  /** Documents are serialised and sent in batches this often. */
+  flushIntervalMs?: number;
+  /** Bound on queued documents and on buffered child spans. */
+  maxQueue?: number;
+}
+
+/** The request facts begin() needs. */
+export interface XRayRequest {
+  method: string;
+  host: string | undefined;
+  path: string;
+  amznTraceId: string | null;
+}
+
+/** The X-Ray sink plus the hooks the request middleware calls. */
+export interface XRay extends Sink {
+  /** Add to the BasicTracerProvider's spanProcessors. */
+  readonly processor: SpanProcessor;
+  /**
+   * Called by the request middleware right after it starts the SERVER span. Decides sampling,
+   * remembers the segment's trace id/parent/name for that span id, and returns the value for
+   * the response's X-Amzn-Trace-Id header. Never throws.
+   */
+  begin(span: Span, request: XRayRequest): string;
+  /** Extra counters: annotations renamed/dropped, documents trimmed, documents split, unsampled requests. */
+  details(): Record<string, number>;
+}
+
+/** Builds the X-Ray sink; nothing opens until the first document is sent. */
+export function createXRay(options: XRayOptions): XRay {
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  // deno-lint-ignore no-console
+  const diagnostic = options.diagnostic ?? ((message: string) => console.warn(message));
+  const maxQueue = options.maxQueue ?? DEFAULT_MAX_QUEUE;
+  const stats = emptyStats();
+  const documentCounters: DocumentCounters = emptyDocumentCounters();
+  const trackerCounters: TrackerCounters = {
+    unsampled_spans_discarded: 0,
+    buffered_spans_dropped: 0,
+    spans_evicted: 0,
+    segments_evicted: 0,
+  };
+  const requestCounters = { unsampled_requests: 0, sampled_requests: 0, begin_failed: 0 };
+  const sample = createSampler({ rule: options.samplingRule.SamplingRule, now, random });
+  const hostMatches = options.dynamicNamingPattern === undefined
+    ? undefined
+    : compileWildcard(options.dynamicNamingPattern);
+  const fixedName = options.tracingName ?? undefined;
+
+  const sender = createUdpSender<QueueItem>({
+    address: options.daemonAddress,
+    encode: function encodeItem(item) {
+      const doc = item.kind === "segment"
+        ? buildSegment(item.info, item.node, documentCounters)
+        : buildIndependentSubsegment(item.info, item.node, documentCounters);
+      return encodeDocument(doc, documentCounters);
+    },
+    stats,
+    now,
+    diagnostic,
+    flushIntervalMs: options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
+    maxQueue,
+  });
+
+  const tracker = createSegmentTracker({
+    enqueue: sender.enqueue,
+    counters: trackerCounters,
+    maxBuffered: maxQueue,
+    maxTracked: maxQueue * 4,
+    forceFlush: () => sender.flush(now() + PROVIDER_DEADLINE_MS),
+    shutdown: () => sender.shutdown(now() + PROVIDER_DEADLINE_MS),
+  });
+
+  function segmentName(host: string | undefined): string {
+    if (fixedName !== undefined && fixedName.length > 0) return sanitizeName(fixedName);
+    if (host !== undefined && hostMatches !== undefined && hostMatches(host)) {
+      return sanitizeName(host);
+    }
+    return sanitizeName(options.serviceName);
+  }
+
+  return {
+    name: "xray",
+    processor: tracker.processor,
+    begin(span: Span, request: XRayRequest): string {
+      try {
+        const context = span.spanContext();
+        const otelTraceId = context.traceId;
+        const header = parseAmznTraceId(request.amznTraceId);
+        const nowMs = now();
+        let traceId: string;
+        let parentId: string | undefined;
+        let annotateOtel = false;
+        if (header?.root !== undefined) {
+          // The caller's X-Ray trace wins; the OTel id is kept findable when it differs.
+          traceId = header.root;
+          parentId = header.parent;
+          annotateOtel = xrayToOtelTraceId(header.root) !== otelTraceId;
+        } else if (isPlausibleXRayTime(otelTraceId, nowMs)) {
+          traceId = otelToXRayTraceId(otelTraceId);
+        } else {
+          traceId = newXRayTraceId(nowMs);
+          annotateOtel = true;
+        }
+        const name = segmentName(request.host);
+        const sampled = header?.sampled === "1" ? true : header?.sampled === "0" ? false : sample({
+          serviceName: name,
+          host: request.host,
+          method: request.method,
+          path: request.path,
+        });
+        if (sampled) requestCounters.sampled_requests++;
+        else requestCounters.unsampled_requests++;
+        // A span the OTel sampler dropped never reaches onEnd: do not wait for it.
+        if (span.isRecording()) {
+          const state: SegmentState = {
+            rootId: context.spanId,
+            otelTraceId,
+            info: {
+              traceId,
+              parentId,
+              name,
+              otelTraceId: annotateOtel ? otelTraceId : undefined,
+            },
+            status: sampled ? "open" : "unsampled",
+            children: new Map(),
+            buffered: 0,
+          };
+          tracker.register(state);
+        }
+        return formatAmznTraceId({
+          root: traceId,
+          sampled: header?.sampled === "?" ? (sampled ? "1" : "0") : undefined,
+        });
+      } catch (error) {
+        requestCounters.begin_failed++;
+        diagnostic(`X-Ray segment could not be started: ${String(error)}`);
+        return "";
+      }
+    },
+    forceFlush(deadlineMs: number): Promise<void> {
+      return sender.flush(deadlineMs).catch(() => {});
+    },
+    shutdown(deadlineMs: number): Promise<void> {
+      return sender.shutdown(deadlineMs).catch(() => {});
+    },
+    stats(): SinkStats {
+      return { ...stats };
+    },
+    details(): Record<string, number> {
+      return { ...documentCounters, ...trackerCounters, ...requestCounters };
+    },
+  };
+}
+
+/**
+ * Parses AWS_XRAY_DAEMON_ADDRESS: `host:port`, `[v6]:port`, or `udp:host:port tcp:host:port`
+ * (either order; the UDP part is used). Undefined or empty gives 127.0.0.1:2000.
+ */
+export function parseDaemonAddress(value: string | undefined): DaemonAddress {
+  const text = value?.trim() ?? "";
+  if (text.length === 0) return { ...DEFAULT_DAEMON_ADDRESS };
+  const parts = text.split(/\s+/);
+  let target: string | undefined;
+  if (parts.length === 1) {
+    target = parts[0];
+  } else if (parts.length === 2) {
+    const udp = parts.filter((part) => /^udp:/i.test(part));
+    const tcp = parts.filter((part) => /^tcp:/i.test(part));
+    if (udp.length === 1 && tcp.length === 1) target = udp[0]?.slice(4);
+  }
+  const match = target === undefined ? null : /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(target);
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  if (host === undefined || !(port > 0 && port < 65536)) {
+    throw new TypeError(
+      `AWS_XRAY_DAEMON_ADDRESS must be "host:port" or "udp:host:port tcp:host:port", got "${text}"`,
+    );
+  }
+  return { host, port };
+}
+
+/** Reads and validates the sampling rule file (aws/json/xray.json). */
+export async function loadSamplingRule(path: string | URL): Promise<SamplingRuleDocument> {
+  const text = await Deno.readTextFile(path);
+  return validateSamplingRule(JSON.parse(text));
+}
