@@ -104,6 +104,14 @@ function clientAddress(c: Context): string | undefined {
   return info?.remoteAddr?.hostname;
 }
 
+/** The authority of an absolute URL, without parsing the whole URL. */
+function urlHost(url: string): string | undefined {
+  const start = url.indexOf("//");
+  if (start < 0) return undefined;
+  const end = url.indexOf("/", start + 2);
+  return url.slice(start + 2, end < 0 ? undefined : end) || undefined;
+}
+
 function splitHost(host: string | undefined): [string | undefined, number | undefined] {
   if (!host) return [undefined, undefined];
   const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(host);
@@ -124,7 +132,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     const url = request.url;
     const queryAt = url.indexOf("?");
     const search = queryAt >= 0 ? url.slice(queryAt) : "";
-    const hostHeader = request.headers.get("host") ?? undefined;
+    const hostHeader = request.headers.get("host") ?? urlHost(url);
     const [serverAddress, serverPort] = splitHost(hostHeader);
     const scheme = url.startsWith("https:") ? "https" : "http";
     const client = clientAddress(c);
@@ -181,7 +189,8 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
 
     const status = c.res.status;
     const route = c.get(HTTP_ROUTE_VAR) ?? routePath(c);
-    const matched = !UNMATCHED.has(route);
+    // A route ending in a wildcard is middleware: no handler matched (404/405).
+    const matched = !UNMATCHED.has(route) && !route.endsWith("*");
     const spanContext = span.spanContext();
     try {
       if (matched) {

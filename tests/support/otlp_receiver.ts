@@ -1,0 +1,188 @@
+/**
+ * An OTLP/HTTP receiver on 127.0.0.1 that decodes JSON ExportTraceServiceRequest bodies and
+ * answers as a collector would: 200, or on command 429 with Retry-After, 503, 400, a partial
+ * success, a slow answer or none at all (a black hole).
+ */
+
+/** One decoded span with its resource attributes flattened. */
+export interface ReceivedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  kind: number;
+  status: { code?: number; message?: string };
+  attributes: Record<string, unknown>;
+  events: Array<{ name: string; attributes: Record<string, unknown> }>;
+  resource: Record<string, unknown>;
+}
+
+/** A received export request. */
+export interface ReceivedRequest {
+  headers: Headers;
+  spans: ReceivedSpan[];
+  raw: string;
+  status: number;
+}
+
+type Mode =
+  | { kind: "ok" }
+  | { kind: "status"; status: number; retryAfter?: string }
+  | { kind: "partial"; rejected: number }
+  | { kind: "slow"; ms: number }
+  | { kind: "blackhole" };
+
+/** The running receiver. */
+export interface OtlpReceiver {
+  /** Base URL; traces go to `${url}/v1/traces`. */
+  url: string;
+  requests: ReceivedRequest[];
+  /** Every span accepted (200 answers only), in arrival order. */
+  spans(): ReceivedSpan[];
+  /** The next `times` requests get this answer (Infinity: until changed). */
+  answer(mode: Mode, times?: number): void;
+  /** Resolves once `n` spans have been accepted, or rejects after `timeoutMs`. */
+  waitForSpans(n: number, timeoutMs?: number): Promise<ReceivedSpan[]>;
+  close(): Promise<void>;
+}
+
+const MAX_BODY = 64 * 1024 * 1024;
+
+type AnyValue = {
+  stringValue?: string;
+  intValue?: string | number;
+  doubleValue?: number;
+  boolValue?: boolean;
+  arrayValue?: { values?: AnyValue[] };
+};
+
+function value(v: AnyValue | undefined): unknown {
+  if (!v) return undefined;
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.intValue !== undefined) return Number(v.intValue);
+  if (v.doubleValue !== undefined) return v.doubleValue;
+  if (v.boolValue !== undefined) return v.boolValue;
+  if (v.arrayValue) return (v.arrayValue.values ?? []).map(value);
+  return undefined;
+}
+
+function attrs(list: Array<{ key: string; value: AnyValue }> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const a of list ?? []) out[a.key] = value(a.value);
+  return out;
+}
+
+// deno-lint-ignore no-explicit-any
+function decode(body: any): ReceivedSpan[] {
+  const spans: ReceivedSpan[] = [];
+  for (const rs of body.resourceSpans ?? []) {
+    const resource = attrs(rs.resource?.attributes);
+    for (const ss of rs.scopeSpans ?? []) {
+      for (const s of ss.spans ?? []) {
+        spans.push({
+          traceId: s.traceId,
+          spanId: s.spanId,
+          parentSpanId: s.parentSpanId ?? "",
+          name: s.name,
+          kind: s.kind,
+          status: s.status ?? {},
+          attributes: attrs(s.attributes),
+          // deno-lint-ignore no-explicit-any
+          events: (s.events ?? []).map((e: any) => ({
+            name: e.name,
+            attributes: attrs(e.attributes),
+          })),
+          resource,
+        });
+      }
+    }
+  }
+  return spans;
+}
+
+/** Starts the receiver on an ephemeral loopback port. */
+export function startOtlpReceiver(): OtlpReceiver {
+  const requests: ReceivedRequest[] = [];
+  const waiters: Array<() => void> = [];
+  const pending = new Set<() => void>();
+  let mode: Mode = { kind: "ok" };
+  let remaining = Infinity;
+  const accepted = () => requests.filter((r) => r.status === 200).flatMap((r) => r.spans);
+
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    if (new URL(req.url).pathname !== "/v1/traces" || req.method !== "POST") {
+      return new Response("not found", { status: 404 });
+    }
+    const length = Number(req.headers.get("content-length") ?? 0);
+    if (length > MAX_BODY) return new Response("too large", { status: 413 });
+    const raw = await req.text();
+    if (raw.length > MAX_BODY) return new Response("too large", { status: 413 });
+    const current = mode;
+    if (--remaining <= 0) {
+      mode = { kind: "ok" };
+      remaining = Infinity;
+    }
+    if (current.kind === "blackhole" || current.kind === "slow") {
+      await new Promise<void>((resolve) => {
+        const release = () => {
+          pending.delete(release);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(release, current.kind === "slow" ? current.ms : 3_600_000);
+        pending.add(release);
+      });
+      if (current.kind === "blackhole") return new Response(null, { status: 504 });
+    }
+    let spans: ReceivedSpan[];
+    try {
+      if (!req.headers.get("content-type")?.includes("application/json")) {
+        throw new Error("not json");
+      }
+      spans = decode(JSON.parse(raw));
+    } catch {
+      requests.push({ headers: req.headers, spans: [], raw, status: 400 });
+      return new Response("bad request", { status: 400 });
+    }
+    if (current.kind === "status") {
+      requests.push({ headers: req.headers, spans, raw, status: current.status });
+      const headers = current.retryAfter ? { "retry-after": current.retryAfter } : undefined;
+      return new Response("unavailable", { status: current.status, headers });
+    }
+    requests.push({ headers: req.headers, spans, raw, status: 200 });
+    for (const wake of waiters.splice(0)) wake();
+    const body = current.kind === "partial"
+      ? { partialSuccess: { rejectedSpans: current.rejected, errorMessage: "rejected" } }
+      : {};
+    return Response.json(body);
+  });
+
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    requests,
+    spans: accepted,
+    answer(next, times = Infinity) {
+      mode = next;
+      remaining = times;
+    },
+    async waitForSpans(n, timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      while (accepted().length < n) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`Timed out with ${accepted().length}/${n} spans`);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          timer = setTimeout(resolve, Math.min(left, 50));
+        });
+        clearTimeout(timer);
+      }
+      return accepted();
+    },
+    async close() {
+      for (const release of [...pending]) release();
+      waiters.splice(0).forEach((wake) => wake());
+      await server.shutdown();
+    },
+  };
+}
