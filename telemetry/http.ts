@@ -158,6 +158,11 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     if (options.native) {
       parent = store.active();
       span = trace.getSpan(parent) ?? trace.wrapSpanContext(trace.getSpanContext(parent)!);
+      // Deno records url.full and url.query with the raw query; overwrite both redacted.
+      // (Deno appends rather than replaces a key; backends keep the last value.)
+      if (search) {
+        attributes["url.full"] = `${scheme}://${hostHeader ?? ""}${path}${redactQuery(search)}`;
+      }
       span.setAttributes(attributes);
     } else {
       parent = extractParent(request.headers);

@@ -114,6 +114,7 @@ export function createLogger(options: LoggerOptions): Logger {
     if (fields) {
       let n = 0;
       for (const key in fields) {
+        if (fields[key] === undefined) continue;
         if (++n > MAX_FIELDS) break;
         const name = RESERVED.has(key) ? `field_${key}` : cap(key, 64);
         event[name] = capValue(fields[key], scrub);

@@ -6,7 +6,7 @@
 import type { Hono } from "hono";
 import { createApp } from "../../app.ts";
 import { type Config, loadConfig } from "../../config.ts";
-import { createMemoryStore } from "../../services/store.ts";
+import { createMemoryStore, type Store } from "../../services/store.ts";
 import { createTelemetry, type Telemetry, type TelemetryOverrides } from "../../telemetry/mod.ts";
 import { SyncMemoryExporter } from "./memory_exporter.ts";
 
@@ -45,23 +45,25 @@ export interface Harness {
 /** Builds the app for a test. */
 export async function buildApp(
   env: Record<string, string> = {},
-  overrides: TelemetryOverrides & { clock?: TestClock } = {},
+  overrides: TelemetryOverrides & { clock?: TestClock; store?: (seeded: Store) => Store } = {},
 ): Promise<Harness> {
   const config = loadConfig({ LOG_FORMAT: "json", LOG_LEVEL: "debug", ...env });
   const exporter = new SyncMemoryExporter();
   const lines: string[] = [];
   const diagnostics: string[] = [];
+  const { clock: givenClock, store: wrapStore, ...telemetryOverrides } = overrides;
   const telemetry = await createTelemetry(config, {
     spanExporter: exporter,
     writeLine: (line) => lines.push(line),
     diagnostic: (message) => diagnostics.push(message),
-    ...overrides,
+    ...telemetryOverrides,
   });
-  const clock = overrides.clock ?? testClock();
+  const clock = givenClock ?? testClock();
+  const seeded = createMemoryStore({ seededAt: clock(), currentUser: "andrewbrown" });
   const app = createApp({
     config,
     telemetry,
-    store: createMemoryStore({ seededAt: clock(), currentUser: "andrewbrown" }),
+    store: wrapStore ? wrapStore(seeded) : seeded,
     clock,
   });
   return {

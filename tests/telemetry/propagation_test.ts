@@ -1,0 +1,202 @@
+import assert from "node:assert/strict";
+import { SpanStatusCode } from "@opentelemetry/api";
+import { buildApp } from "../support/harness.ts";
+import { parseTraceParent, sanitizeTraceState } from "../../telemetry/trace_context.ts";
+
+const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT = "00f067aa0ba902b7";
+
+Deno.test("a valid traceparent continues the caller's trace with its span as parent", async () => {
+  const h = await buildApp();
+  try {
+    const res = await h.app.request("/api/activities/home", {
+      headers: {
+        traceparent: `00-${TRACE}-${PARENT}-01`,
+        tracestate: "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+        baggage: "user.tier=gold",
+      },
+    });
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    const server = h.exporter.byName("GET /api/activities/home");
+    const child = h.exporter.byName("home-activities-mock-data");
+    assert.equal(server.spanContext().traceId, TRACE);
+    assert.equal(server.parentSpanContext?.spanId, PARENT);
+    assert.equal(server.parentSpanContext?.isRemote, true);
+    assert.equal(child.spanContext().traceId, TRACE);
+    assert.equal(
+      server.spanContext().traceState?.serialize(),
+      "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+    );
+    assert.equal(
+      res.headers.get("traceresponse"),
+      `00-${TRACE}-${server.spanContext().spanId}-01`,
+    );
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("an unsampled traceparent is honoured: nothing is exported", async () => {
+  const h = await buildApp();
+  try {
+    await (await h.app.request("/api/activities/home", {
+      headers: { traceparent: `00-${TRACE}-${PARENT}-00` },
+    })).arrayBuffer();
+    assert.equal(h.exporter.spans.length, 0);
+  } finally {
+    await h.close();
+  }
+});
+
+const MALFORMED: Array<[string, string | string[]]> = [
+  ["version ff", `ff-${TRACE}-${PARENT}-01`],
+  ["all-zero trace id", `00-${"0".repeat(32)}-${PARENT}-01`],
+  ["all-zero parent id", `00-${TRACE}-${"0".repeat(16)}-01`],
+  ["uppercase hex", `00-${TRACE.toUpperCase()}-${PARENT}-01`],
+  ["short trace id", `00-${TRACE.slice(1)}-${PARENT}-01`],
+  ["long parent id", `00-${TRACE}-${PARENT}0-01`],
+  ["extra field on version 00", `00-${TRACE}-${PARENT}-01-extra`],
+  ["non-hex flags", `00-${TRACE}-${PARENT}-zz`],
+  ["garbage", "hello world, this is not a traceparent at all, not even close!"],
+  ["duplicate headers", [`00-${TRACE}-${PARENT}-01`, `00-${TRACE}-${PARENT}-01`]],
+];
+
+for (const [label, value] of MALFORMED) {
+  Deno.test(`a traceparent with ${label} starts a new trace and the answer is unchanged`, async () => {
+    const h = await buildApp();
+    try {
+      const headers = new Headers();
+      for (const v of Array.isArray(value) ? value : [value]) headers.append("traceparent", v);
+      headers.set("tracestate", "rojo=00f067aa0ba902b7");
+      const res = await h.app.request("/api/activities/home", { headers });
+      assert.equal(res.status, 200);
+      assert.equal((await res.json()).length, 4);
+      const server = h.exporter.byName("GET /api/activities/home");
+      assert.notEqual(server.spanContext().traceId, TRACE);
+      assert.equal(server.parentSpanContext, undefined);
+      // tracestate is discarded with an invalid traceparent.
+      assert.equal(server.spanContext().traceState, undefined);
+    } finally {
+      await h.close();
+    }
+  });
+}
+
+Deno.test("a future version with extra fields is accepted per the W3C rules", () => {
+  const parsed = parseTraceParent(`01-${TRACE}-${PARENT}-01-what-the-future-holds`);
+  assert.deepEqual(parsed, { traceId: TRACE, spanId: PARENT, flags: 1 });
+  assert.equal(parseTraceParent(`01-${TRACE}-${PARENT}-01x`), undefined);
+});
+
+Deno.test("tracestate without a valid traceparent is dropped, and limits are enforced", () => {
+  const members = Array.from({ length: 33 }, (_, i) => `k${i}=v${i}`).join(",");
+  assert.equal(sanitizeTraceState(members), undefined, "33 members discard the header");
+  const thirtyTwo = Array.from({ length: 32 }, (_, i) => `k${i}=v${i}`).join(",");
+  assert.equal(sanitizeTraceState(thirtyTwo), thirtyTwo);
+  const long = `big=${"x".repeat(200)},a=1,b=2`;
+  assert.equal(
+    sanitizeTraceState(
+      `${long},${"c=" + "y".repeat(100)},${"d=" + "z".repeat(100)},${"e=" + "w".repeat(100)},${
+        "f=" + "v".repeat(100)
+      }`,
+    )?.includes("big="),
+    false,
+  );
+  assert.equal(sanitizeTraceState(`${"K".repeat(300)}=v,ok=1`), "ok=1", "invalid key dropped");
+  assert.equal(sanitizeTraceState("a=1,a=2"), "a=1", "duplicate key keeps the first");
+});
+
+Deno.test("fuzzed traceparent and tracestate never throw and always yield a valid context", async () => {
+  let seed = 42;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const alphabet = "0123456789abcdefABCDEF-_=,; \t\u0000\u00ffxyz";
+  const h = await buildApp({ LOG_LEVEL: "warn" });
+  try {
+    for (let i = 0; i < 5000; i++) {
+      const len = Math.floor(rand() * 70);
+      let s = "";
+      for (let j = 0; j < len; j++) s += alphabet[Math.floor(rand() * alphabet.length)];
+      if (i % 3 === 0) {
+        s = `00-${TRACE}-${PARENT}-01`.split("").map((c) => rand() < 0.05 ? "g" : c).join("");
+      }
+      const parsed = parseTraceParent(s);
+      if (parsed) {
+        assert.match(parsed.traceId, /^[0-9a-f]{32}$/);
+        assert.match(parsed.spanId, /^[0-9a-f]{16}$/);
+        assert.notEqual(parsed.traceId, "0".repeat(32));
+      }
+      const state = sanitizeTraceState(s);
+      if (state !== undefined) assert.ok(state.length <= 512);
+    }
+    // A sample of the fuzz corpus through the full middleware, headers that Headers accepts.
+    for (let i = 0; i < 200; i++) {
+      const value = `00-${TRACE}-${PARENT}-01`.split("").map((c) => rand() < 0.1 ? "Z" : c)
+        .join("");
+      const res = await h.app.request("/api/health-check", { headers: { traceparent: value } });
+      assert.equal(res.status, 200);
+      await res.arrayBuffer();
+    }
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("an X-Amzn-Trace-Id without traceparent continues that trace in OpenTelemetry", async () => {
+  const h = await buildApp();
+  try {
+    const epoch = Math.floor(Date.now() / 1000).toString(16);
+    const root = `1-${epoch}-${"a1b2c3d4e5f6a7b8c9d0e1f2"}`;
+    await (await h.app.request("/api/activities/home", {
+      headers: { "x-amzn-trace-id": `Root=${root};Parent=${PARENT};Sampled=1` },
+    })).arrayBuffer();
+    const server = h.exporter.byName("GET /api/activities/home");
+    assert.equal(server.spanContext().traceId, `${epoch}a1b2c3d4e5f6a7b8c9d0e1f2`);
+    assert.equal(server.parentSpanContext?.spanId, PARENT);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("a thrown error inside a service gives ERROR on both spans with an exception event", async () => {
+  const h = await buildApp({}, {
+    store: (seeded) => ({
+      ...seeded,
+      activities() {
+        throw new TypeError("database unavailable");
+      },
+    }),
+  });
+  try {
+    const res = await h.app.request("/api/activities/home");
+    assert.equal(res.status, 500);
+    assert.deepEqual(await res.json(), ["internal_error"]);
+    const server = h.exporter.byName("GET /api/activities/home");
+    const child = h.exporter.byName("home-activities-mock-data");
+    for (const span of [server, child]) {
+      assert.equal(span.status.code, SpanStatusCode.ERROR);
+      const event = span.events.find((e) => e.name === "exception");
+      assert.equal(event?.attributes?.["exception.type"], "TypeError");
+      assert.equal(event?.attributes?.["exception.message"], "database unavailable");
+    }
+    assert.equal(server.attributes["http.response.status_code"], 500);
+    assert.equal(server.attributes["error.type"], "TypeError");
+    assert.ok(res.headers.get("traceresponse")?.includes(server.spanContext().traceId));
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("4xx answers leave the server span status unset", async () => {
+  const h = await buildApp();
+  try {
+    await (await h.app.request("/api/activities/00000000-0000-0000-0000-000000000000"))
+      .arrayBuffer();
+    const server = h.exporter.byName("GET /api/activities/:uuid");
+    assert.equal(server.attributes["http.response.status_code"], 404);
+    assert.equal(server.status.code, SpanStatusCode.UNSET);
+    assert.equal(server.events.length, 0);
+  } finally {
+    await h.close();
+  }
+});
