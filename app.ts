@@ -13,10 +13,11 @@ import { ROUTE_TEMPLATE, type RouteDeps } from "./routes/deps.ts";
 import { errorResponse, HttpError } from "./routes/errors.ts";
 import { healthRoutes, rollbarTestRoute } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
+import { traceDemoRoutes } from "./routes/trace_demo.ts";
 import type { Store } from "./services/store.ts";
 import type { Clock } from "./services/types.ts";
 import type { Telemetry } from "./telemetry/mod.ts";
-import { collectBodySecrets } from "./telemetry/redact.ts";
+import { collectBodySecrets } from "./telemetry/scrub.ts";
 
 /** Everything the app is built from. */
 export interface AppDeps {
@@ -101,6 +102,7 @@ export function createApp(deps: AppDeps): Hono {
     ...(config.healthDetail ? { detail: () => telemetry.stats() } : {}),
   });
   rollbarTestRoute(app, routeDeps);
+  if (config.traceDemo) traceDemoRoutes(app, config);
 
   app.notFound((c) => {
     const allowed = METHODS.find(([pattern]) => pattern.test(c.req.path))?.[1];

@@ -21,7 +21,7 @@ import { routePath } from "hono/route";
 import { type ContextStore, SECRETS_KEY } from "./context.ts";
 import type { Logger } from "./logger.ts";
 import { cap } from "./logger.ts";
-import { redactQuery, requestSecrets, SECRET_NAME } from "./redact.ts";
+import { collectSecretValues, isSecretName, redactQuery } from "./scrub.ts";
 import { formatTraceParent, parseTraceParent, sanitizeTraceState } from "./trace_context.ts";
 import { recordError } from "./traced.ts";
 import { parseAmznTraceId, xrayToOtelTraceId } from "./xray/trace_header.ts";
@@ -122,7 +122,7 @@ function splitHost(host: string | undefined): [string | undefined, number | unde
 /** Creates the telemetry middleware. */
 export function createHttpMiddleware(options: HttpMiddlewareOptions): MiddlewareHandler {
   const { tracer, store, logger, xray } = options;
-  const captured = options.captureRequestHeaders.filter((h) => !SECRET_NAME.test(h));
+  const captured = options.captureRequestHeaders.filter((h) => !isSecretName(h));
 
   return async function telemetryMiddleware(c, next) {
     const started = performance.now();
@@ -171,7 +171,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     }
     const secrets = (search || request.headers.has("authorization") ||
         request.headers.has("cookie"))
-      ? requestSecrets(request.headers, search)
+      ? new Set(collectSecretValues(request.headers, url))
       : new Set<string>();
     const ctx = parent.setValue(SECRETS_KEY, secrets);
     c.set("telemetry", { span, secrets } satisfies RequestTelemetry);

@@ -27,7 +27,7 @@ import { activeSecrets, type ContextStore, createContextStore } from "./context.
 import { createHttpMiddleware, requestTelemetry } from "./http.ts";
 import { type BufferedWriter, createBufferedWriter, createLogger, type Logger } from "./logger.ts";
 import { createTracerPipeline } from "./otel.ts";
-import { REDACTED, redactUrl, scrubText } from "./redact.ts";
+import { redactUrl, scrubText } from "./scrub.ts";
 import { createRollbarReporter, type ErrorReporter } from "./rollbar.ts";
 import { createTraced, recordError } from "./traced.ts";
 import type { Diagnostic, Sink, SinkStats } from "./types.ts";
@@ -363,6 +363,3 @@ export async function createTelemetry(
     },
   };
 }
-
-/** For callers that need the constant without importing redact.ts. */
-export { REDACTED };

@@ -54,10 +54,44 @@ export const CLIENT_ADDRESS_HEADERS: readonly string[] = [
 export const MIN_SECRET_LENGTH = 6;
 
 const SECRET_NAME_SET = new Set(SECRET_NAMES);
+/** Names that are secret whatever their prefix or suffix (`new_password`, `githubToken`). */
+const SECRET_PART = /pass(?:wd|word)|secret|token|api[-_]?key|credential|session/i;
 
 /** Whether a header or field name holds a secret (case-insensitive). */
 export function isSecretName(name: string): boolean {
-  return SECRET_NAME_SET.has(name.toLowerCase());
+  return SECRET_NAME_SET.has(name.toLowerCase()) || SECRET_PART.test(name);
+}
+
+/** Replaces every query value with REDACTED, keeping the keys (OpenTelemetry's url rules). */
+export function redactQuery(search: string): string {
+  const body = search.startsWith("?") ? search.slice(1) : search;
+  if (body === "") return "";
+  const parts = body.split("&").map((pair) => {
+    const eq = pair.indexOf("=");
+    return eq === -1 ? pair : `${pair.slice(0, eq)}=${REDACTED}`;
+  });
+  return `?${parts.join("&")}`;
+}
+
+/** Adds the values of secret-named fields of a parsed JSON body (any depth) to `secrets`. */
+export function collectBodySecrets(body: unknown, secrets: Set<string>, depth = 0): void {
+  if (depth > 4 || body === null || typeof body !== "object") return;
+  for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+    if (isSecretName(key) && (typeof value === "string" || typeof value === "number")) {
+      const text = String(value);
+      if (text.length >= MIN_SECRET_LENGTH) secrets.add(text);
+    } else {
+      collectBodySecrets(value, secrets, depth + 1);
+    }
+  }
+}
+
+/** Replaces each known secret, and any bearer or basic credential, in `text`. */
+export function scrubText(text: string, secrets: Iterable<string> | undefined): string {
+  const out = text.replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`);
+  if (!secrets) return out;
+  // Longest first, so a value that contains another is removed whole.
+  return redactString(out, [...secrets].sort((a, b) => b.length - a.length));
 }
 
 /**
@@ -70,12 +104,7 @@ export function redactUrl(raw: string): string {
   const q = noFragment.indexOf("?");
   let base = q === -1 ? noFragment : noFragment.slice(0, q);
   base = base.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, `$1${REDACTED}:${REDACTED}@`);
-  if (q === -1) return base;
-  const query = noFragment.slice(q + 1).split("&").map((pair) => {
-    const eq = pair.indexOf("=");
-    return eq === -1 ? pair : `${pair.slice(0, eq)}=${REDACTED}`;
-  });
-  return `${base}?${query.join("&")}`;
+  return q === -1 ? base : `${base}${redactQuery(noFragment.slice(q))}`;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { type Span, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api";
 import { activeSecrets, type ContextStore } from "./context.ts";
-import { scrubText } from "./redact.ts";
+import { scrubText } from "./scrub.ts";
 
 /** The attribute naming the X-Ray subsegment when it differs from the span name. */
 export const XRAY_NAME_ATTRIBUTE = "aws.xray.name";
