@@ -1,0 +1,154 @@
+// @ts-check
+/**
+ * The trace demo's browser side, with no bundler and no OpenTelemetry web SDK (it is not
+ * available here as a pre-bundled browser file): the minimum W3C Trace Context a page needs
+ * to start a trace, one CLIENT span around the notifications request, and that span exported
+ * as OTLP/HTTP JSON (or printed to the console).
+ */
+
+const SERVICE_NAME = "frontend-react-js";
+const PATH = "/api/activities/notifications";
+const SPAN_KIND_CLIENT = 3;
+const STATUS_ERROR = 2;
+const INVALID_SPAN_ID = "0000000000000000";
+
+const params = new URLSearchParams(location.search);
+const api = trimSlashes(params.get("api") ?? location.origin);
+const otlp = params.get("otlp") ? trimSlashes(params.get("otlp") ?? "") : undefined;
+
+/** @param {string} url */
+function trimSlashes(url) {
+  return url.replace(/\/+$/, "");
+}
+
+/** @param {number} bytes */
+function randomHex(bytes) {
+  const buffer = crypto.getRandomValues(new Uint8Array(bytes));
+  return Array.from(buffer, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** 16 bytes, the first 4 the epoch seconds, so X-Ray accepts the same id as its trace id. */
+function newTraceId() {
+  const seconds = Math.floor(Date.now() / 1000).toString(16).padStart(8, "0");
+  return seconds + randomHex(12);
+}
+
+/** 8 random bytes, never the all-zero id the specification calls invalid. */
+function newSpanId() {
+  let id = randomHex(8);
+  while (id === INVALID_SPAN_ID) id = randomHex(8);
+  return id;
+}
+
+/** Wall-clock nanoseconds as OTLP/JSON wants them: a decimal string. */
+function nowUnixNano() {
+  const micros = Math.round((performance.timeOrigin + performance.now()) * 1000);
+  return (BigInt(micros) * 1000n).toString();
+}
+
+/**
+ * @param {string} key
+ * @param {string | number | string[]} value
+ */
+function attribute(key, value) {
+  if (Array.isArray(value)) {
+    return { key, value: { arrayValue: { values: value.map((v) => ({ stringValue: v })) } } };
+  }
+  if (typeof value === "number") return { key, value: { intValue: String(value) } };
+  return { key, value: { stringValue: value } };
+}
+
+/** @param {string} id @param {string} text */
+function show(id, text) {
+  const element = document.getElementById(id);
+  // textContent, never innerHTML: the server's data must not become markup.
+  if (element) element.textContent = text;
+}
+
+/** @param {"idle" | "running" | "done" | "error"} state @param {string} text */
+function setState(state, text) {
+  document.body.dataset.state = state;
+  show("status", text);
+}
+
+/** @param {Record<string, unknown>} span */
+async function exportSpan(span) {
+  const body = {
+    resourceSpans: [{
+      resource: { attributes: [attribute("service.name", SERVICE_NAME)] },
+      scopeSpans: [{ scope: { name: "cruddur-trace-demo", version: "1.0.0" }, spans: [span] }],
+    }],
+  };
+  if (!otlp) {
+    console.info("trace-demo span (no otlp endpoint given)", JSON.stringify(body));
+    show("export", "printed to the console (add ?otlp=<collector base URL> to export)");
+    return;
+  }
+  try {
+    const response = await fetch(`${otlp}/v1/traces`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      keepalive: true,
+    });
+    show("export", `POST ${otlp}/v1/traces: ${response.status}`);
+  } catch (error) {
+    show("export", `POST ${otlp}/v1/traces failed: ${String(error)}`);
+  }
+}
+
+async function callNotifications() {
+  const traceId = newTraceId();
+  const spanId = newSpanId();
+  const traceparent = `00-${traceId}-${spanId}-01`;
+  const url = new URL(PATH, api);
+  show("trace-id", traceId);
+  show("span-id", spanId);
+  show("traceparent", traceparent);
+  for (const id of ["traceresponse", "same-trace", "first-handle", "export"]) show(id, "");
+  setState("running", "calling…");
+
+  const start = nowUnixNano();
+  /** @type {Array<ReturnType<typeof attribute>>} */
+  const attributes = [
+    attribute("http.request.method", "GET"),
+    attribute("url.full", url.href),
+    attribute("server.address", url.hostname),
+    attribute("server.port", Number(url.port || (url.protocol === "https:" ? 443 : 80))),
+  ];
+  /** @type {{ code?: number; message?: string }} */
+  let status = {};
+  try {
+    // A real header: the seed passed traceparent as a fetch option, which fetch ignores.
+    const response = await fetch(url, { headers: { traceparent } });
+    attributes.push(attribute("http.response.status_code", response.status));
+    const traceresponse = response.headers.get("traceresponse");
+    if (traceresponse) {
+      attributes.push(attribute("http.response.header.traceresponse", [traceresponse]));
+    }
+    show("traceresponse", traceresponse ?? "(not exposed to this origin)");
+    show("same-trace", traceresponse?.split("-")[1] === traceId ? "yes" : "no");
+    const data = await response.json();
+    if (!response.ok) throw new Error(`the backend answered ${response.status}`);
+    show("first-handle", Array.isArray(data) && data[0] ? String(data[0].handle) : "(empty)");
+    setState("done", `${response.status} ${response.statusText || "OK"}`);
+  } catch (error) {
+    // A CORS refusal surfaces here as a TypeError with no status: the preflight failed.
+    status = { code: STATUS_ERROR, message: String(error) };
+    attributes.push(attribute("error.type", error instanceof Error ? error.name : "Error"));
+    setState("error", String(error));
+  }
+  await exportSpan({
+    traceId,
+    spanId,
+    name: `GET ${PATH}`,
+    kind: SPAN_KIND_CLIENT,
+    startTimeUnixNano: start,
+    endTimeUnixNano: nowUnixNano(),
+    attributes,
+    status,
+  });
+}
+
+show("api", api);
+document.getElementById("call")?.addEventListener("click", () => void callNotifications());
