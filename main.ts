@@ -3,6 +3,7 @@
  * and shut down gracefully on SIGTERM/SIGINT (stop accepting, finish in-flight requests,
  * flush every sink within one deadline, exit 0).
  */
+import process from "node:process";
 import { createApp } from "./app.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { createMemoryStore } from "./services/store.ts";
@@ -45,7 +46,7 @@ const server = Deno.serve({
 }, app.fetch);
 
 let stopping: Promise<void> | undefined;
-function shutdown(signal: string): Promise<void> {
+function shutdown(signal: string, exitCode = 0): Promise<void> {
   stopping ??= (async () => {
     const deadline = Date.now() + config.shutdownTimeoutMs;
     logger.info(`${signal} received: draining requests and flushing telemetry`, {
@@ -62,7 +63,7 @@ function shutdown(signal: string): Promise<void> {
     await telemetry.forceFlush(deadline);
     logger.info("Shutdown complete", { telemetry: telemetry.stats() });
     await telemetry.shutdown(deadline);
-    Deno.exit(0);
+    Deno.exit(exitCode);
   })();
   return stopping;
 }
@@ -70,3 +71,11 @@ function shutdown(signal: string): Promise<void> {
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   Deno.addSignalListener(signal, () => void shutdown(signal));
 }
+
+// Errors outside any request: report them (Rollbar at level "error"), then an uncaught
+// exception stops the process gracefully with exit code 1, as Node would without a handler.
+process.on("uncaughtException", (error) => {
+  telemetry.reportError(error);
+  void shutdown("uncaughtException", 1);
+});
+process.on("unhandledRejection", (reason) => telemetry.reportError(reason));
