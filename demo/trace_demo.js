@@ -1,4 +1,6 @@
 // @ts-check
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 /**
  * The trace demo's browser side, with no bundler and no OpenTelemetry web SDK (it is not
  * available here as a pre-bundled browser file): the minimum W3C Trace Context a page needs
