@@ -90,6 +90,18 @@ function stderrDiagnostic(): Diagnostic {
   };
 }
 
+/** The checked-out commit, when the app runs from a git work tree (not in the image). */
+function gitCommit(): string | undefined {
+  try {
+    const head = Deno.readTextFileSync(".git/HEAD").trim();
+    const ref = /^ref: (.+)$/.exec(head)?.[1];
+    const commit = ref ? Deno.readTextFileSync(`.git/${ref}`).trim() : head;
+    return /^[0-9a-f]{40}$/.test(commit) ? commit : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function resourceAttributes(config: Config): Record<string, string> {
   return {
     ...config.otel.resourceAttributes,
@@ -188,10 +200,11 @@ export async function createTelemetry(
 
   let rollbar: ErrorReporter | undefined;
   if (config.rollbar) {
+    const codeVersion = config.rollbar.codeVersion ?? gitCommit();
     rollbar = createRollbarReporter({
       accessToken: config.rollbar.accessToken,
       environment: config.rollbar.environment,
-      ...(config.rollbar.codeVersion ? { codeVersion: config.rollbar.codeVersion } : {}),
+      ...(codeVersion ? { codeVersion } : {}),
       ...(config.rollbar.endpoint ? { endpoint: config.rollbar.endpoint } : {}),
       itemsPerMinute: config.rollbar.itemsPerMinute,
       root: Deno.cwd(),

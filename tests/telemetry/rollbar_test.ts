@@ -43,7 +43,7 @@ async function withReporter(
 }
 
 function assertFalse(value: boolean, message?: string) {
-  assert(!value, message);
+  assert.equal(value, false, message);
 }
 
 function assertStringIncludes(text: string, part: string) {
