@@ -43,7 +43,7 @@ async function withReporter(
 }
 
 function assertFalse(value: boolean, message?: string) {
-  assert.equal(value, false, message);
+  assert(!value, message ?? "expected false");
 }
 
 function assertStringIncludes(text: string, part: string) {
