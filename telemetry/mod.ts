@@ -156,6 +156,7 @@ export async function createTelemetry(
       resource: resourceAttributes(config),
       processors,
       recordUnsampled: xray !== undefined,
+      diagnostic,
     });
     tracerProvider = pipeline.provider;
     sinks.push(pipeline.sink);

@@ -26,7 +26,8 @@ import {
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { AWSXRayIdGenerator } from "@opentelemetry/id-generator-aws-xray";
 import type { OtelConfig } from "../config.ts";
-import { emptyStats, type Sink, type SinkStats } from "./types.ts";
+import { RetryingSpanExporter } from "./otlp_retry.ts";
+import { type Diagnostic, emptyStats, type Sink, type SinkStats } from "./types.ts";
 
 /** Builds the configured sampler (OTEL_TRACES_SAMPLER / _ARG). */
 export function createSampler(name: string, arg: number | undefined): Sampler {
@@ -138,6 +139,8 @@ export interface TracerPipelineOptions {
   processors?: SpanProcessor[];
   /** Keep unsampled spans recorded for X-Ray. */
   recordUnsampled?: boolean;
+  /** Where the OTLP retry layer reports its own trouble (stderr in production). */
+  diagnostic?: Diagnostic;
 }
 
 function withDeadline(work: Promise<void>, deadlineMs: number): Promise<void> {
@@ -154,20 +157,24 @@ export function createTracerPipeline(options: TracerPipelineOptions): TracerPipe
   const { config } = options;
   const counts = emptyStats();
   const processors: SpanProcessor[] = [];
-  const exporters: CountingExporter[] = [];
+  let retry: RetryingSpanExporter | undefined;
   const destinations: string[] = [];
   if (config.exporters.includes("otlp") && config.tracesEndpoint) {
-    const exporter = new CountingExporter(
+    // The retry layer keeps batches through an outage; see telemetry/otlp_retry.ts.
+    retry = new RetryingSpanExporter(
       new OTLPTraceExporter({
         url: config.tracesEndpoint,
         headers: config.headers,
         timeoutMillis: config.timeoutMs,
       }),
+      {
+        maxBufferedSpans: config.bsp.maxQueueSize,
+        ...(options.diagnostic ? { diagnostic: options.diagnostic } : {}),
+      },
     );
-    exporters.push(exporter);
     processors.push(
       new CountingBatchProcessor(
-        new BatchSpanProcessor(exporter, config.bsp),
+        new BatchSpanProcessor(retry, config.bsp),
         counts,
         config.bsp.maxQueueSize,
       ),
@@ -187,21 +194,44 @@ export function createTracerPipeline(options: TracerPipelineOptions): TracerPipe
     spanProcessors: processors,
   });
   let stopped: Promise<void> | undefined;
+  let final: SinkStats | undefined;
+  function stats(): SinkStats {
+    if (final) return { ...final };
+    const own = retry?.counts ?? emptyStats();
+    return {
+      ...counts,
+      sent: own.sent,
+      retried: own.retried,
+      dropped: counts.dropped + own.dropped,
+      rejected: own.rejected,
+      failed: own.failed,
+    };
+  }
   const sink: Sink = {
     name: "traces",
-    forceFlush: (deadline) => withDeadline(provider.forceFlush(), deadline),
+    forceFlush: (deadline) =>
+      withDeadline(provider.forceFlush().then(() => retry?.drain(deadline)), deadline),
     shutdown(deadline) {
-      stopped ??= withDeadline(provider.shutdown(), deadline);
+      stopped ??= withDeadline(
+        provider.forceFlush().then(() => retry?.drain(deadline)),
+        deadline,
+      ).then(async () => {
+        // Whatever is still in the BSP queue or the retry buffer now is lost: count it once and
+        // freeze the account so a late answer cannot count it twice.
+        retry?.abandon();
+        const result = stats();
+        const lost = result.queued -
+          (result.sent + result.dropped + result.rejected + result.failed);
+        if (lost > 0) {
+          result.dropped += lost;
+          options.diagnostic?.(`traces: shutdown deadline passed, ${lost} queued spans abandoned`);
+        }
+        final = result;
+        await withDeadline(provider.shutdown(), deadline);
+      });
       return stopped;
     },
-    stats() {
-      const result = { ...counts, sent: 0, failed: 0 };
-      for (const exporter of exporters) {
-        result.sent += exporter.counts.sent;
-        result.failed += exporter.counts.failed;
-      }
-      return result;
-    },
+    stats,
   };
   return {
     provider,

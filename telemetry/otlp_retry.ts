@@ -1,0 +1,376 @@
+/**
+ * A span exporter between the BatchSpanProcessor and the stock OTLPTraceExporter that keeps a
+ * batch through an outage instead of dropping it.
+ *
+ * The stock exporter (0.223.1) retries at most 5 times inside its own timeout and then hands
+ * the batch back as failed, losing both the HTTP status and the Retry-After it saw; on 200 it
+ * only `diag.warn`s a partial success. So we keep the exporter (serialiser, headers, node:http
+ * transport, timeout) but replace its RetryingTransport with a thin observer of the raw HTTP
+ * transport: each `export` is one attempt, and this layer sees the status class, Retry-After
+ * (seconds or HTTP-date, parsed by the exporter) and the response body.
+ *
+ * Policy: retryable causes (429, 502, 503, 504, network error, timeout, the exporter's
+ * concurrency limit) keep the batch in a bounded retry buffer, retried oldest first after
+ * exponential backoff with full jitter, or after Retry-After when the collector sends one.
+ * While a retry is pending, new batches join the buffer (the BSP keeps flowing); past
+ * `maxBufferedSpans` the NEWEST batch is dropped and counted, like the BSP's own full queue,
+ * so ordering holds and the batch in flight is never touched. Non-retryable answers (400, 401,
+ * 403, 404, 413, ...) fail the batch at once (`failed`); a 200 carrying
+ * `partialSuccess.rejectedSpans` counts those spans `rejected` and the rest `sent`.
+ */
+import { context } from "@opentelemetry/api";
+import { type ExportResult, ExportResultCode, suppressTracing } from "@opentelemetry/core";
+import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { type Diagnostic, emptyStats, type SinkStats } from "./types.ts";
+
+/** Options of `RetryingSpanExporter`. */
+export interface OtlpRetryOptions {
+  /** Spans held for retry at most (default: the BSP queue size, 2048). */
+  maxBufferedSpans?: number;
+  /** First backoff; doubles per failed attempt up to `maxBackoffMs`. Default 500 ms. */
+  initialBackoffMs?: number;
+  /** Backoff ceiling. Default 30 s. */
+  maxBackoffMs?: number;
+  /** A Retry-After longer than this is clamped (a collector asking for an hour). Default 60 s. */
+  maxRetryAfterMs?: number;
+  /** Where the layer reports its own trouble (once per outage). */
+  diagnostic?: Diagnostic;
+  /** Jitter source, for tests. */
+  random?: () => number;
+}
+
+/** What the observed transport answered for one attempt. */
+interface TransportResponse {
+  status: "success" | "failure" | "retryable";
+  data?: Uint8Array;
+  error?: Error;
+  retryInMillis?: number;
+}
+
+interface Transport {
+  send(data: Uint8Array, timeoutMillis: number): Promise<TransportResponse>;
+  shutdown(): void;
+}
+
+interface Attempt {
+  response?: TransportResponse;
+}
+
+/** How an attempt ended, as this layer classifies it. */
+export type AttemptOutcome =
+  | { kind: "sent"; rejected: number }
+  | { kind: "retry"; afterMs?: number; reason: string }
+  | { kind: "fail"; reason: string };
+
+const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+const RETRYABLE_NETWORK = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+  "ENETUNREACH",
+  "EHOSTUNREACH",
+]);
+
+interface Batch {
+  spans: ReadableSpan[];
+  attempts: number;
+}
+
+/** Classifies one export result (plus the raw transport answer when observed). */
+export function classifyAttempt(
+  result: ExportResult,
+  response: TransportResponse | undefined,
+): AttemptOutcome {
+  if (result.code === ExportResultCode.SUCCESS) {
+    return { kind: "sent", rejected: rejectedSpans(response?.data) };
+  }
+  const error = result.error as (Error & { code?: unknown }) | undefined;
+  const reason = describe(error);
+  if (response?.status === "retryable") {
+    const afterMs = response.retryInMillis;
+    return afterMs !== undefined && afterMs >= 0 ? { kind: "retry", afterMs, reason } : {
+      kind: "retry",
+      reason,
+    };
+  }
+  const code = error?.code;
+  if (typeof code === "number") {
+    return RETRYABLE_STATUS.has(code) ? { kind: "retry", reason } : { kind: "fail", reason };
+  }
+  if (typeof code === "string" && RETRYABLE_NETWORK.has(code)) return { kind: "retry", reason };
+  const message = error?.message ?? "";
+  // The stock exporter's wording when its own transport gave up on a retryable answer, when
+  // the request timed out, and when too many exports were already in flight.
+  if (/retryable status|timed out|concurrent export limit/i.test(message)) {
+    return { kind: "retry", reason };
+  }
+  return { kind: "fail", reason };
+}
+
+function describe(error: (Error & { code?: unknown }) | undefined): string {
+  if (!error) return "unknown error";
+  const code = error.code === undefined ? "" : ` (${String(error.code)})`;
+  return `${error.message || error.name}${code}`;
+}
+
+function rejectedSpans(data: Uint8Array | undefined): number {
+  if (!data || data.byteLength === 0) return 0;
+  try {
+    const body = JSON.parse(new TextDecoder().decode(data));
+    const rejected = Number(body?.partialSuccess?.rejectedSpans ?? 0);
+    return Number.isFinite(rejected) && rejected > 0 ? rejected : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Swaps the exporter's RetryingTransport for an observer of its raw HTTP transport. Returns
+ * false when the exporter's private shape is not the one this was written against (then the
+ * stock retries stay and classification falls back to the error alone).
+ */
+function observeTransport(exporter: SpanExporter, capture: () => Attempt | undefined): boolean {
+  const delegate = (exporter as unknown as { _delegate?: { _transport?: unknown } })._delegate;
+  const retrying = delegate?._transport as { _transport?: Transport } | undefined;
+  const raw = retrying?._transport;
+  if (!delegate || !raw || typeof raw.send !== "function") return false;
+  const observer: Transport = {
+    async send(data, timeoutMillis) {
+      const attempt = capture();
+      const response = await raw.send(data, timeoutMillis);
+      if (attempt) attempt.response = response;
+      return response;
+    },
+    shutdown: () => raw.shutdown(),
+  };
+  delegate._transport = observer;
+  return true;
+}
+
+/** The retry layer; see the module comment. */
+export class RetryingSpanExporter implements SpanExporter {
+  /** sent/retried/dropped/rejected/failed of this layer (queued is the BSP's). */
+  readonly counts: SinkStats = emptyStats();
+  /** Whether the raw transport is observed (status, Retry-After, body). */
+  readonly observed: boolean;
+  private readonly buffer: Batch[] = [];
+  private bufferedSpans = 0;
+  private inflightSpans = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private wake: (() => void) | undefined;
+  private pump: Promise<void> | undefined;
+  private drainDeadline: number | undefined;
+  private capturing: Attempt | undefined;
+  private overflowReported = false;
+  private outageReported = false;
+  private closed = false;
+  private readonly maxBufferedSpans: number;
+  private readonly initialBackoffMs: number;
+  private readonly maxBackoffMs: number;
+  private readonly maxRetryAfterMs: number;
+  private readonly diagnostic: Diagnostic;
+  private readonly random: () => number;
+
+  constructor(private readonly inner: SpanExporter, options: OtlpRetryOptions = {}) {
+    this.maxBufferedSpans = options.maxBufferedSpans ?? 2048;
+    this.initialBackoffMs = options.initialBackoffMs ?? 500;
+    this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
+    this.maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000;
+    this.diagnostic = options.diagnostic ?? (() => {});
+    this.random = options.random ?? Math.random;
+    this.observed = observeTransport(inner, () => {
+      const attempt = this.capturing;
+      this.capturing = undefined;
+      return attempt;
+    });
+  }
+
+  /** Spans held here: in the retry buffer or on their first attempt. */
+  pending(): number {
+    return this.bufferedSpans + this.inflightSpans;
+  }
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    if (this.closed) {
+      this.counts.dropped += spans.length;
+      done({ code: ExportResultCode.FAILED, error: new Error("Exporter is shut down") });
+      return;
+    }
+    if (this.buffer.length > 0) {
+      // An outage is on: queue behind the batches already waiting, keep the BSP flowing.
+      this.enqueue({ spans, attempts: 0 });
+      done({ code: ExportResultCode.SUCCESS });
+      return;
+    }
+    this.inflightSpans += spans.length;
+    void this.attempt(spans).then((outcome) => {
+      this.inflightSpans -= spans.length;
+      if (this.closed) return; // abandoned and counted at shutdown
+      if (outcome.kind === "retry") {
+        this.enqueue({ spans, attempts: 1 }, outcome);
+        done({ code: ExportResultCode.SUCCESS });
+        return;
+      }
+      this.settle(spans, outcome);
+      done(
+        outcome.kind === "sent"
+          ? { code: ExportResultCode.SUCCESS }
+          : { code: ExportResultCode.FAILED, error: new Error(outcome.reason) },
+      );
+    });
+  }
+
+  /** Retries what is buffered now, then with backoff capped by the deadline, until empty. */
+  async drain(deadlineMs: number): Promise<void> {
+    this.drainDeadline = deadlineMs;
+    this.wake?.(); // skip the current backoff once
+    try {
+      while (!this.closed && this.pending() > 0 && Date.now() < deadlineMs) {
+        if (this.buffer.length > 0) this.startPump();
+        await sleep(Math.min(10, Math.max(0, deadlineMs - Date.now())));
+      }
+    } finally {
+      if (this.drainDeadline === deadlineMs) this.drainDeadline = undefined;
+    }
+  }
+
+  forceFlush(): Promise<void> {
+    return this.drain(Date.now() + this.maxBackoffMs);
+  }
+
+  /** Stops retrying, counts whatever is still held as dropped, releases the transport. */
+  abandon(why = "shutdown deadline passed"): number {
+    if (this.closed) return 0;
+    this.closed = true;
+    const lost = this.pending();
+    this.counts.dropped += lost;
+    this.buffer.length = 0;
+    this.bufferedSpans = 0;
+    this.inflightSpans = 0;
+    clearTimeout(this.timer);
+    this.wake?.();
+    if (lost > 0) this.diagnostic(`traces: ${why}, ${lost} spans abandoned`);
+    return lost;
+  }
+
+  shutdown(): Promise<void> {
+    this.abandon();
+    return this.inner.shutdown().catch(() => {});
+  }
+
+  private attempt(spans: ReadableSpan[]): Promise<AttemptOutcome> {
+    return new Promise((resolve) => {
+      const attempt: Attempt = {};
+      // The exporter's own HTTP call must never become a span, whatever is instrumented.
+      context.with(suppressTracing(context.active()), () => {
+        this.capturing = attempt;
+        try {
+          this.inner.export(spans, (result) => resolve(classifyAttempt(result, attempt.response)));
+        } catch (error) {
+          resolve({ kind: "fail", reason: describe(error as Error) });
+        } finally {
+          this.capturing = undefined;
+        }
+      });
+    });
+  }
+
+  private settle(spans: ReadableSpan[], outcome: AttemptOutcome): void {
+    if (outcome.kind === "sent") {
+      const rejected = Math.min(outcome.rejected, spans.length);
+      this.counts.rejected += rejected;
+      this.counts.sent += spans.length - rejected;
+      if (this.outageReported) {
+        this.outageReported = false;
+        this.overflowReported = false;
+        this.diagnostic("traces: OTLP export recovered");
+      }
+    } else {
+      this.counts.failed += spans.length;
+      this.diagnostic(`traces: ${spans.length} spans failed, not retryable: ${outcome.reason}`);
+    }
+  }
+
+  private enqueue(batch: Batch, outcome?: AttemptOutcome): void {
+    if (this.bufferedSpans + batch.spans.length > this.maxBufferedSpans) {
+      this.counts.dropped += batch.spans.length;
+      if (!this.overflowReported) {
+        this.overflowReported = true;
+        this.diagnostic(
+          `traces: retry buffer full (${this.maxBufferedSpans} spans), dropping new batches`,
+        );
+      }
+      return;
+    }
+    this.buffer.push(batch);
+    this.bufferedSpans += batch.spans.length;
+    if (outcome?.kind === "retry" && !this.outageReported) {
+      this.outageReported = true;
+      this.diagnostic(`traces: OTLP export failed, retrying: ${outcome.reason}`);
+    }
+    this.startPump(outcome?.kind === "retry" ? outcome.afterMs : undefined);
+  }
+
+  private backoff(attempts: number, retryAfterMs: number | undefined): number {
+    if (retryAfterMs !== undefined) return Math.min(retryAfterMs, this.maxRetryAfterMs);
+    const ceiling = Math.min(this.maxBackoffMs, this.initialBackoffMs * 2 ** (attempts - 1));
+    // Full jitter, with a floor so a fleet does not hammer a recovering collector.
+    return ceiling / 2 + (this.random() * ceiling) / 2;
+  }
+
+  private startPump(firstDelayMs?: number): void {
+    if (this.pump) return;
+    this.pump = this.run(firstDelayMs).finally(() => {
+      this.pump = undefined;
+    });
+  }
+
+  private async run(firstDelayMs: number | undefined) {
+    let delay = firstDelayMs;
+    while (!this.closed && this.buffer.length > 0) {
+      const head = this.buffer[0]!;
+      let wait = delay ?? this.backoff(Math.max(1, head.attempts), undefined);
+      if (this.drainDeadline !== undefined) {
+        // A flush is waiting: never sleep past half the time it has left.
+        wait = Math.min(wait, Math.max(0, (this.drainDeadline - Date.now()) / 2));
+      }
+      await this.pause(wait);
+      delay = undefined;
+      if (this.closed) return;
+      head.attempts++;
+      this.counts.retried++;
+      const outcome = await this.attempt(head.spans);
+      if (this.closed) return;
+      if (outcome.kind === "retry") {
+        delay = outcome.afterMs === undefined
+          ? this.backoff(head.attempts, undefined)
+          : this.backoff(head.attempts, outcome.afterMs);
+        continue;
+      }
+      this.buffer.shift();
+      this.bufferedSpans -= head.spans.length;
+      this.settle(head.spans, outcome);
+      delay = 0; // the collector is back: send the rest at once
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+        this.wake = undefined;
+        resolve();
+      };
+      this.wake = finish;
+      this.timer = setTimeout(finish, ms);
+    });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
