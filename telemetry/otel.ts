@@ -110,8 +110,10 @@ class CountingBatchProcessor implements SpanProcessor {
     if ((span.spanContext().traceFlags & 1) === 0) return;
     // The SDK keeps its drop count private and resets it when it logs; read the queue instead.
     const queue = (this.inner as unknown as { _finishedSpans?: unknown[] })._finishedSpans;
+    // Every offered span counts as queued, so queued = sent + dropped + rejected + failed +
+    // pending holds like the other sinks' accounts (a full queue's drop is in both).
+    this.counts.queued++;
     if (queue && queue.length >= this.maxQueueSize) this.counts.dropped++;
-    else this.counts.queued++;
     this.inner.onEnd(span);
   }
   forceFlush(): Promise<void> {
