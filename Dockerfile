@@ -1,0 +1,24 @@
+# Cruddur backend on Deno. Pinned to the Deno release the lockfile and tests were made with;
+# tests/containers_test.ts fails when this tag and the local `deno --version` drift apart.
+FROM denoland/deno:2.9.6
+
+WORKDIR /app
+
+# Dependencies in their own layer: rebuilt only when deno.json or deno.lock change. The image
+# already owns DENO_DIR (/deno-dir) by the unprivileged `deno` user, so the cache is written as
+# that user and the sources below stay root-owned and read-only to the server.
+COPY deno.json deno.lock ./
+USER deno
+RUN deno install --frozen
+
+USER root
+COPY . .
+USER deno
+# Type-check and cache the whole module graph now, so startup needs no network.
+RUN deno cache --frozen main.ts
+
+EXPOSE 4567
+
+# Same permissions as `deno task start`: no --allow-all, no write, no subprocesses.
+# TRACE_DEMO stays at its default (off); the demo's files are not in the image (.dockerignore).
+CMD ["deno", "run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "main.ts"]

@@ -1,0 +1,213 @@
+import assert from "node:assert/strict";
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from "../config.ts";
+
+function rejects(env: Record<string, string>, variable: string): void {
+  assert.throws(
+    () => loadConfig(env),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError, `${variable}: ${error}`);
+      assert.ok(error.message.includes(variable), `"${error.message}" names ${variable}`);
+      assert.ok(!error.message.includes("\n"), "one line");
+      return true;
+    },
+  );
+}
+
+Deno.test("loadConfig() with an empty environment uses the documented defaults", () => {
+  const config = loadConfig({});
+  assert.equal(config.port, 4567);
+  assert.equal(config.hostname, "0.0.0.0");
+  assert.equal(config.bodyLimitBytes, 65_536);
+  assert.equal(config.shutdownTimeoutMs, 10_000);
+  assert.equal(config.traceDemo, false);
+  assert.equal(config.healthDetail, false);
+  assert.equal(config.serviceName, "backend-deno");
+  assert.equal(config.environment, "development");
+  assert.equal(config.logLevel, "info");
+  assert.equal(config.logFormat, "pretty");
+  assert.equal(config.otel.mode, "sdk");
+  assert.deepEqual(config.otel.exporters, []);
+  assert.equal(config.otel.tracesEndpoint, undefined);
+  assert.deepEqual(config.otel.headers, {});
+  assert.equal(config.otel.sampler, "parentbased_always_on");
+  assert.equal(config.xray.enabled, false);
+  assert.equal(config.xray.daemonAddress, "127.0.0.1:2000");
+  assert.equal(config.frontendUrl, undefined);
+  assert.equal(config.aws, undefined);
+  assert.equal(config.cloudwatch, undefined);
+  assert.equal(config.rollbar, undefined);
+});
+
+Deno.test("loadConfig() rejects each bad value with a ConfigError naming the variable", () => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ PORT: "abc" }, "PORT"],
+    [{ PORT: "65536" }, "PORT"],
+    [{ PORT: "-1" }, "PORT"],
+    [{ PORT: "80.5" }, "PORT"],
+    [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [{ LOG_FORMAT: "xml" }, "LOG_FORMAT"],
+    [{ OTEL_TRACES_SAMPLER_ARG: "2" }, "OTEL_TRACES_SAMPLER_ARG"],
+    [{ OTEL_TRACES_SAMPLER_ARG: "half" }, "OTEL_TRACES_SAMPLER_ARG"],
+    [{ OTEL_TRACES_SAMPLER: "sometimes" }, "OTEL_TRACES_SAMPLER"],
+    [{ FRONTEND_URL: "notaurl" }, "FRONTEND_URL"],
+    [{ BACKEND_URL: "ftp://example.com" }, "BACKEND_URL"],
+    [{ OTEL_TRACES_EXPORTER: "otlp" }, "OTEL_EXPORTER_OTLP_ENDPOINT"],
+    [{ OTEL_TRACES_EXPORTER: "zipkin" }, "OTEL_TRACES_EXPORTER"],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: "api.honeycomb.io" }, "OTEL_EXPORTER_OTLP_ENDPOINT"],
+    [{ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }, "OTEL_EXPORTER_OTLP_PROTOCOL"],
+    [{ OTEL_EXPORTER_OTLP_HEADERS: "=nokey" }, "OTEL_EXPORTER_OTLP_HEADERS"],
+    [{ OTEL_EXPORTER_OTLP_TIMEOUT: "0" }, "OTEL_EXPORTER_OTLP_TIMEOUT"],
+    [{ OTEL_BSP_MAX_QUEUE_SIZE: "many" }, "OTEL_BSP_MAX_QUEUE_SIZE"],
+    [{ TRACE_DEMO: "maybe" }, "TRACE_DEMO"],
+    [{ AWS_XRAY_ENABLED: "sure" }, "AWS_XRAY_ENABLED"],
+    [{ BODY_LIMIT_BYTES: "0" }, "BODY_LIMIT_BYTES"],
+    [{ SHUTDOWN_TIMEOUT_MS: "soon" }, "SHUTDOWN_TIMEOUT_MS"],
+    [{ CLOUDWATCH_LOG_GROUP: "cruddur", CLOUDWATCH_FLUSH_INTERVAL_MS: "5" }, "CLOUDWATCH_FLUSH"],
+    [{ ROLLBAR_ACCESS_TOKEN: "t", ROLLBAR_ITEMS_PER_MINUTE: "x" }, "ROLLBAR_ITEMS_PER_MINUTE"],
+    [{ ROLLBAR_ENDPOINT: "nope" }, "ROLLBAR_ENDPOINT"],
+  ];
+  for (const [env, variable] of cases) rejects(env, variable);
+});
+
+Deno.test("loadConfig() quotes the bad value so the operator sees what was set", () => {
+  assert.throws(
+    () => loadConfig({ PORT: "abc" }),
+    /PORT must be an integer from 0 to 65535, got "abc"/,
+  );
+});
+
+Deno.test("loadConfig() appends /v1/traces to OTEL_EXPORTER_OTLP_ENDPOINT and turns otlp on", () => {
+  for (const base of ["https://api.honeycomb.io", "https://api.honeycomb.io/"]) {
+    const config = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: base });
+    assert.equal(config.otel.tracesEndpoint, "https://api.honeycomb.io/v1/traces", base);
+    assert.deepEqual(config.otel.exporters, ["otlp"]);
+  }
+  // The signal-specific variable is used as is and wins.
+  const specific = loadConfig({
+    OTEL_EXPORTER_OTLP_ENDPOINT: "https://api.honeycomb.io",
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://127.0.0.1:4318/custom",
+  });
+  assert.equal(specific.otel.tracesEndpoint, "http://127.0.0.1:4318/custom");
+  // An explicit exporter list overrides the default.
+  const both = loadConfig({
+    OTEL_EXPORTER_OTLP_ENDPOINT: "https://api.honeycomb.io",
+    OTEL_TRACES_EXPORTER: "otlp,console",
+  });
+  assert.deepEqual(both.otel.exporters, ["otlp", "console"]);
+  const none = loadConfig({
+    OTEL_EXPORTER_OTLP_ENDPOINT: "https://api.honeycomb.io",
+    OTEL_TRACES_EXPORTER: "none",
+  });
+  assert.deepEqual(none.otel.exporters, []);
+});
+
+Deno.test("loadConfig() parses OTLP headers, decoding values and letting traces headers win", () => {
+  const config = loadConfig({
+    OTEL_EXPORTER_OTLP_HEADERS: "x-honeycomb-team=abc123, x-honeycomb-dataset=cruddur%20dev",
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS: "x-honeycomb-team=traces-key",
+    OTEL_RESOURCE_ATTRIBUTES: "team=bootcamp,region=ca-central-1",
+  });
+  assert.deepEqual(config.otel.headers, {
+    "x-honeycomb-team": "traces-key",
+    "x-honeycomb-dataset": "cruddur dev",
+  });
+  assert.deepEqual(config.otel.resourceAttributes, { team: "bootcamp", region: "ca-central-1" });
+  // The seed's compose file with HONEYCOMB_API_KEY unset yields an empty value, not an error.
+  assert.deepEqual(loadConfig({ OTEL_EXPORTER_OTLP_HEADERS: "x-honeycomb-team=" }).otel.headers, {
+    "x-honeycomb-team": "",
+  });
+});
+
+Deno.test("loadConfig() builds AWS settings only with a region and both keys", () => {
+  const keys = { AWS_ACCESS_KEY_ID: "AKIAEXAMPLE", AWS_SECRET_ACCESS_KEY: "secret" };
+  assert.equal(loadConfig(keys).aws, undefined);
+  assert.equal(loadConfig({ AWS_DEFAULT_REGION: "ca-central-1" }).aws, undefined);
+  assert.equal(
+    loadConfig({ AWS_DEFAULT_REGION: "ca-central-1", AWS_ACCESS_KEY_ID: "AKIAEXAMPLE" }).aws,
+    undefined,
+  );
+  assert.equal(loadConfig({ ...keys, AWS_DEFAULT_REGION: " " }).aws, undefined);
+  assert.deepEqual(loadConfig({ ...keys, AWS_DEFAULT_REGION: "ca-central-1" }).aws, {
+    region: "ca-central-1",
+    credentials: { accessKeyId: "AKIAEXAMPLE", secretAccessKey: "secret" },
+  });
+  // AWS_REGION wins over AWS_DEFAULT_REGION; a session token is carried when set.
+  assert.deepEqual(
+    loadConfig({
+      ...keys,
+      AWS_REGION: "us-east-1",
+      AWS_DEFAULT_REGION: "ca-central-1",
+      AWS_SESSION_TOKEN: "tok",
+    }).aws,
+    {
+      region: "us-east-1",
+      credentials: { accessKeyId: "AKIAEXAMPLE", secretAccessKey: "secret", sessionToken: "tok" },
+    },
+  );
+});
+
+Deno.test("loadConfig() turns X-Ray on with a daemon address and keeps the seed's names", () => {
+  const config = loadConfig({
+    AWS_XRAY_DAEMON_ADDRESS: "xray-daemon:2000",
+    AWS_XRAY_URL: "*4567-example.gitpod.io*",
+  });
+  assert.equal(config.xray.enabled, true);
+  assert.equal(config.xray.daemonAddress, "xray-daemon:2000");
+  assert.equal(config.xray.dynamicNamingPattern, "*4567-example.gitpod.io*");
+  assert.equal(
+    loadConfig({ AWS_XRAY_DAEMON_ADDRESS: "xray-daemon:2000", AWS_XRAY_ENABLED: "false" }).xray
+      .enabled,
+    false,
+  );
+});
+
+Deno.test("loadConfig() sets CloudWatch and Rollbar up only when their variables are set", () => {
+  const config = loadConfig({ CLOUDWATCH_LOG_GROUP: "cruddur", ROLLBAR_ACCESS_TOKEN: "tok" });
+  assert.equal(config.cloudwatch?.logGroup, "cruddur");
+  assert.equal(config.cloudwatch?.flushIntervalMs, 5000);
+  assert.equal(config.rollbar?.accessToken, "tok");
+  assert.equal(config.rollbar?.environment, "development");
+  // Blank is the same as unset (compose passes "" for an unset ${VAR}).
+  const blank = loadConfig({ CLOUDWATCH_LOG_GROUP: "", ROLLBAR_ACCESS_TOKEN: "  " });
+  assert.equal(blank.cloudwatch, undefined);
+  assert.equal(blank.rollbar, undefined);
+});
+
+Deno.test("CONFIG_VARIABLES lists each variable once, in upper snake case", () => {
+  assert.equal(new Set(CONFIG_VARIABLES).size, CONFIG_VARIABLES.length);
+  for (const name of CONFIG_VARIABLES) assert.match(name, /^[A-Z][A-Z0-9_]*$/);
+});
+
+Deno.test("CONFIG_VARIABLES names every variable config.ts reads", async () => {
+  const source = await Deno.readTextFile(new URL("../config.ts", import.meta.url));
+  const read = new Set<string>();
+  for (const match of source.matchAll(/\(env, "([A-Z0-9_]+)"/g)) read.add(match[1] as string);
+  assert.ok(read.size > 30);
+  const listed = new Set<string>(CONFIG_VARIABLES);
+  assert.deepEqual([...read].filter((name) => !listed.has(name)), []);
+});
+
+Deno.test("main.ts with PORT=abc exits 1 with one clear line naming PORT", async () => {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "main.ts"],
+    cwd: new URL("..", import.meta.url),
+    clearEnv: true,
+    env: {
+      PORT: "abc",
+      ...(Deno.env.get("HOME") ? { HOME: Deno.env.get("HOME") as string } : {}),
+      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR") as string } : {}),
+      NO_COLOR: "1",
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  const stdout = new TextDecoder().decode(output.stdout);
+  assert.equal(output.code, 1, stderr);
+  const lines = stderr.split("\n").filter((line) => line.trim() !== "");
+  assert.equal(lines.length, 1, stderr);
+  assert.match(lines[0] ?? "", /PORT/);
+  assert.match(lines[0] ?? "", /"abc"/);
+  assert.ok(!stderr.includes("    at "), "no stack trace");
+  assert.equal(stdout, "", "nothing was served or logged");
+});

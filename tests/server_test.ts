@@ -1,0 +1,224 @@
+import assert from "node:assert/strict";
+import { buildApp, serve } from "./support/harness.ts";
+import { startOtlpReceiver } from "./support/otlp_receiver.ts";
+
+const TRACE_ID = "5759e988bd862e3fe1be46a994272793";
+const PARENT_ID = "53995c3f42cd8ad8";
+
+Deno.test("a request through a real Deno.serve continues the caller's trace", async () => {
+  const h = await buildApp();
+  const server = serve(h.app);
+  try {
+    const res = await fetch(`${server.url}/api/activities/home`, {
+      headers: { traceparent: `00-${TRACE_ID}-${PARENT_ID}-01` },
+    });
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).length, 4);
+    const span = h.exporter.byName("GET /api/activities/home");
+    assert.equal(span.spanContext().traceId, TRACE_ID);
+    assert.equal(span.parentSpanContext?.spanId, PARENT_ID);
+    assert.equal(span.attributes["server.address"], "127.0.0.1");
+    assert.equal(span.attributes["server.port"], Number(new URL(server.url).port));
+    assert.equal(
+      res.headers.get("traceresponse"),
+      `00-${TRACE_ID}-${span.spanContext().spanId}-01`,
+    );
+  } finally {
+    await server.close();
+    await h.close();
+  }
+});
+
+/** A running `deno run main.ts` whose stdout lines are collected as they arrive. */
+interface Backend {
+  child: Deno.ChildProcess;
+  url: string;
+  lines(): Array<Record<string, unknown>>;
+  waitFor(message: RegExp, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stderr: Promise<string>;
+  done: Promise<void>;
+}
+
+async function startBackend(env: Record<string, string> = {}): Promise<Backend> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "main.ts"],
+    cwd: new URL("..", import.meta.url),
+    // Nothing from this process's environment: no exporter may reach the network.
+    clearEnv: true,
+    env: {
+      PORT: "0",
+      HOST: "127.0.0.1",
+      LOG_FORMAT: "json",
+      NO_COLOR: "1",
+      ...(Deno.env.get("HOME") ? { HOME: Deno.env.get("HOME") as string } : {}),
+      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR") as string } : {}),
+      ...env,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const done = (async () => {
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) text += chunk;
+  })();
+  const stderr = new Response(child.stderr).text();
+  function lines(): Array<Record<string, unknown>> {
+    return text.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line));
+  }
+  async function waitFor(message: RegExp, timeoutMs = 10_000) {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const found = lines().find((line) => message.test(String(line.message)));
+      if (found) return found;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`No log line matching ${message} within ${timeoutMs} ms:\n${text}`);
+  }
+  try {
+    const listening = await waitFor(/listening on/);
+    const url = /listening on (http:\/\/[^\s]+)/.exec(String(listening.message))?.[1];
+    assert.ok(url, String(listening.message));
+    return { child, url, lines, waitFor, stderr, done };
+  } catch (error) {
+    child.kill("SIGKILL");
+    await Promise.all([child.status, done, stderr]);
+    throw error;
+  }
+}
+
+async function refused(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  try {
+    const conn = await Deno.connect({ hostname, port: Number(port) });
+    conn.close();
+    return false;
+  } catch (error) {
+    return error instanceof Deno.errors.ConnectionRefused;
+  }
+}
+
+Deno.test("main.ts serves, then on SIGTERM stops accepting, flushes the spans and exits 0 once", async () => {
+  const receiver = startOtlpReceiver();
+  // The flush answer is slow, so the second SIGTERM lands while the first is still shutting down.
+  receiver.answer({ kind: "slow", ms: 500 }, 1);
+  let backend: Backend | undefined;
+  let exited = false;
+  try {
+    backend = await startBackend({
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_HEADERS: "x-honeycomb-team=test-key",
+      // Nothing is exported on a timer during the test: only the shutdown flush sends.
+      OTEL_BSP_SCHEDULE_DELAY: "60000",
+    });
+    const { child } = backend;
+    assert.match(backend.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const health = await fetch(`${backend.url}/api/health-check`);
+    assert.equal(health.status, 200);
+    assert.deepEqual(await health.json(), { success: true, ver: 1, version: "0.1.0" });
+    assert.equal(receiver.requests.length, 0, "spans wait in the batch processor");
+
+    child.kill("SIGTERM");
+    await backend.waitFor(/SIGTERM received/);
+    assert.ok(await refused(backend.url), "no new connections once shutdown began");
+    // A second signal while flushing is harmless: one shutdown, one exit.
+    child.kill("SIGTERM");
+
+    const status = await child.status;
+    exited = true;
+    assert.equal(status.code, 0);
+    await backend.done;
+    const lines = backend.lines();
+    assert.equal(lines.filter((line) => /SIGTERM received/.test(String(line.message))).length, 1);
+    const complete = lines.filter((line) => line.message === "Shutdown complete");
+    assert.equal(complete.length, 1);
+
+    // The flush delivered the request's span, with the Honeycomb header, before the exit.
+    const spans = receiver.spans();
+    const server = spans.find((span) => span.name === "GET /api/health-check");
+    assert.ok(server, JSON.stringify(spans.map((span) => span.name)));
+    assert.equal(receiver.requests[0]?.headers.get("x-honeycomb-team"), "test-key");
+    const access = lines.find((line) => line.event === "access");
+    assert.equal(access?.path, "/api/health-check");
+    assert.equal(access?.status, 200);
+    assert.equal(access?.trace_id, server.traceId, "log and span share the trace id");
+    const telemetry = complete[0]?.telemetry as Record<string, Record<string, number>>;
+    assert.equal(telemetry.traces?.sent, spans.length);
+    assert.equal(telemetry.traces?.dropped, 0);
+    assert.equal(telemetry.traces?.failed, 0);
+    assert.equal((await backend.stderr).trim(), "");
+  } finally {
+    if (backend) {
+      if (!exited) {
+        try {
+          backend.child.kill("SIGKILL");
+        } catch {
+          // Already gone.
+        }
+        await backend.child.status;
+      }
+      await backend.done;
+      await backend.stderr;
+    }
+    await receiver.close();
+  }
+});
+
+// Ignored: on Deno 2.9.x `server.shutdown()` makes in-flight request bodies unreadable
+// (denoland/deno#36809), so main.ts answers this upload 500. Un-ignore once main.ts waits for
+// in-flight requests before calling shutdown() (see the API test report).
+Deno.test({
+  name: "main.ts on SIGTERM finishes an upload that is still in flight",
+  ignore: true,
+  async fn() {
+    const backend = await startBackend({ SHUTDOWN_TIMEOUT_MS: "10000" });
+    const { child } = backend;
+    let exited = false;
+    try {
+      const encoder = new TextEncoder();
+      let finish: (() => void) | undefined;
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(encoder.encode('{"ttl":"1-hour",'));
+          finish = () => {
+            controller.enqueue(encoder.encode('"message":"written during shutdown"}'));
+            controller.close();
+          };
+        },
+      });
+      const inFlight = fetch(`${backend.url}/api/activities`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      child.kill("SIGTERM");
+      await backend.waitFor(/SIGTERM received/);
+      finish?.();
+      const res = await inFlight;
+      assert.equal(res.status, 200, JSON.stringify(backend.lines()));
+      assert.equal((await res.json()).message, "written during shutdown");
+      const status = await child.status;
+      exited = true;
+      assert.equal(status.code, 0);
+    } finally {
+      if (!exited) {
+        child.kill("SIGKILL");
+        await child.status;
+      }
+      await backend.done;
+      await backend.stderr;
+    }
+  },
+});
+
+Deno.test("main.ts on SIGINT with nothing in flight exits 0 promptly", async () => {
+  const backend = await startBackend();
+  const started = Date.now();
+  backend.child.kill("SIGINT");
+  const status = await backend.child.status;
+  await backend.done;
+  await backend.stderr;
+  assert.equal(status.code, 0);
+  assert.ok(Date.now() - started < 5000, "did not wait out the drain deadline");
+  assert.ok(backend.lines().some((line) => line.message === "Shutdown complete"));
+});
