@@ -3,6 +3,8 @@
  * naming the variable; nothing else in the app reads `Deno.env`.
  */
 
+import { parseDaemonAddress } from "./telemetry/xray/mod.ts";
+
 /** Thrown for an environment variable that cannot be used. */
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -198,9 +200,13 @@ function keyValues(env: Env, name: string): Record<string, string> {
   for (const part of raw.split(",")) {
     if (part.trim() === "") continue;
     const eq = part.indexOf("=");
-    const key = eq > 0 ? decodeURIComponent(part.slice(0, eq).trim()) : "";
-    if (key === "") throw new ConfigError(`${name} must be a list of key=value pairs`);
-    result[key] = decodeURIComponent(part.slice(eq + 1).trim());
+    try {
+      const key = eq > 0 ? decodeURIComponent(part.slice(0, eq).trim()) : "";
+      if (key === "") throw new URIError("empty key");
+      result[key] = decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      throw new ConfigError(`${name} must be a list of key=value pairs (percent-encoded)`);
+    }
   }
   return result;
 }
@@ -300,6 +306,15 @@ export function loadConfig(env: Env): Config {
   const frontendUrl = url(env, "FRONTEND_URL");
   const backendUrl = url(env, "BACKEND_URL");
   const aws = awsConfig(env);
+  if (xrayAddress !== undefined) {
+    try {
+      parseDaemonAddress(xrayAddress);
+    } catch {
+      throw new ConfigError(
+        `AWS_XRAY_DAEMON_ADDRESS must be host:port or "udp:host:port tcp:host:port", got "${xrayAddress}"`,
+      );
+    }
+  }
   return {
     port: int(env, "PORT", 4567, 0, 65535),
     hostname: text(env, "HOST") ?? "0.0.0.0",

@@ -34,6 +34,32 @@ const app = createApp({
   clock,
 });
 
+// Requests are counted so shutdown can wait for them before closing the server: Deno 2.9's
+// server.shutdown() makes a request body still arriving unreadable (denoland/deno#36809).
+let inFlight = 0;
+let draining = false;
+let onIdle: (() => void) | undefined;
+const SHUTTING_DOWN = JSON.stringify(["shutting_down"]);
+
+async function handle(request: Request, info: Deno.ServeHandlerInfo): Promise<Response> {
+  if (draining) {
+    return new Response(SHUTTING_DOWN, {
+      status: 503,
+      headers: { "content-type": "application/json", connection: "close", "retry-after": "1" },
+    });
+  }
+  inFlight++;
+  try {
+    return await app.fetch(request, info);
+  } finally {
+    if (--inFlight === 0) onIdle?.();
+  }
+}
+
+function idle(): Promise<void> {
+  return inFlight === 0 ? Promise.resolve() : new Promise((resolve) => onIdle = resolve);
+}
+
 const server = Deno.serve({
   port: config.port,
   hostname: config.hostname,
@@ -43,7 +69,7 @@ const server = Deno.serve({
     });
     for (const line of telemetry.describe()) logger.info(line);
   },
-}, app.fetch);
+}, handle);
 
 let stopping: Promise<void> | undefined;
 function shutdown(signal: string, exitCode = 0): Promise<void> {
@@ -54,11 +80,12 @@ function shutdown(signal: string, exitCode = 0): Promise<void> {
     });
     // Half the budget for in-flight requests, the rest (at least) for the sinks.
     const drainBy = Date.now() + config.shutdownTimeoutMs / 2;
+    draining = true;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      server.shutdown(),
-      new Promise((resolve) => timer = setTimeout(resolve, Math.max(0, drainBy - Date.now()))),
-    ]);
+    const drained = new Promise((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, drainBy - Date.now()));
+    });
+    await Promise.race([idle().then(() => server.shutdown()), drained]);
     clearTimeout(timer);
     await telemetry.forceFlush(deadline);
     logger.info("Shutdown complete", { telemetry: telemetry.stats() });

@@ -45,6 +45,8 @@ Deno.test("loadConfig() rejects each bad value with a ConfigError naming the var
     [{ PORT: "-1" }, "PORT"],
     [{ PORT: "80.5" }, "PORT"],
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [{ OTEL_EXPORTER_OTLP_HEADERS: "x-honeycomb-team=%zz" }, "OTEL_EXPORTER_OTLP_HEADERS"],
+    [{ AWS_XRAY_DAEMON_ADDRESS: "bad" }, "AWS_XRAY_DAEMON_ADDRESS"],
     [{ LOG_FORMAT: "xml" }, "LOG_FORMAT"],
     [{ OTEL_TRACES_SAMPLER_ARG: "2" }, "OTEL_TRACES_SAMPLER_ARG"],
     [{ OTEL_TRACES_SAMPLER_ARG: "half" }, "OTEL_TRACES_SAMPLER_ARG"],

@@ -163,12 +163,10 @@ Deno.test("main.ts serves, then on SIGTERM stops accepting, flushes the spans an
   }
 });
 
-// Ignored: on Deno 2.9.x `server.shutdown()` makes in-flight request bodies unreadable
-// (denoland/deno#36809), so main.ts answers this upload 500. Un-ignore once main.ts waits for
-// in-flight requests before calling shutdown() (see the API test report).
+// On Deno 2.9.x `server.shutdown()` makes in-flight request bodies unreadable
+// (denoland/deno#36809); main.ts waits for in-flight requests before calling it.
 Deno.test({
   name: "main.ts on SIGTERM finishes an upload that is still in flight",
-  ignore: true,
   async fn() {
     const backend = await startBackend({ SHUTDOWN_TIMEOUT_MS: "10000" });
     const { child } = backend;
