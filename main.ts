@@ -88,8 +88,9 @@ function shutdown(signal: string, exitCode = 0): Promise<void> {
     await Promise.race([idle().then(() => server.shutdown()), drained]);
     clearTimeout(timer);
     await telemetry.forceFlush(deadline);
-    logger.info("Shutdown complete", { telemetry: telemetry.stats() });
     await telemetry.shutdown(deadline);
+    // After the sinks stopped, so the counters are final (this line reaches the console only).
+    logger.info("Shutdown complete", { telemetry: telemetry.stats() });
     Deno.exit(exitCode);
   })();
   return stopping;

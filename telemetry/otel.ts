@@ -4,7 +4,6 @@
  * registered: the provider is handed to whoever needs it.
  */
 import { type Attributes, type Context, type Link, SpanKind } from "@opentelemetry/api";
-import { ExportResultCode } from "@opentelemetry/core";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
   AlwaysOffSampler,
@@ -19,7 +18,6 @@ import {
   type SamplingResult,
   SimpleSpanProcessor,
   type Span,
-  type SpanExporter,
   type SpanProcessor,
   TraceIdRatioBasedSampler,
 } from "@opentelemetry/sdk-trace-base";
@@ -69,30 +67,6 @@ export class RecordForXRaySampler implements Sampler {
   }
   toString(): string {
     return `RecordForXRay{${this.inner.toString()}}`;
-  }
-}
-
-/** A span exporter that counts what it delivers and what fails. */
-export class CountingExporter implements SpanExporter {
-  readonly counts: SinkStats = emptyStats();
-  constructor(private readonly inner: SpanExporter) {}
-  export(spans: ReadableSpan[], done: (result: { code: ExportResultCode; error?: Error }) => void) {
-    try {
-      this.inner.export(spans, (result) => {
-        if (result.code === ExportResultCode.SUCCESS) this.counts.sent += spans.length;
-        else this.counts.failed += spans.length;
-        done(result);
-      });
-    } catch (error) {
-      this.counts.failed += spans.length;
-      done({ code: ExportResultCode.FAILED, error: error as Error });
-    }
-  }
-  shutdown(): Promise<void> {
-    return this.inner.shutdown();
-  }
-  forceFlush(): Promise<void> {
-    return this.inner.forceFlush?.() ?? Promise.resolve();
   }
 }
 
