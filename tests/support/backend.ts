@@ -1,0 +1,64 @@
+/**
+ * Runs the real `main.ts` in a subprocess, the way a user starts it, with only the given
+ * environment (nothing inherited: no exporter may reach the network), and collects its JSON
+ * log lines as they arrive.
+ */
+import assert from "node:assert/strict";
+
+/** A running `deno run main.ts` whose stdout lines are collected as they arrive. */
+export interface Backend {
+  child: Deno.ChildProcess;
+  url: string;
+  lines(): Array<Record<string, unknown>>;
+  waitFor(message: RegExp, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stderr: Promise<string>;
+  done: Promise<void>;
+}
+
+/** Starts main.ts on 127.0.0.1:0 and waits for its "listening" line. */
+export async function startBackend(env: Record<string, string> = {}): Promise<Backend> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "main.ts"],
+    cwd: new URL("../..", import.meta.url),
+    // Nothing from this process's environment: no exporter may reach the network.
+    clearEnv: true,
+    env: {
+      PORT: "0",
+      HOST: "127.0.0.1",
+      LOG_FORMAT: "json",
+      NO_COLOR: "1",
+      ...(Deno.env.get("HOME") ? { HOME: Deno.env.get("HOME") as string } : {}),
+      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR") as string } : {}),
+      ...env,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const done = (async () => {
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) text += chunk;
+  })();
+  const stderr = new Response(child.stderr).text();
+  function lines(): Array<Record<string, unknown>> {
+    return text.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line));
+  }
+  async function waitFor(message: RegExp, timeoutMs = 10_000) {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const found = lines().find((line) => message.test(String(line.message)));
+      if (found) return found;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`No log line matching ${message} within ${timeoutMs} ms:\n${text}`);
+  }
+  try {
+    const listening = await waitFor(/listening on/);
+    const url = /listening on (http:\/\/[^\s]+)/.exec(String(listening.message))?.[1];
+    assert.ok(url, String(listening.message));
+    return { child, url, lines, waitFor, stderr, done };
+  } catch (error) {
+    child.kill("SIGKILL");
+    await Promise.all([child.status, done, stderr]);
+    throw error;
+  }
+}
