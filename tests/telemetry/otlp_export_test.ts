@@ -95,6 +95,7 @@ Deno.test("OTEL_TRACES_EXPORTER=console prints spans; with nothing configured th
   // deno-lint-ignore no-console
   const original = console.dir;
   // The SDK's ConsoleSpanExporter prints with console.dir.
+  // deno-lint-ignore no-console
   console.dir = (value: unknown) => printed.push(JSON.stringify(value));
   try {
     assert.ok(h.telemetry.describe().includes("Traces: SDK pipeline to console"));
@@ -102,6 +103,7 @@ Deno.test("OTEL_TRACES_EXPORTER=console prints spans; with nothing configured th
     assert.ok(printed.some((p) => p.includes("home-activities-mock-data")));
     assert.ok(printed.some((p) => p.includes("GET /api/activities/home")));
   } finally {
+    // deno-lint-ignore no-console
     console.dir = original;
     await h.close();
   }

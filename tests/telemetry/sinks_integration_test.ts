@@ -106,6 +106,7 @@ Deno.test("a request puts its access-log event and service event, with its trace
     assert.equal(events.filter((e) => e.forged).length, 0);
     assert.equal(access?.user_agent, "evil \u001b[31mred\u001b[0m agent");
     const raw = cloudwatch.events("cruddur", "test-stream").map((e) => e.message);
+    // deno-lint-ignore no-control-regex
     assert.ok(raw.every((line) => !/[\u0000-\u001f]/.test(line)), "control characters escaped");
     assert.equal(events.filter((e) => e.message?.startsWith("line one")).length, 1);
     assert.equal(h.telemetry.stats().cloudwatch?.sent, events.length);
@@ -149,6 +150,7 @@ Deno.test("/rollbar/test reports the seed's warning and an unhandled error is on
     assert.deepEqual(await res.json(), ["internal_error"]);
     await h.telemetry.forceFlush(Date.now() + 3000);
     assert.equal(rollbar.items.length, 2, "the warning and the error, nothing for the 404");
+    // deno-lint-ignore no-explicit-any
     const [warning, error] = rollbar.items.map((item) => item.data as Record<string, any>);
     assert.equal(warning?.level, "warning");
     assert.equal(warning?.body?.message?.body, "Hello World!");
