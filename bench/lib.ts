@@ -1,0 +1,618 @@
+/**
+ * What the benchmark scripts share: the load generator (wrk, or autocannon from npm), the
+ * server configurations, spawning a server pinned to one CPU, reading its memory and CPU from
+ * /proc, checking that its sockets stay on loopback, and cleaning every child up on exit,
+ * error or Ctrl-C.
+ */
+import { type Sinks } from "./sinks.ts";
+
+/** Where the app lives (the directory holding main.ts). */
+export const APP_DIR = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+/** The route under test. */
+export const ROUTE = "/api/activities/home";
+/** Permissions the server runs with: `deno task start`'s. */
+export const SERVER_PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-sys"];
+
+// ---------------------------------------------------------------------------------------------
+// Children and cleanup
+
+const children = new Set<Deno.ChildProcess>();
+const cleanups: Array<() => Promise<void> | void> = [];
+let cleaning: Promise<void> | undefined;
+
+/** Registers work to run once on exit (sinks, temp dirs). */
+export function onCleanup(fn: () => Promise<void> | void): void {
+  cleanups.push(fn);
+}
+
+function kill(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    child.kill(signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Kills every child still running, then runs the registered cleanups (last first). */
+export function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const child of children) kill(child, "SIGKILL");
+    await Promise.allSettled([...children].map((child) => child.status));
+    children.clear();
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch {
+        // Best effort: keep cleaning.
+      }
+    }
+  })();
+  return cleaning;
+}
+
+/** Ctrl-C / SIGTERM: clean up and exit 130. */
+export function installSignalHandlers(): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => {
+      console.error(`\n${signal}: stopping servers and sinks`);
+      cleanup().finally(() => Deno.exit(130));
+    });
+  }
+}
+
+function track(child: Deno.ChildProcess): Deno.ChildProcess {
+  children.add(child);
+  child.status.finally(() => children.delete(child));
+  return child;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Machine
+
+/** True when `taskset` can pin processes. */
+export async function hasTaskset(): Promise<boolean> {
+  return (await tryOutput("taskset", ["--version"])) !== undefined;
+}
+
+/** Runs a command and returns its stdout+stderr, or undefined when it cannot run. */
+export async function tryOutput(cmd: string, args: string[]): Promise<string | undefined> {
+  try {
+    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    return out.success || text.length > 0 ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** nproc and the CPU model. */
+export async function machine(): Promise<{ cpus: number; model: string; kernel: string }> {
+  const [info] = await readProc(["/proc/cpuinfo"]);
+  const model = /^model name\s*:\s*(.+)$/m.exec(info ?? "")?.[1]?.trim() ?? "unknown";
+  return {
+    cpus: navigator.hardwareConcurrency,
+    model,
+    kernel: (await tryOutput("uname", ["-sr"]))?.trim() ?? Deno.build.os,
+  };
+}
+
+/** Pins this process (and so the in-process sinks) to a CPU, away from the server's. */
+export async function pinSelf(cpu: number): Promise<void> {
+  await tryOutput("taskset", ["-a", "-c", "-p", String(cpu), String(Deno.pid)]);
+}
+
+/** A free TCP port on 127.0.0.1 (bound and released). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configurations
+
+/** Which sinks a configuration talks to. */
+export type SinkKind = "none" | "healthy" | "blackhole";
+
+/** One server configuration. */
+export interface BenchConfig {
+  name: string;
+  description: string;
+  script: string;
+  sinks: SinkKind;
+  env(sinks: Sinks | undefined, files: { alwaysRule: string }): Record<string, string>;
+}
+
+/** An X-Ray sampling rule that samples every request. */
+export const ALWAYS_SAMPLE_RULE = {
+  SamplingRule: {
+    RuleName: "BenchAlways",
+    ResourceARN: "*",
+    Priority: 1,
+    FixedRate: 1,
+    ReservoirSize: 1,
+    ServiceName: "*",
+    ServiceType: "*",
+    Host: "*",
+    HTTPMethod: "*",
+    URLPath: "*",
+    Version: 1,
+  },
+};
+
+function fullEnv(sinks: Sinks | undefined, rule: string): Record<string, string> {
+  if (!sinks) throw new Error("The full configuration needs sinks.");
+  return {
+    OTEL_EXPORTER_OTLP_ENDPOINT: sinks.otlpUrl,
+    OTEL_TRACES_SAMPLER: "always_on",
+    AWS_XRAY_DAEMON_ADDRESS: sinks.xrayAddress,
+    AWS_XRAY_SAMPLING_RULES: rule,
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "AKIABENCHMARK0000000",
+    AWS_SECRET_ACCESS_KEY: "bench-secret-not-real",
+    AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: sinks.cloudwatchUrl,
+    CLOUDWATCH_LOG_GROUP: "cruddur",
+    CLOUDWATCH_FLUSH_INTERVAL_MS: "1000",
+    ROLLBAR_ACCESS_TOKEN: "bench-rollbar-token",
+    ROLLBAR_ENDPOINT: sinks.rollbarUrl,
+  };
+}
+
+/** Every configuration, in table order. */
+export const CONFIGS: BenchConfig[] = [
+  {
+    name: "baseline",
+    description: "plain Hono + same store/service, no telemetry (bench/baseline.ts)",
+    script: "bench/baseline.ts",
+    sinks: "none",
+    env: () => ({}),
+  },
+  {
+    name: "bare",
+    description: "main.ts, OTEL_SDK_DISABLED=true, no sinks (access log to /dev/null)",
+    script: "main.ts",
+    sinks: "none",
+    env: () => ({ OTEL_SDK_DISABLED: "true" }),
+  },
+  {
+    name: "full",
+    description: "main.ts, OTLP always_on + X-Ray FixedRate 1 + CloudWatch + Rollbar, healthy",
+    script: "main.ts",
+    sinks: "healthy",
+    env: (sinks, files) => fullEnv(sinks, files.alwaysRule),
+  },
+  {
+    name: "full-shipped-rule",
+    description: "as full, X-Ray with the shipped aws/json/xray.json (FixedRate 0.1, reservoir 5)",
+    script: "main.ts",
+    sinks: "healthy",
+    env: (sinks) => fullEnv(sinks, "aws/json/xray.json"),
+  },
+  {
+    name: "full-blackholed",
+    description: "as full, every sink black-holed (TCP accepts, never answers; UDP port closed)",
+    script: "main.ts",
+    sinks: "blackhole",
+    env: (sinks, files) => fullEnv(sinks, files.alwaysRule),
+  },
+];
+
+/** The environment every server gets; nothing is inherited from the caller's. */
+export function baseEnv(port: number): Record<string, string> {
+  const env: Record<string, string> = {
+    HOST: "127.0.0.1",
+    PORT: String(port),
+    LOG_LEVEL: "info",
+    SHUTDOWN_TIMEOUT_MS: "3000",
+    HEALTH_CHECK_DETAIL: "true",
+    DENO_NO_UPDATE_CHECK: "1",
+    NO_COLOR: "1",
+  };
+  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
+/** Renders env + command as a shell line a user can paste. */
+export function shellLine(env: Record<string, string>, argv: string[]): string {
+  const quote = (s: string) => /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`;
+  const shown = Object.entries(env).filter(([k]) =>
+    !["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"].includes(k)
+  );
+  return [...shown.map(([k, v]) => `${k}=${quote(v)}`), ...argv.map(quote)].join(" ");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers
+
+/** A running server under test. */
+export interface ServerProcess {
+  pid: number;
+  url: string;
+  argv: string[];
+  env: Record<string, string>;
+  /** Lines the server wrote to stderr (telemetry diagnostics), the last 50. */
+  stderrTail: string[];
+  stderrLines(): number;
+  /** SIGTERM, wait for a graceful exit up to `graceMs`, then SIGKILL. Returns the exit code. */
+  stop(graceMs?: number): Promise<number>;
+}
+
+/** Starts a server process: `[taskset -c CPU] deno run <perms> [extra] <script>`. */
+export async function startServer(options: {
+  script: string;
+  env: Record<string, string>;
+  appDir?: string;
+  cpu?: number;
+  denoFlags?: string[];
+}): Promise<ServerProcess> {
+  const appDir = options.appDir ?? APP_DIR;
+  const deno = [
+    Deno.execPath(),
+    "run",
+    ...SERVER_PERMISSIONS,
+    ...(options.denoFlags ?? []),
+    options.script,
+  ];
+  const argv = options.cpu === undefined ? deno : ["taskset", "-c", String(options.cpu), ...deno];
+  const child = track(
+    new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      cwd: appDir,
+      env: options.env,
+      clearEnv: true,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn(),
+  );
+  const stderrTail: string[] = [];
+  let lineCount = 0;
+  void (async () => {
+    let pending = "";
+    try {
+      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+        const parts = (pending + chunk).split("\n");
+        pending = parts.pop() ?? "";
+        for (const line of parts) {
+          lineCount++;
+          stderrTail.push(line);
+          if (stderrTail.length > 50) stderrTail.shift();
+        }
+      }
+    } catch {
+      // The process went away.
+    }
+  })();
+  const url = `http://${options.env.HOST}:${options.env.PORT}`;
+  const server: ServerProcess = {
+    pid: child.pid,
+    url,
+    argv: argv.map((a) => a === Deno.execPath() ? "deno" : a),
+    env: options.env,
+    stderrTail,
+    stderrLines: () => lineCount,
+    async stop(graceMs = 8000) {
+      kill(child, "SIGTERM");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const done = await Promise.race([
+        child.status.then((s) => s.code),
+        new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), graceMs)),
+      ]);
+      clearTimeout(timer);
+      if (done !== undefined) return done;
+      kill(child, "SIGKILL");
+      return (await child.status).code;
+    },
+  };
+  const exited = child.status.then((s) => s.code);
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const code = await Promise.race([exited, delay(100).then(() => undefined)]);
+    if (code !== undefined) {
+      throw new Error(
+        `The server exited with code ${code} before it was ready:\n${stderrTail.join("\n")}`,
+      );
+    }
+    try {
+      const response = await fetch(`${url}/api/health-check`);
+      await response.body?.cancel();
+      if (response.ok) return server;
+    } catch {
+      // Not listening yet.
+    }
+  }
+  await server.stop(1000);
+  throw new Error(`The server did not answer on ${url} within 30 s:\n${stderrTail.join("\n")}`);
+}
+
+/** Resolves after `ms`. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The server's telemetry counters (HEALTH_CHECK_DETAIL=true), when it has any. */
+export async function telemetryStats(
+  url: string,
+): Promise<Record<string, Record<string, number>> | undefined> {
+  try {
+    const response = await fetch(`${url}/api/health-check`);
+    const body = await response.json() as { telemetry?: Record<string, Record<string, number>> };
+    return body.telemetry;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc
+
+/** Memory (kB) and CPU time (ms) of a process. */
+export interface ProcSample {
+  rssKb: number;
+  hwmKb: number;
+  cpuMs: number;
+}
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux.
+
+/**
+ * Reads files of another process's /proc through `cat`: Deno grants /proc/<pid> of other
+ * processes only with --allow-all, and the bench runs with --allow-run instead. One file's text
+ * per path, undefined for a file that could not be read.
+ */
+async function readProc(paths: string[]): Promise<Array<string | undefined>> {
+  try {
+    const out = await new Deno.Command("sh", {
+      args: [
+        "-c",
+        'for f; do cat "$f" 2>/dev/null || printf "\\001"; printf "\\000"; done',
+        "sh",
+        ...paths,
+      ],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const parts = new TextDecoder().decode(out.stdout).split("\0");
+    return paths.map((_, i) => {
+      const text = parts[i];
+      return text === undefined || text === "\x01" ? undefined : text;
+    });
+  } catch {
+    return paths.map(() => undefined);
+  }
+}
+
+/** Reads VmRSS, VmHWM and utime+stime of `pid`. */
+export async function procSample(pid: number): Promise<ProcSample | undefined> {
+  const [status, stat] = await readProc([`/proc/${pid}/status`, `/proc/${pid}/stat`]);
+  if (status === undefined || stat === undefined) return undefined;
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status)?.[1]);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return {
+    rssKb: kb("VmRSS"),
+    hwmKb: kb("VmHWM"),
+    cpuMs: (Number(fields[11]) + Number(fields[12])) * TICK_MS,
+  };
+}
+
+/** Polls a process's RSS every `intervalMs`; `stop()` returns the highest RSS seen (kB). */
+export function pollRss(pid: number, intervalMs = 100): { stop(): Promise<number> } {
+  let max = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const sample = await procSample(pid);
+      if (sample) max = Math.max(max, sample.rssKb, sample.hwmKb);
+      await delay(intervalMs);
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return max;
+    },
+  };
+}
+
+function isLoopbackHex(hex: string): boolean {
+  if (/^0+$/.test(hex)) return true; // unconnected
+  if (hex.length === 8) return hex.slice(6, 8).toUpperCase() === "7F"; // 127.0.0.0/8, LE
+  const upper = hex.toUpperCase();
+  return upper === "00000000000000000000000001000000" || // ::1
+    (upper.startsWith("0000000000000000FFFF0000") && upper.slice(30, 32) === "7F");
+}
+
+/** Remote addresses of `pid`'s sockets that are not loopback (empty: all on 127.0.0.1/::1). */
+export async function nonLoopbackPeers(pid: number): Promise<string[]> {
+  let links = "";
+  try {
+    const out = await new Deno.Command("sh", {
+      args: ["-c", 'readlink "/proc/$1"/fd/* 2>/dev/null', "sh", String(pid)],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    links = new TextDecoder().decode(out.stdout);
+  } catch {
+    return [];
+  }
+  const inodes = new Set([...links.matchAll(/socket:\[(\d+)\]/g)].map((m) => m[1]!));
+  const tables = ["tcp", "tcp6", "udp", "udp6"];
+  const texts = await readProc(tables.map((t) => `/proc/${pid}/net/${t}`));
+  const bad: string[] = [];
+  tables.forEach((table, i) => {
+    for (const line of (texts[i] ?? "").split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 10 || !inodes.has(cols[9]!)) continue;
+      const [local, remote] = [cols[1]!, cols[2]!];
+      const localHost = local.split(":")[0]!;
+      const remoteHost = remote.split(":")[0]!;
+      if (!isLoopbackHex(remoteHost) || (!/^0+$/.test(localHost) && !isLoopbackHex(localHost))) {
+        bad.push(`${table} ${local} -> ${remote}`);
+      }
+    }
+  });
+  return bad;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load generator
+
+/** One load run's result. */
+export interface LoadResult {
+  requests: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Socket errors, timeouts and non-2xx answers. */
+  errors: number;
+}
+
+/** The load generator in use. */
+export interface LoadGenerator {
+  kind: "wrk" | "autocannon";
+  version: string;
+  /** Runs `connections` keep-alive connections against `url` for `seconds`. */
+  run(url: string, seconds: number, connections: number): Promise<LoadResult>;
+}
+
+const WRK_SCRIPT = `
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests":%d,"duration_us":%d,"errors":%d,"p50_us":%d,"p99_us":%d}\\n',
+    summary.requests, summary.duration,
+    e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+`;
+
+function pinned(cpu: number | undefined, argv: string[]): string[] {
+  return cpu === undefined ? argv : ["taskset", "-c", String(cpu), ...argv];
+}
+
+async function runCapture(argv: string[]): Promise<string> {
+  const child = track(
+    new Deno.Command(argv[0]!, {
+      args: argv.slice(1),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn(),
+  );
+  const out = await child.output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(
+      `${argv.join(" ")} failed (${out.code}):\n${text}${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+  return text;
+}
+
+/**
+ * Finds wrk; when it is missing, installs it with apt-get (as root, unless `install` is false),
+ * else falls back to autocannon through npx; else explains how to get one and returns undefined.
+ */
+export async function findLoadGenerator(options: {
+  tmpDir: string;
+  cpu: number | undefined;
+  install: boolean;
+}): Promise<LoadGenerator | undefined> {
+  let version = await tryOutput("wrk", ["--version"]);
+  if (version === undefined && options.install && Deno.uid() === 0) {
+    console.error("wrk not found: installing it with `apt-get install -y wrk` ...");
+    const ok = await new Deno.Command("apt-get", {
+      args: ["install", "-y", "wrk"],
+      stdout: "null",
+      stderr: "inherit",
+      env: { DEBIAN_FRONTEND: "noninteractive" },
+    }).output().then((o) => o.success, () => false);
+    if (ok) version = await tryOutput("wrk", ["--version"]);
+  }
+  if (version !== undefined) {
+    const script = `${options.tmpDir}/report.lua`;
+    await Deno.writeTextFile(script, WRK_SCRIPT);
+    return {
+      kind: "wrk",
+      version: /wrk [^\s]+/.exec(version)?.[0] ?? "wrk",
+      async run(url, seconds, connections) {
+        const text = await runCapture(pinned(options.cpu, [
+          "wrk",
+          "-t1",
+          `-c${connections}`,
+          `-d${seconds}s`,
+          "--timeout",
+          "10s",
+          "-s",
+          script,
+          url,
+        ]));
+        const json = /BENCH_JSON (\{.*\})/.exec(text)?.[1];
+        if (!json) throw new Error(`Could not read wrk's summary:\n${text}`);
+        const r = JSON.parse(json) as Record<string, number>;
+        return {
+          requests: r.requests!,
+          rps: r.requests! / (r.duration_us! / 1e6),
+          p50Ms: r.p50_us! / 1000,
+          p99Ms: r.p99_us! / 1000,
+          errors: r.errors!,
+        };
+      },
+    };
+  }
+  const autocannon = await tryOutput("npx", ["--yes", "autocannon", "--version"]);
+  if (autocannon !== undefined && /autocannon/i.test(autocannon)) {
+    return {
+      kind: "autocannon",
+      version: autocannon.trim().split("\n")[0] ?? "autocannon",
+      async run(url, seconds, connections) {
+        const text = await runCapture(pinned(options.cpu, [
+          "npx",
+          "--yes",
+          "autocannon",
+          "-c",
+          String(connections),
+          "-d",
+          String(seconds),
+          "-j",
+          url,
+        ]));
+        const r = JSON.parse(text.slice(text.indexOf("{"))) as {
+          requests: { total: number; average: number };
+          latency: { p50: number; p99: number };
+          duration: number;
+          errors: number;
+          timeouts: number;
+          non2xx: number;
+        };
+        return {
+          requests: r.requests.total,
+          rps: r.requests.total / r.duration,
+          p50Ms: r.latency.p50,
+          p99Ms: r.latency.p99,
+          errors: r.errors + r.timeouts + r.non2xx,
+        };
+      },
+    };
+  }
+  console.error(
+    "No load generator found. Install wrk (Debian/Ubuntu: `sudo apt-get install -y wrk`; " +
+      "macOS: `brew install wrk`) or make `npx autocannon` work (Node.js + npm), then rerun.",
+  );
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+/** The median of a non-empty list. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
