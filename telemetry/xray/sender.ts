@@ -5,7 +5,9 @@
 import dgram from "node:dgram";
 import type { Diagnostic, SinkStats } from "../types.ts";
 
-const BURST_DATAGRAMS = 32;
+// 64 per millisecond at most; under load a timer fires late, so a burst must be large enough to
+// keep up with thousands of requests per second, yet stay within a daemon's receive buffer.
+const BURST_DATAGRAMS = 64;
 const BURST_PAUSE_MS = 1;
 
 /** Where the daemon listens. */
@@ -105,6 +107,12 @@ export function createUdpSender<T>(options: UdpSenderOptions<T>): UdpSender<T> {
         stats.dropped++;
         continue;
       }
+      // The outbox is bounded too: when the daemon side cannot keep up, drop and count.
+      if (outbox.length + datagrams.length > options.maxQueue) {
+        stats.dropped++;
+        report("X-Ray outbox full: documents are being dropped");
+        continue;
+      }
       // A split document becomes several datagrams; count them so the identity holds.
       stats.queued += datagrams.length - 1;
       for (const datagram of datagrams) outbox.push(datagram);
@@ -187,7 +195,7 @@ export function createUdpSender<T>(options: UdpSenderOptions<T>): UdpSender<T> {
 
   return {
     enqueue(item: T): void {
-      if (closing !== undefined || queue.length >= options.maxQueue) {
+      if (closing !== undefined || queue.length + outbox.length >= options.maxQueue) {
         stats.dropped++;
         return;
       }
