@@ -9,6 +9,7 @@ import {
   propagation,
   ROOT_CONTEXT,
   type Span,
+  type SpanContext,
   SpanKind,
   SpanStatusCode,
   trace,
@@ -19,7 +20,7 @@ import { TraceState, W3CBaggagePropagator } from "@opentelemetry/core";
 import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import { type ContextStore, SECRETS_KEY } from "./context.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger, LogTraceContext } from "./logger.ts";
 import { cap } from "./logger.ts";
 import { collectSecretValues, isSecretName, redactQuery } from "./scrub.ts";
 import { formatTraceParent, parseTraceParent, sanitizeTraceState } from "./trace_context.ts";
@@ -43,6 +44,8 @@ export interface HttpMiddlewareOptions {
   logger: Logger;
   xray?: SegmentOpener;
   captureRequestHeaders: readonly string[];
+  /** The trace ids a log event carries for a span (adds the X-Ray form when X-Ray is on). */
+  logTrace: (span: SpanContext) => LogTraceContext;
 }
 
 /** Per-request telemetry state, kept on the Hono context. */
@@ -121,7 +124,7 @@ function splitHost(host: string | undefined): [string | undefined, number | unde
 
 /** Creates the telemetry middleware. */
 export function createHttpMiddleware(options: HttpMiddlewareOptions): MiddlewareHandler {
-  const { tracer, store, logger, xray } = options;
+  const { tracer, store, logger, xray, logTrace } = options;
   const captured = options.captureRequestHeaders.filter((h) => !isSecretName(h));
 
   return async function telemetryMiddleware(c, next) {
@@ -219,19 +222,18 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
       if (!options.native) span.end();
     }
     if (logger.enabled("info")) {
-      store.with(ctx, () =>
-        logger.info(`${method} ${path} ${status}`, {
-          event: "access",
-          method,
-          scheme,
-          path,
-          query: search ? redactQuery(search) : undefined,
-          route: matched ? route : undefined,
-          status,
-          duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
-          client_address: client,
-          user_agent: userAgent ? cap(userAgent, MAX_USER_AGENT) : undefined,
-        }));
+      logger.logWith("info", logTrace(spanContext), `${method} ${path} ${status}`, {
+        event: "access",
+        method,
+        scheme,
+        path,
+        query: search ? redactQuery(search) : undefined,
+        route: matched ? route : undefined,
+        status,
+        duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
+        client_address: client,
+        user_agent: userAgent ? cap(userAgent, MAX_USER_AGENT) : undefined,
+      });
     }
   };
 }

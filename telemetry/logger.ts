@@ -38,6 +38,13 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
   /** True when events of this level are kept (skip building fields otherwise). */
   enabled(level: LogLevel): boolean;
+  /** Logs with explicit trace ids, for callers that hold them (saves entering a context). */
+  logWith(
+    level: LogLevel,
+    trace: LogTraceContext | undefined,
+    message: string,
+    fields?: Record<string, unknown>,
+  ): void;
 }
 
 /** Options of `createLogger`. */
@@ -98,6 +105,16 @@ export function createLogger(options: LoggerOptions): Logger {
 
   function emit(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
     if (LEVELS[level] < threshold) return;
+    emitWith(level, options.traceContext(), message, fields);
+  }
+
+  function emitWith(
+    level: LogLevel,
+    trace: LogTraceContext | undefined,
+    message: string,
+    fields?: Record<string, unknown>,
+  ): void {
+    if (LEVELS[level] < threshold) return;
     const ts = now();
     const event: Record<string, unknown> = {
       timestamp: new Date(ts).toISOString(),
@@ -105,7 +122,6 @@ export function createLogger(options: LoggerOptions): Logger {
       message: cap(scrub(String(message)), MAX_MESSAGE),
       service: options.service,
     };
-    const trace = options.traceContext();
     if (trace) {
       event.trace_id = trace.traceId;
       event.span_id = trace.spanId;
@@ -121,7 +137,8 @@ export function createLogger(options: LoggerOptions): Logger {
       }
     }
     try {
-      const json = JSON.stringify(event);
+      // Serialise once, and only into the forms that are written.
+      const json = options.format === "json" || options.sink ? JSON.stringify(event) : "";
       options.write(options.format === "json" ? json : prettyLine(event));
       options.sink?.push({ timestamp: ts, message: json });
     } catch {
@@ -135,6 +152,7 @@ export function createLogger(options: LoggerOptions): Logger {
     warn: (message, fields) => emit("warn", message, fields),
     error: (message, fields) => emit("error", message, fields),
     enabled: (level) => LEVELS[level] >= threshold,
+    logWith: emitWith,
   };
 }
 

@@ -6,6 +6,7 @@
 import { hostname } from "node:os";
 import {
   type Span,
+  type SpanContext,
   SpanKind,
   SpanStatusCode,
   trace,
@@ -22,13 +23,21 @@ import {
 } from "@opentelemetry/sdk-trace-base";
 import type { Context, MiddlewareHandler } from "hono";
 import type { Config } from "../config.ts";
-import { type CloudWatchSink, createCloudWatchSink, defaultStreamName } from "./cloudwatch.ts";
+// The AWS SDK and Rollbar are loaded only when configured: together they are most of the
+// module graph, and an app that does not use them should not carry them in memory.
+import type { CloudWatchSink, CloudWatchSinkOptions } from "./cloudwatch.ts";
 import { activeSecrets, type ContextStore, createContextStore } from "./context.ts";
 import { createHttpMiddleware, requestTelemetry } from "./http.ts";
-import { type BufferedWriter, createBufferedWriter, createLogger, type Logger } from "./logger.ts";
+import {
+  type BufferedWriter,
+  createBufferedWriter,
+  createLogger,
+  type Logger,
+  type LogTraceContext,
+} from "./logger.ts";
 import { createTracerPipeline } from "./otel.ts";
 import { redactUrl, scrubText } from "./scrub.ts";
-import { createRollbarReporter, type ErrorReporter } from "./rollbar.ts";
+import type { ErrorReporter, RollbarOptions } from "./rollbar.ts";
 import { createTraced, recordError } from "./traced.ts";
 import type { Diagnostic, Sink, SinkStats } from "./types.ts";
 import { createXRay, loadSamplingRule, parseDaemonAddress, type XRay } from "./xray/mod.ts";
@@ -46,9 +55,9 @@ export interface TelemetryOverrides {
   /** Diagnostics channel for the sinks' own failures; default: stderr. */
   diagnostic?: Diagnostic;
   /** Sink tuning for tests (short intervals). */
-  cloudwatch?: Partial<Parameters<typeof createCloudWatchSink>[0]>;
+  cloudwatch?: Partial<CloudWatchSinkOptions>;
   xray?: Partial<Parameters<typeof createXRay>[0]>;
-  rollbar?: Partial<Parameters<typeof createRollbarReporter>[0]>;
+  rollbar?: Partial<RollbarOptions>;
 }
 
 /** Runs `fn` inside a child span; see telemetry/traced.ts. */
@@ -173,6 +182,7 @@ export async function createTelemetry(
 
   let cloudwatch: CloudWatchSink | undefined;
   if (config.cloudwatch && config.aws) {
+    const { createCloudWatchSink, defaultStreamName } = await import("./cloudwatch.ts");
     cloudwatch = createCloudWatchSink({
       logGroup: config.cloudwatch.logGroup,
       logStream: config.cloudwatch.logStream ?? defaultStreamName({
@@ -202,6 +212,7 @@ export async function createTelemetry(
   let rollbar: ErrorReporter | undefined;
   if (config.rollbar) {
     const codeVersion = config.rollbar.codeVersion ?? gitCommit();
+    const { createRollbarReporter } = await import("./rollbar.ts");
     rollbar = createRollbarReporter({
       accessToken: config.rollbar.accessToken,
       environment: config.rollbar.environment,
@@ -227,6 +238,10 @@ export async function createTelemetry(
     writeLine = buffered.write;
   }
   const scrub = (text: string) => scrubText(text, activeSecrets(store));
+  const logTrace = ({ traceId, spanId }: SpanContext): LogTraceContext =>
+    xray && isPlausibleXRayTime(traceId, Date.now())
+      ? { traceId, spanId, xrayTraceId: otelToXRayTraceId(traceId) }
+      : { traceId, spanId };
   const logger = createLogger({
     service: config.serviceName,
     level: config.logLevel,
@@ -236,11 +251,7 @@ export async function createTelemetry(
     scrub,
     traceContext() {
       const span = trace.getSpan(store.active());
-      if (!span) return undefined;
-      const { traceId, spanId } = span.spanContext();
-      return xray && isPlausibleXRayTime(traceId, Date.now())
-        ? { traceId, spanId, xrayTraceId: otelToXRayTraceId(traceId) }
-        : { traceId, spanId };
+      return span ? logTrace(span.spanContext()) : undefined;
     },
   });
 
@@ -291,6 +302,7 @@ export async function createTelemetry(
         logger,
         ...(xray ? { xray } : {}),
         captureRequestHeaders: config.otel.captureRequestHeaders,
+        logTrace,
       }),
     reportError(error, c, person) {
       if (typeof error === "object" && error !== null) {
