@@ -62,16 +62,19 @@ export function createApp(deps: AppDeps): Hono {
 
   app.use("*", telemetry.middleware());
   app.use("*", secureHeaders());
-  app.use(
-    "/api/*",
-    cors({
-      origin: (origin) => origins.includes(origin) ? origin : null,
-      allowMethods: ["OPTIONS", "GET", "HEAD", "POST"],
-      allowHeaders: CORS_ALLOW_HEADERS,
-      exposeHeaders: ["location", "link", "traceresponse", "x-amzn-trace-id"],
-      maxAge: 600,
-    }),
-  );
+  const corsHeaders = cors({
+    origin: (origin) => origins.includes(origin) ? origin : null,
+    allowMethods: ["OPTIONS", "GET", "HEAD", "POST"],
+    allowHeaders: CORS_ALLOW_HEADERS,
+    exposeHeaders: ["location", "link", "traceresponse", "x-amzn-trace-id"],
+    maxAge: 600,
+  });
+  // Only cross-origin requests carry Origin; the rest skip the CORS work but keep `Vary`.
+  app.use("/api/*", function corsForCrossOrigin(c, next) {
+    if (c.req.header("origin") !== undefined) return corsHeaders(c, next);
+    c.header("Vary", "Origin");
+    return next();
+  });
   app.use(
     "/api/*",
     bodyLimit({

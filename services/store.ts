@@ -71,6 +71,8 @@ interface ActivityRow {
   createdAt: number;
   expiresAt: number;
   replies: ReplyRow[];
+  /** The read view, built once and rebuilt after a change (feeds are read far more than written). */
+  view?: Activity;
 }
 
 interface ReplyRow {
@@ -118,6 +120,10 @@ function replyView(row: ReplyRow, activityUuid: string): Reply {
 }
 
 function activityView(row: ActivityRow): Activity {
+  return row.view ??= Object.freeze(buildView(row)) as Activity;
+}
+
+function buildView(row: ActivityRow): Activity {
   return {
     uuid: row.uuid,
     display_name: displayName(row.handle),
@@ -128,7 +134,7 @@ function activityView(row: ActivityRow): Activity {
     reposts_count: row.reposts,
     created_at: iso(row.createdAt),
     expires_at: iso(row.expiresAt),
-    replies: row.replies.map((reply) => replyView(reply, row.uuid)),
+    replies: Object.freeze(row.replies.map((reply) => replyView(reply, row.uuid))) as Reply[],
   };
 }
 
@@ -235,6 +241,7 @@ export function createMemoryStore(options: MemoryStoreOptions): Store {
         createdAt: reply.createdAt,
       };
       row.replies.push(replyRow);
+      row.view = undefined;
       return replyView(replyRow, row.uuid);
     },
     messageGroups(handle) {

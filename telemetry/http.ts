@@ -100,7 +100,8 @@ export function extractParent(headers: Headers): OtelContext {
   return headers.has("baggage") ? baggage.extract(ctx, headers, headerGetter) : ctx;
 }
 
-function clientAddress(c: Context): string | undefined {
+/** The client: the first X-Forwarded-For entry (as X-Ray and the seed do), else the socket peer. */
+export function clientAddress(c: Context): string | undefined {
   const forwarded = c.req.header("x-forwarded-for");
   if (forwarded) return forwarded.split(",")[0]?.trim() || undefined;
   const info = c.env as { remoteAddr?: { hostname?: string } } | undefined;

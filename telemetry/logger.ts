@@ -102,6 +102,8 @@ export function createLogger(options: LoggerOptions): Logger {
   const threshold = LEVELS[options.level];
   const now = options.now ?? Date.now;
   const scrub = options.scrub ?? ((text: string) => text);
+  let lastTs = Number.NaN;
+  let lastIso = "";
 
   function emit(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
     if (LEVELS[level] < threshold) return;
@@ -116,8 +118,13 @@ export function createLogger(options: LoggerOptions): Logger {
   ): void {
     if (LEVELS[level] < threshold) return;
     const ts = now();
+    // Events of one millisecond share their timestamp string: formatting dates is not free.
+    if (ts !== lastTs) {
+      lastTs = ts;
+      lastIso = new Date(ts).toISOString();
+    }
     const event: Record<string, unknown> = {
-      timestamp: new Date(ts).toISOString(),
+      timestamp: lastIso,
       level,
       message: cap(scrub(String(message)), MAX_MESSAGE),
       service: options.service,

@@ -27,7 +27,13 @@ import type { Config } from "../config.ts";
 // module graph, and an app that does not use them should not carry them in memory.
 import type { CloudWatchSink, CloudWatchSinkOptions } from "./cloudwatch.ts";
 import { activeSecrets, type ContextStore, createContextStore } from "./context.ts";
-import { createHttpMiddleware, requestTelemetry } from "./http.ts";
+import {
+  clientAddress,
+  createHttpMiddleware,
+  HTTP_ROUTE_VAR,
+  type RequestTelemetry,
+  requestTelemetry,
+} from "./http.ts";
 import {
   type BufferedWriter,
   createBufferedWriter,
@@ -37,7 +43,7 @@ import {
 } from "./logger.ts";
 import { createTracerPipeline } from "./otel.ts";
 import { redactUrl, scrubText } from "./scrub.ts";
-import type { ErrorReporter, RollbarOptions } from "./rollbar.ts";
+import type { ErrorContext, ErrorReporter, RollbarOptions } from "./rollbar.ts";
 import { createTraced, recordError } from "./traced.ts";
 import type { Diagnostic, Sink, SinkStats } from "./types.ts";
 import { createXRay, loadSamplingRule, parseDaemonAddress, type XRay } from "./xray/mod.ts";
@@ -261,29 +267,31 @@ export async function createTelemetry(
   const reported = new WeakSet<object>();
   let stopping: Promise<void> | undefined;
 
-  function requestContext(c: Context | undefined) {
+  /** What Rollbar and the error log need to know about the failing request, if any. */
+  function errorContext(c: Context | undefined): {
+    state: RequestTelemetry | undefined;
+    span: Span | undefined;
+    context: ErrorContext;
+  } {
     const state = c ? requestTelemetry(c) : undefined;
     const span = state?.span ?? trace.getSpan(store.active());
-    const ids = span?.spanContext();
+    const ids = span ? logTrace(span.spanContext()) : undefined;
+    const request = c
+      ? {
+        method: c.req.method,
+        url: c.req.url,
+        route: c.get(HTTP_ROUTE_VAR) ?? c.req.routePath,
+        headers: c.req.raw.headers,
+        clientAddress: clientAddress(c),
+      }
+      : undefined;
     return {
       state,
       span,
-      ids,
       context: {
-        ...(c
-          ? {
-            request: {
-              method: c.req.method,
-              url: c.req.url,
-              ...(state ? { route: c.req.routePath } : {}),
-              headers: c.req.raw.headers,
-            },
-          }
-          : {}),
+        ...(request ? { request } : {}),
         ...(ids ? { traceId: ids.traceId, spanId: ids.spanId } : {}),
-        ...(ids && xray && isPlausibleXRayTime(ids.traceId, Date.now())
-          ? { xrayTraceId: otelToXRayTraceId(ids.traceId) }
-          : {}),
+        ...(ids?.xrayTraceId ? { xrayTraceId: ids.xrayTraceId } : {}),
       },
     };
   }
@@ -309,7 +317,7 @@ export async function createTelemetry(
         if (reported.has(error)) return;
         reported.add(error);
       }
-      const { state, span, context } = requestContext(c);
+      const { state, span, context } = errorContext(c);
       const secrets = state?.secrets ?? activeSecrets(store);
       if (span && span !== state?.span) recordError(span, error, secrets);
       const err = error instanceof Error ? error : new Error(String(error));
@@ -324,7 +332,7 @@ export async function createTelemetry(
       rollbar.reportError(clean, { ...context, ...(person ? { person } : {}) });
     },
     reportMessage(message, level, c) {
-      rollbar?.reportMessage(message, level, requestContext(c).context);
+      rollbar?.reportMessage(message, level, errorContext(c).context);
     },
     markSecret(value) {
       if (value.length > 0) activeSecrets(store)?.add(value);
