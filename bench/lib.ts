@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console -- a command-line report: printing is its job
 /**
  * What the benchmark scripts share: the load generator (wrk, or autocannon from npm), the
  * server configurations, spawning a server pinned to one CPU, reading its memory and CPU from

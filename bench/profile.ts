@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console -- a command-line report: printing is its job
 /**
  * CPU profile of one configuration under load: starts the server with `--cpu-prof`, warms it
  * up, loads it, stops it with SIGTERM (main.ts's Deno.exit(0) still writes the profile), then

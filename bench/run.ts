@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console -- a command-line report: printing is its job
 /**
  * `deno task bench`: the cost of full telemetry on GET /api/activities/home, side by side.
  *

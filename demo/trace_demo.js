@@ -82,6 +82,8 @@ async function exportSpan(span) {
     }],
   };
   if (!otlp) {
+    // Without an OTLP endpoint the page prints its span, as the seed's ConsoleSpanExporter.
+    // deno-lint-ignore no-console
     console.info("trace-demo span (no otlp endpoint given)", JSON.stringify(body));
     show("export", "printed to the console (add ?otlp=<collector base URL> to export)");
     return;
