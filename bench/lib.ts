@@ -191,6 +191,52 @@ export const CONFIGS: BenchConfig[] = [
     env: (sinks) => fullEnv(sinks, "aws/json/xray.json"),
   },
   {
+    name: "otel-sdk",
+    description: "main.ts, OTLP/HTTP JSON only (SDK pipeline, always_on), no other sink",
+    script: "main.ts",
+    sinks: "healthy",
+    env: (sinks) => ({
+      OTEL_EXPORTER_OTLP_ENDPOINT: sinks!.otlpUrl,
+      OTEL_TRACES_SAMPLER: "always_on",
+    }),
+  },
+  {
+    name: "otel-native",
+    description: "main.ts, OTEL_DENO=true: Deno's built-in OpenTelemetry, OTLP/HTTP JSON",
+    script: "main.ts",
+    sinks: "healthy",
+    env: (sinks) => ({
+      OTEL_DENO: "true",
+      OTEL_EXPORTER_OTLP_ENDPOINT: sinks!.otlpUrl,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_DENO_CONSOLE: "ignore",
+    }),
+  },
+  {
+    name: "xray-only",
+    description: "main.ts, X-Ray only (FixedRate 1), spans recorded but not exported",
+    script: "main.ts",
+    sinks: "healthy",
+    env: (sinks, files) => ({
+      AWS_XRAY_DAEMON_ADDRESS: sinks!.xrayAddress,
+      AWS_XRAY_SAMPLING_RULES: files.alwaysRule,
+    }),
+  },
+  {
+    name: "cloudwatch-only",
+    description: "main.ts, CloudWatch Logs only (access log + service log per request)",
+    script: "main.ts",
+    sinks: "healthy",
+    env: (sinks) => ({
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "AKIABENCHMARK0000000",
+      AWS_SECRET_ACCESS_KEY: "bench-secret-not-real",
+      AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: sinks!.cloudwatchUrl,
+      CLOUDWATCH_LOG_GROUP: "cruddur",
+      CLOUDWATCH_FLUSH_INTERVAL_MS: "1000",
+    }),
+  },
+  {
     name: "full-blackholed",
     description: "as full, every sink black-holed (TCP accepts, never answers; UDP port closed)",
     script: "main.ts",
