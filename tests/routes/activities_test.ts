@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { buildApp, type Harness } from "../support/harness.ts";
+import { buildApp, getJson, type Harness, postJson, withApp } from "../support/harness.ts";
 
 interface ActivityJson {
   uuid: string;
@@ -19,28 +19,6 @@ const CLOUD_FUN = "7b5f6a1e-2c1d-4d7e-9a55-2f0c8a3e1b42";
 const CLOUD_VERY_FUN = "68f126b0-1ceb-4a33-88be-d90fa7109eee";
 const PRUNE_JUICE = "66e12864-8c26-4c3a-9658-95a10f8fea67";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-async function withApp(fn: (h: Harness) => Promise<void>): Promise<void> {
-  const h = await buildApp();
-  try {
-    await fn(h);
-  } finally {
-    await h.close();
-  }
-}
-
-function postJson(h: Harness, path: string, body: unknown): Promise<Response> {
-  return Promise.resolve(h.app.request(path, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  }));
-}
-
-async function getJson<T>(h: Harness, path: string): Promise<{ status: number; body: T }> {
-  const res = await h.app.request(path);
-  return { status: res.status, body: await res.json() as T };
-}
 
 Deno.test("GET /api/activities/home returns the seed's activities newest first with nested replies", async () => {
   await withApp(async (h) => {

@@ -1,18 +1,10 @@
 import assert from "node:assert/strict";
-import { buildApp, type Harness } from "../support/harness.ts";
+import { buildApp, type Harness, withApp } from "../support/harness.ts";
 
 const FRONTEND = "http://localhost:3000";
 const BACKEND = "http://localhost:4567";
-
-async function withApp(fn: (h: Harness) => Promise<void>): Promise<void> {
-  // A trailing slash and path on the configured URLs must not matter: origins are compared.
-  const h = await buildApp({ FRONTEND_URL: `${FRONTEND}/`, BACKEND_URL: `${BACKEND}/api` });
-  try {
-    await fn(h);
-  } finally {
-    await h.close();
-  }
-}
+// A trailing slash and path on the configured URLs must not matter: origins are compared.
+const CORS_ENV = { FRONTEND_URL: `${FRONTEND}/`, BACKEND_URL: `${BACKEND}/api` };
 
 function preflight(h: Harness, origin: string, path = "/api/activities/home") {
   return Promise.resolve(h.app.request(path, {
@@ -57,7 +49,7 @@ Deno.test("a CORS preflight from the frontend allows the tracing headers", async
     // Credentials are not in use until authentication arrives.
     assert.equal(res.headers.get("access-control-allow-credentials"), null);
     assert.equal(await res.text(), "");
-  });
+  }, CORS_ENV);
 });
 
 Deno.test("a CORS preflight from the backend's own origin is allowed too", async () => {
@@ -65,7 +57,7 @@ Deno.test("a CORS preflight from the backend's own origin is allowed too", async
     const res = await preflight(h, BACKEND, "/api/activities");
     assert.equal(res.status, 204);
     assert.equal(res.headers.get("access-control-allow-origin"), BACKEND);
-  });
+  }, CORS_ENV);
 });
 
 Deno.test("a CORS preflight from another origin gets no Access-Control-Allow-Origin", async () => {
@@ -76,7 +68,7 @@ Deno.test("a CORS preflight from another origin gets no Access-Control-Allow-Ori
       const res = await preflight(h, origin);
       assert.equal(res.headers.get("access-control-allow-origin"), null, origin);
     }
-  });
+  }, CORS_ENV);
 });
 
 Deno.test("a CORS request from the frontend exposes traceresponse and answers with its origin", async () => {
@@ -99,7 +91,7 @@ Deno.test("a CORS request from the frontend exposes traceresponse and answers wi
     });
     assert.equal(foreign.status, 200);
     assert.equal(foreign.headers.get("access-control-allow-origin"), null);
-  });
+  }, CORS_ENV);
 });
 
 Deno.test("CORS without FRONTEND_URL or BACKEND_URL allows no origin at all", async () => {

@@ -1,18 +1,9 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../app.ts";
 import { createMemoryStore, type Store } from "../../services/store.ts";
-import { buildApp, type Harness } from "../support/harness.ts";
+import { buildApp, type Harness, withApp } from "../support/harness.ts";
 
 const LIMIT = 64 * 1024;
-
-async function withApp(fn: (h: Harness) => Promise<void>): Promise<void> {
-  const h = await buildApp();
-  try {
-    await fn(h);
-  } finally {
-    await h.close();
-  }
-}
 
 /** Asserts the one error shape: JSON array of codes, secure headers present. */
 async function assertError(res: Response, status: number, codes: string[], what: string) {

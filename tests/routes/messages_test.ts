@@ -1,29 +1,11 @@
 import assert from "node:assert/strict";
-import { buildApp, type Harness } from "../support/harness.ts";
+import { buildApp, getJson, type Harness, postJson, withApp } from "../support/harness.ts";
 
 const WORF_GROUP = "417c360e-c4e6-4fce-873b-d2d71469b4ac";
 const SELF_GROUP = "24b95582-9e7b-4e0a-9ad1-639773ab7552";
 
-async function withApp(fn: (h: Harness) => Promise<void>): Promise<void> {
-  const h = await buildApp();
-  try {
-    await fn(h);
-  } finally {
-    await h.close();
-  }
-}
-
 function postMessage(h: Harness, body: unknown): Promise<Response> {
-  return Promise.resolve(h.app.request("/api/messages", {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  }));
-}
-
-async function getJson<T>(h: Harness, path: string): Promise<{ status: number; body: T }> {
-  const res = await h.app.request(path);
-  return { status: res.status, body: await res.json() as T };
+  return postJson(h, "/api/messages", body);
 }
 
 type Row = Record<string, unknown>;

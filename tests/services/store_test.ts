@@ -1,26 +1,9 @@
 import assert from "node:assert/strict";
 import { createMemoryStore } from "../../services/store.ts";
-import { buildApp, type Harness } from "../support/harness.ts";
+import { buildApp, type Harness, postJson, withApp } from "../support/harness.ts";
 
 const HOUR = 3_600_000;
 const GAREK = "248959df-3079-4947-b847-9e0892d1bab4";
-
-async function withApp(fn: (h: Harness) => Promise<void>): Promise<void> {
-  const h = await buildApp();
-  try {
-    await fn(h);
-  } finally {
-    await h.close();
-  }
-}
-
-function post(h: Harness, path: string, body: unknown): Promise<Response> {
-  return Promise.resolve(h.app.request(path, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  }));
-}
 
 async function uuids(h: Harness, path: string): Promise<string[]> {
   const res = await h.app.request(path);
@@ -40,7 +23,7 @@ async function visibility(h: Harness, uuid: string, term: string) {
 
 Deno.test("a created activity is visible everywhere until its ttl ends, then nowhere", async () => {
   await withApp(async (h) => {
-    const res = await post(h, "/api/activities", { message: "Ephemeral zebra", ttl: "1-hour" });
+    const res = await postJson(h, "/api/activities", { message: "Ephemeral zebra", ttl: "1-hour" });
     const { uuid } = await res.json();
     const everywhere = { home: true, author: true, search: true, show: true };
     const nowhere = { home: false, author: false, search: false, show: false };
@@ -48,12 +31,12 @@ Deno.test("a created activity is visible everywhere until its ttl ends, then now
 
     h.clock.advance(HOUR - 1);
     assert.deepEqual(await visibility(h, uuid, "zebra"), everywhere, "1 ms before expiry");
-    const reply = await post(h, `/api/activities/${uuid}/reply`, { message: "still here" });
+    const reply = await postJson(h, `/api/activities/${uuid}/reply`, { message: "still here" });
     assert.equal(reply.status, 200);
 
     h.clock.advance(1);
     assert.deepEqual(await visibility(h, uuid, "zebra"), nowhere, "at expiry");
-    const late = await post(h, `/api/activities/${uuid}/reply`, { message: "too late" });
+    const late = await postJson(h, `/api/activities/${uuid}/reply`, { message: "too late" });
     assert.equal(late.status, 404);
     assert.deepEqual(await late.json(), ["activity_not_found"]);
     const show = await h.app.request(`/api/activities/${uuid}`);
@@ -77,10 +60,11 @@ Deno.test("seeded activities expire on the injected clock as the original's offs
 
 Deno.test("a reply appears under its activity and bumps replies_count", async () => {
   await withApp(async (h) => {
-    const created = await (await post(h, "/api/activities", { message: "Ask me", ttl: "1-day" }))
-      .json();
+    const created =
+      await (await postJson(h, "/api/activities", { message: "Ask me", ttl: "1-day" }))
+        .json();
     h.clock.advance(1000);
-    const reply = await (await post(h, `/api/activities/${created.uuid}/reply`, {
+    const reply = await (await postJson(h, `/api/activities/${created.uuid}/reply`, {
       message: "Why?",
     })).json();
     assert.equal(Date.parse(reply.created_at), h.clock());
@@ -98,7 +82,10 @@ Deno.test("a reply appears under its activity and bumps replies_count", async ()
 Deno.test("a message to a new receiver creates a group listed first in the inbox", async () => {
   await withApp(async (h) => {
     h.clock.advance(60_000);
-    const res = await post(h, "/api/messages", { user_receiver_handle: "garek", message: "Hi" });
+    const res = await postJson(h, "/api/messages", {
+      user_receiver_handle: "garek",
+      message: "Hi",
+    });
     assert.equal(res.status, 200);
     const message = await res.json();
     const groups = await (await h.app.request("/api/message_groups")).json();
@@ -112,7 +99,7 @@ Deno.test("a message to a new receiver creates a group listed first in the inbox
     assert.deepEqual(thread.map((m: { uuid: string }) => m.uuid), [message.uuid]);
 
     // A second message reuses the group instead of creating another.
-    const again = await (await post(h, "/api/messages", {
+    const again = await (await postJson(h, "/api/messages", {
       user_receiver_handle: " garek ",
       message: "Again",
     })).json();

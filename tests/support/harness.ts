@@ -84,3 +84,31 @@ export function serve(app: Hono): { url: string; close(): Promise<void> } {
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
   return { url: `http://127.0.0.1:${server.addr.port}`, close: () => server.shutdown() };
 }
+
+/** Runs `fn` with a fresh app and always closes its telemetry. */
+export async function withApp(
+  fn: (h: Harness) => Promise<void>,
+  env: Record<string, string> = {},
+): Promise<void> {
+  const h = await buildApp(env);
+  try {
+    await fn(h);
+  } finally {
+    await h.close();
+  }
+}
+
+/** POSTs `body` as JSON. */
+export function postJson(h: Harness, path: string, body: unknown): Promise<Response> {
+  return Promise.resolve(h.app.request(path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  }));
+}
+
+/** GETs `path` and parses the JSON answer. */
+export async function getJson<T>(h: Harness, path: string): Promise<{ status: number; body: T }> {
+  const res = await h.app.request(path);
+  return { status: res.status, body: await res.json() as T };
+}
