@@ -11,8 +11,14 @@ import { type Sinks } from "./sinks.ts";
 export const APP_DIR = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 /** The route under test. */
 export const ROUTE = "/api/activities/home";
-/** Permissions the server runs with: `deno task start`'s. */
-export const SERVER_PERMISSIONS = ["--allow-net", "--allow-env", "--allow-read", "--allow-sys"];
+/** Flags every server runs with, the baseline too: `deno task start`'s (V8 flag, permissions). */
+export const SERVER_FLAGS = [
+  "--v8-flags=--max-semi-space-size=2",
+  "--allow-net",
+  "--allow-env",
+  "--allow-read",
+  "--allow-sys",
+];
 
 // ---------------------------------------------------------------------------------------------
 // Children and cleanup
@@ -300,7 +306,7 @@ export async function startServer(options: {
   const deno = [
     Deno.execPath(),
     "run",
-    ...SERVER_PERMISSIONS,
+    ...SERVER_FLAGS,
     ...(options.denoFlags ?? []),
     options.script,
   ];
