@@ -5,9 +5,10 @@
 import dgram from "node:dgram";
 import type { Diagnostic, SinkStats } from "../types.ts";
 
-// 64 per millisecond at most; under load a timer fires late, so a burst must be large enough to
-// keep up with thousands of requests per second, yet stay within a daemon's receive buffer.
-const BURST_DATAGRAMS = 64;
+// About 48 KiB per millisecond at most (and one datagram at least): under load a timer fires
+// late, so a burst must keep up with thousands of requests per second, yet stay well within a
+// daemon's receive buffer (Linux's default holds about 200 KiB), whatever the datagram sizes.
+const BURST_BYTES = 48 * 1024;
 const BURST_PAUSE_MS = 1;
 
 /** Where the daemon listens. */
@@ -128,8 +129,15 @@ export function createUdpSender<T>(options: UdpSenderOptions<T>): UdpSender<T> {
    */
   async function pump(): Promise<void> {
     while (outbox.length > 0 && !abandoned) {
-      const burst = outbox.splice(0, BURST_DATAGRAMS);
-      for (const datagram of burst) send(datagram);
+      let bytes = 0;
+      let count = 0;
+      while (
+        count < outbox.length && (count === 0 || bytes + outbox[count]!.length <= BURST_BYTES)
+      ) {
+        bytes += outbox[count]!.length;
+        count++;
+      }
+      for (const datagram of outbox.splice(0, count)) send(datagram);
       if (outbox.length > 0) await new Promise((resolve) => setTimeout(resolve, BURST_PAUSE_MS));
     }
   }
