@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { buildApp, getJson, type Harness, postJson, withApp } from "../support/harness.ts";
+import { getJson, postJson, withApp } from "../support/harness.ts";
 
 interface ActivityJson {
   uuid: string;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../app.ts";
 import { createMemoryStore, type Store } from "../../services/store.ts";
-import { buildApp, type Harness, withApp } from "../support/harness.ts";
+import { buildApp, withApp } from "../support/harness.ts";
 
 const LIMIT = 64 * 1024;
 

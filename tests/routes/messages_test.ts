@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { buildApp, getJson, type Harness, postJson, withApp } from "../support/harness.ts";
+import { getJson, type Harness, postJson, withApp } from "../support/harness.ts";
 
 const WORF_GROUP = "417c360e-c4e6-4fce-873b-d2d71469b4ac";
 const SELF_GROUP = "24b95582-9e7b-4e0a-9ad1-639773ab7552";

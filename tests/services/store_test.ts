@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createMemoryStore } from "../../services/store.ts";
-import { buildApp, type Harness, postJson, withApp } from "../support/harness.ts";
+import { type Harness, postJson, withApp } from "../support/harness.ts";
 
 const HOUR = 3_600_000;
 const GAREK = "248959df-3079-4947-b847-9e0892d1bab4";
