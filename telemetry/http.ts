@@ -6,7 +6,8 @@
 import {
   type Attributes,
   type Context as OtelContext,
-  propagation,
+  INVALID_SPAN_CONTEXT,
+  isSpanContextValid,
   ROOT_CONTEXT,
   type Span,
   type SpanContext,
@@ -136,6 +137,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     const url = request.url;
     const queryAt = url.indexOf("?");
     const search = queryAt >= 0 ? url.slice(queryAt) : "";
+    const query = search ? redactQuery(search) : "";
     const hostHeader = request.headers.get("host") ?? urlHost(url);
     const [serverAddress, serverPort] = splitHost(hostHeader);
     const scheme = url.startsWith("https:") ? "https" : "http";
@@ -146,7 +148,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
       "url.path": path,
       "url.scheme": scheme,
     };
-    if (search) attributes["url.query"] = redactQuery(search).slice(1);
+    if (query) attributes["url.query"] = query.slice(1);
     if (serverAddress) attributes["server.address"] = serverAddress;
     if (serverPort) attributes["server.port"] = serverPort;
     if (client) attributes["client.address"] = client;
@@ -161,22 +163,18 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     let parent: OtelContext;
     if (options.native) {
       parent = store.active();
-      span = trace.getSpan(parent) ?? trace.wrapSpanContext(trace.getSpanContext(parent)!);
+      // Deno made the SERVER span; without one (tracing off in Deno) a no-op span stands in.
+      span = trace.getSpan(parent) ?? trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
       // Deno records url.full and url.query with the raw query; overwrite both redacted.
       // (Deno appends rather than replaces a key; backends keep the last value.)
-      if (search) {
-        attributes["url.full"] = `${scheme}://${hostHeader ?? ""}${path}${redactQuery(search)}`;
-      }
+      if (query) attributes["url.full"] = `${scheme}://${hostHeader ?? ""}${path}${query}`;
       span.setAttributes(attributes);
     } else {
       parent = extractParent(request.headers);
       span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent);
       parent = trace.setSpan(parent, span);
     }
-    const secrets = (search || request.headers.has("authorization") ||
-        request.headers.has("cookie"))
-      ? new Set(collectSecretValues(request.headers, url))
-      : new Set<string>();
+    const secrets = new Set(collectSecretValues(request.headers, url));
     const ctx = parent.setValue(SECRETS_KEY, secrets);
     c.set("telemetry", { span, secrets } satisfies RequestTelemetry);
 
@@ -214,10 +212,12 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
         span.setAttribute("error.type", c.error?.name ?? String(status));
         if (!c.error) span.setStatus({ code: SpanStatusCode.ERROR });
       }
-      c.res.headers.set(
-        "traceresponse",
-        formatTraceParent(spanContext.traceId, spanContext.spanId, spanContext.traceFlags),
-      );
+      if (isSpanContextValid(spanContext)) {
+        c.res.headers.set(
+          "traceresponse",
+          formatTraceParent(spanContext.traceId, spanContext.spanId, spanContext.traceFlags),
+        );
+      }
       if (amzn) c.res.headers.set("x-amzn-trace-id", amzn);
     } finally {
       if (!options.native) span.end();
@@ -228,7 +228,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
         method,
         scheme,
         path,
-        query: search ? redactQuery(search) : undefined,
+        query: query || undefined,
         route: matched ? route : undefined,
         status,
         duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
@@ -243,6 +243,3 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
 export function requestTelemetry(c: Context): RequestTelemetry | undefined {
   return c.get("telemetry");
 }
-
-/** Re-exported so callers can inject context into outgoing requests. */
-export { propagation };
