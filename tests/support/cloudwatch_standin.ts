@@ -1,3 +1,5 @@
+import { sigV4Problem } from "./sigv4.ts";
+
 /**
  * A CloudWatch Logs stand-in on 127.0.0.1 speaking AWS JSON 1.1. It enforces PutLogEvents'
  * documented limits and fails a call the way AWS does, so a sink bug fails a test.
@@ -11,6 +13,13 @@ const MAX_SPAN_MS = 24 * 60 * 60 * 1000;
 const TOO_NEW_MS = 2 * 60 * 60 * 1000;
 const TOO_OLD_MS = 14 * 24 * 60 * 60 * 1000;
 const TARGET_PREFIX = "Logs_20140328.";
+
+/** The key pairs the test suite signs with; any other key is refused as AWS would. */
+export const TEST_CREDENTIALS: Readonly<Record<string, string>> = {
+  AKIDSTANDIN: "standin-secret",
+  AKIDEXAMPLE: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+  AKID: "s",
+};
 const GROUP_NAME = /^[.\-_/#A-Za-z0-9]{1,512}$/;
 const STREAM_NAME = /^[^:*]{1,512}$/;
 
@@ -35,6 +44,8 @@ export interface StandInCall {
 export interface CloudWatchStandInOptions {
   /** The service's clock, for the 2 h / 14 day rejection windows. */
   now?: () => number;
+  /** Access key id → secret key: signatures are verified against these (the tests' keys). */
+  credentials?: Record<string, string>;
 }
 
 /** A running stand-in: its endpoint, what it stored, and fault switches. */
@@ -71,6 +82,7 @@ export function startCloudWatchStandIn(
   options: CloudWatchStandInOptions = {},
 ): CloudWatchStandIn {
   const now = options.now ?? Date.now;
+  const secrets = new Map(Object.entries(options.credentials ?? TEST_CREDENTIALS));
   const groups = new Map<string, Map<string, StoredEvent[]>>();
   const archive = new Map<string, StoredEvent[]>();
   const calls: StandInCall[] = [];
@@ -111,6 +123,8 @@ export function startCloudWatchStandIn(
     if (!record.signed) {
       return fail(400, "MissingAuthenticationTokenException", "Missing Authentication Token");
     }
+    const signature = sigV4Problem(request, body, secrets);
+    if (signature) return fail(403, signature.type, signature.message);
     if (!(request.headers.get("content-type") ?? "").startsWith("application/x-amz-json-1.1")) {
       return fail(400, "SerializationException", "Expected application/x-amz-json-1.1");
     }
