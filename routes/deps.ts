@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import type { ServiceDeps } from "../services/types.ts";
 import type { ServiceResult } from "../services/types.ts";
 import { errorResponse } from "./errors.ts";
+import { jsonResponse } from "./json.ts";
 
 /** Route dependencies. */
 export interface RouteDeps {
@@ -20,6 +21,6 @@ export { HTTP_ROUTE_VAR as ROUTE_TEMPLATE } from "../telemetry/http.ts";
 
 /** Maps a service result to HTTP: 200 with data, 422 codes, 404 codes. */
 export function respond<T>(c: Context, result: ServiceResult<T>) {
-  if (result.ok) return c.json(result.data as unknown as object, 200);
+  if (result.ok) return jsonResponse(c, result.data, 200);
   return errorResponse(c, result.kind === "not_found" ? 404 : 422, result.errors);
 }

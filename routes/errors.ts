@@ -4,6 +4,7 @@
  */
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { jsonResponse } from "./json.ts";
 
 /** An error a route raises on purpose, mapped to its status by `app.onError`. */
 export class HttpError extends Error {
@@ -15,5 +16,5 @@ export class HttpError extends Error {
 
 /** Answers with the error shape. */
 export function errorResponse(c: Context, status: ContentfulStatusCode, codes: string[]) {
-  return c.json(codes, status);
+  return jsonResponse(c, codes, status);
 }

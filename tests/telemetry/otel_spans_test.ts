@@ -15,7 +15,8 @@ Deno.test("GET /api/activities/home records a SERVER span and the seed's mock-da
       headers: { "user-agent": "cruddur-test", "x-forwarded-for": "203.0.113.9, 10.0.0.1" },
     });
     assert.equal(res.status, 200);
-    const body = await res.json();
+    const text = await res.text();
+    const body = JSON.parse(text);
     const server = h.exporter.byName("GET /api/activities/home");
     const child = h.exporter.byName("home-activities-mock-data");
     assert.equal(h.exporter.spans.length, 2);
@@ -34,6 +35,7 @@ Deno.test("GET /api/activities/home records a SERVER span and the seed's mock-da
       "user_agent.original": "cruddur-test",
       "http.route": "/api/activities/home",
       "http.response.status_code": 200,
+      "http.response.body.size": new TextEncoder().encode(text).length,
     });
     assert.equal(server.status.code, SpanStatusCode.UNSET);
     assert.equal(child.attributes["app.result_length"], body.length);

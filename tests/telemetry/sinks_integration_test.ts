@@ -26,7 +26,7 @@ Deno.test("GET /api/activities/@:handle sends a segment with the user_activities
       headers: { "user-agent": "xray-test" },
     });
     assert.equal(res.status, 200);
-    await res.arrayBuffer();
+    const bytes = (await res.arrayBuffer()).byteLength;
     await h.telemetry.forceFlush(Date.now() + 2000);
     const [received] = await daemon.waitFor(1);
     const segment = received!.doc;
@@ -38,6 +38,7 @@ Deno.test("GET /api/activities/@:handle sends a segment with the user_activities
     assert.equal(segment.http.request.method, "GET");
     assert.equal(segment.http.request.user_agent, "xray-test");
     assert.equal(segment.http.response.status, 200);
+    assert.equal(segment.http.response.content_length, bytes);
     const sub = segment.subsegments?.[0];
     assert.equal(sub?.name, "user_activities");
     assert.equal(sub?.subsegments?.[0]?.name, "mock-data");
