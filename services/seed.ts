@@ -30,6 +30,16 @@ export interface SeedReply {
   created_offset: number;
 }
 
+/** Worf's reply, under both the home feed's first post and Coco's notification (as the seed). */
+const WORF_REPLY: SeedReply = {
+  uuid: "26e12864-1c26-5c3a-9658-97a10f8fea67",
+  display_name: "Worf",
+  handle: "worf",
+  message: "This post has no honor!",
+  likes_count: 0,
+  created_offset: -2 * DAY,
+};
+
 /** The home feed's three activities (HomeActivities) plus the user feed's one (UserActivities). */
 export const SEED_ACTIVITIES: readonly SeedActivity[] = [
   {
@@ -41,14 +51,7 @@ export const SEED_ACTIVITIES: readonly SeedActivity[] = [
     reposts_count: 0,
     created_offset: -2 * DAY,
     expires_offset: 5 * DAY,
-    replies: [{
-      uuid: "26e12864-1c26-5c3a-9658-97a10f8fea67",
-      display_name: "Worf",
-      handle: "worf",
-      message: "This post has no honor!",
-      likes_count: 0,
-      created_offset: -2 * DAY,
-    }],
+    replies: [WORF_REPLY],
   },
   {
     uuid: "66e12864-8c26-4c3a-9658-95a10f8fea67",
@@ -95,14 +98,7 @@ export const SEED_NOTIFICATIONS: readonly SeedActivity[] = [{
   reposts_count: 0,
   created_offset: -2 * DAY,
   expires_offset: 5 * DAY,
-  replies: [{
-    uuid: "26e12864-1c26-5c3a-9658-97a10f8fea67",
-    display_name: "Worf",
-    handle: "worf",
-    message: "This post has no honor!",
-    likes_count: 0,
-    created_offset: -2 * DAY,
-  }],
+  replies: [WORF_REPLY],
 }];
 
 /** MessageGroups' two groups, keyed by the other user's handle. */

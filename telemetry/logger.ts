@@ -4,6 +4,7 @@
  * forge a second event and every line leads to its trace. Console output is buffered and
  * written off the request path; the CloudWatch sink receives the same JSON line.
  */
+import { scrubText } from "./scrub.ts";
 import type { LogLine } from "./types.ts";
 
 /** Severity, lowest first. */
@@ -58,8 +59,8 @@ export interface LoggerOptions {
   sink?: { push(line: LogLine): void };
   /** Reads the active trace context. */
   traceContext: () => LogTraceContext | undefined;
-  /** Scrubs request secrets from free text. */
-  scrub?: (text: string) => string;
+  /** The active request's secret values, scrubbed from every string of an event. */
+  secrets?: () => ReadonlySet<string> | undefined;
   now?: () => number;
 }
 
@@ -101,7 +102,6 @@ function prettyLine(event: Record<string, unknown>): string {
 export function createLogger(options: LoggerOptions): Logger {
   const threshold = LEVELS[options.level];
   const now = options.now ?? Date.now;
-  const scrub = options.scrub ?? ((text: string) => text);
   let lastTs = Number.NaN;
   let lastIso = "";
 
@@ -118,6 +118,9 @@ export function createLogger(options: LoggerOptions): Logger {
   ): void {
     if (LEVELS[level] < threshold) return;
     const ts = now();
+    // Looked up once per event, not once per string field.
+    const secrets = options.secrets?.();
+    const scrub = (text: string) => scrubText(text, secrets);
     // Events of one millisecond share their timestamp string: formatting dates is not free.
     if (ts !== lastTs) {
       lastTs = ts;

@@ -243,7 +243,6 @@ export async function createTelemetry(
     writer = buffered;
     writeLine = buffered.write;
   }
-  const scrub = (text: string) => scrubText(text, activeSecrets(store));
   const logTrace = ({ traceId, spanId }: SpanContext): LogTraceContext =>
     xray && isPlausibleXRayTime(traceId, Date.now())
       ? { traceId, spanId, xrayTraceId: otelToXRayTraceId(traceId) }
@@ -254,7 +253,7 @@ export async function createTelemetry(
     format: config.logFormat,
     write: writeLine,
     ...(cloudwatch ? { sink: cloudwatch } : {}),
-    scrub,
+    secrets: () => activeSecrets(store),
     traceContext() {
       const span = trace.getSpan(store.active());
       return span ? logTrace(span.spanContext()) : undefined;
