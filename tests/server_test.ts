@@ -115,34 +115,34 @@ Deno.test({
     const backend = await startBackend({ SHUTDOWN_TIMEOUT_MS: "10000" });
     const { child } = backend;
     let exited = false;
+    const { hostname, port } = new URL(backend.url);
+    const conn = await Deno.connect({ hostname, port: Number(port) });
     try {
       const encoder = new TextEncoder();
-      let finish: (() => void) | undefined;
-      const body = new ReadableStream<Uint8Array>({
-        start(controller) {
-          controller.enqueue(encoder.encode('{"ttl":"1-hour",'));
-          finish = () => {
-            controller.enqueue(encoder.encode('"message":"written during shutdown"}'));
-            controller.close();
-          };
-        },
-      });
-      const inFlight = fetch(`${backend.url}/api/activities`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body,
-      });
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      const first = '{"ttl":"1-hour",';
+      const rest = '"message":"written during shutdown"}';
+      const length = encoder.encode(first + rest).byteLength;
+      await conn.write(encoder.encode(
+        `POST /api/activities HTTP/1.1\r\nHost: ${hostname}:${port}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${length}\r\n` +
+          "Expect: 100-continue\r\nConnection: close\r\n\r\n",
+      ));
+      // The server says "100 Continue" once the handler reads the body: the request is in
+      // flight inside the app, which is the state this test needs (no sleep can promise it).
+      const reader = readText(conn);
+      await reader.until(/^HTTP\/1\.1 100 Continue\r\n\r\n/);
+      await conn.write(encoder.encode(first));
       child.kill("SIGTERM");
       await backend.waitFor(/SIGTERM received/);
-      finish?.();
-      const res = await inFlight;
-      assert.equal(res.status, 200, JSON.stringify(backend.lines()));
-      assert.equal((await res.json()).message, "written during shutdown");
+      await conn.write(encoder.encode(rest));
+      const response = await reader.until(/\r\n\r\n[\s\S]*"message":"[^"]*"/);
+      assert.match(response, /HTTP\/1\.1 200 OK/, JSON.stringify(backend.lines()));
+      assert.match(response, /"message":"written during shutdown"/);
       const status = await child.status;
       exited = true;
       assert.equal(status.code, 0);
     } finally {
+      conn.close();
       if (!exited) {
         child.kill("SIGKILL");
         await child.status;
@@ -152,6 +152,25 @@ Deno.test({
     }
   },
 });
+
+/** Accumulates what a raw connection receives; `until` resolves once the text matches. */
+function readText(conn: Deno.Conn) {
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(16 * 1024);
+  let text = "";
+  return {
+    async until(pattern: RegExp, timeoutMs = 15_000): Promise<string> {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(text)) {
+        if (Date.now() > deadline) throw new Error(`No ${pattern} in ${JSON.stringify(text)}`);
+        const n = await conn.read(buffer);
+        if (n === null) throw new Error(`Connection closed before ${pattern}: ${text}`);
+        text += decoder.decode(buffer.subarray(0, n), { stream: true });
+      }
+      return text;
+    },
+  };
+}
 
 Deno.test("main.ts on SIGINT with nothing in flight exits 0 promptly", async () => {
   const backend = await startBackend();

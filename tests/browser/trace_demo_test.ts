@@ -253,7 +253,7 @@ Deno.test("trace demo page carries one trace from Chromium across origins to the
     assert.deepEqual(consoleErrors, []);
   });
   const seconds = (performance.now() - started) / 1000;
-  assert.ok(seconds < 30, `the browser test took ${seconds.toFixed(1)} s`);
+  assert.ok(seconds < 120, `the browser test took ${seconds.toFixed(1)} s`);
 });
 
 Deno.test("trace demo page without an otlp endpoint prints its span and posts nothing", async () => {

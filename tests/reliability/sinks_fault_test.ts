@@ -8,28 +8,25 @@ import { startOtlpReceiver } from "../support/otlp_receiver.ts";
 import { startCloudWatchStandIn } from "../support/cloudwatch_standin.ts";
 import { startRollbarStandIn } from "../support/rollbar_standin.ts";
 import { startUdpListener } from "../support/udp_listener.ts";
-import { AWS_ENV, drive, pendingOf, percentile, until } from "../support/faults.ts";
+import { AWS_ENV, drive, pendingOf, until } from "../support/faults.ts";
 import type { Store } from "../../services/store.ts";
 
 const FAST_OTLP = { OTEL_BSP_SCHEDULE_DELAY: "10", OTEL_EXPORTER_OTLP_TIMEOUT: "300" };
 
-Deno.test("OTLP 503 for a stretch: requests stay 200 and fast, every span arrives once after recovery", async () => {
+Deno.test("OTLP 503 for a stretch: requests stay 200, every span arrives once after recovery", async () => {
   const receiver = startOtlpReceiver();
   const h = await buildApp({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, ...FAST_OTLP });
   try {
     receiver.answer({ kind: "status", status: 503 });
-    const { statuses, latencies } = await drive(h.app, 30);
+    const { statuses } = await drive(h.app, 30);
     assert.ok(statuses.every((s) => s === 200));
-    assert.ok(percentile(latencies, 99) < 100, `p99 ${percentile(latencies, 99)} ms`);
-    await until(() => receiver.requests.length >= 2, 3000, "failed attempts");
+    await until(() => receiver.requests.length >= 2, 15_000, "failed attempts");
     assert.equal(receiver.spans().length, 0);
-    const recoveredAt = Date.now();
     receiver.answer({ kind: "ok" });
     const generated = h.exporter.spans.length;
-    await receiver.waitForSpans(generated, 5000);
-    const recoveryMs = Date.now() - recoveredAt;
-    assert.ok(recoveryMs < 2000, `recovered in ${recoveryMs} ms`);
-    await until(() => pendingOf(h.telemetry.stats().traces) === 0, 2000, "sent counted");
+    // Recovery time is a figure of `deno task reliability`; here it only has to happen.
+    await receiver.waitForSpans(generated, 15_000);
+    await until(() => pendingOf(h.telemetry.stats().traces) === 0, 15_000, "sent counted");
     const ids = receiver.spans().map((s) => s.spanId);
     assert.equal(new Set(ids).size, ids.length, "no span delivered twice");
     assert.equal(ids.length, generated);
@@ -78,12 +75,9 @@ Deno.test("OTLP down past the retry buffer: drops are counted, reported once, th
   }
 });
 
-Deno.test("OTLP black hole: requests' p99 stays within 3x + 5 ms of healthy; shutdown counts the loss", async () => {
-  const healthyReceiver = startOtlpReceiver();
-  const healthy = await buildApp({
-    OTEL_EXPORTER_OTLP_ENDPOINT: healthyReceiver.url,
-    ...FAST_OTLP,
-  });
+// Latency under a black hole is a figure for `deno task reliability`, not a timed test: here the
+// proof is that every request was answered while no export had been answered.
+Deno.test("OTLP black hole: every request is answered while exports hang; shutdown counts the loss", async () => {
   const hole = startOtlpReceiver();
   hole.answer({ kind: "blackhole" });
   const h = await buildApp({
@@ -92,17 +86,16 @@ Deno.test("OTLP black hole: requests' p99 stays within 3x + 5 ms of healthy; shu
     ...FAST_OTLP,
   });
   try {
-    await drive(healthy.app, 20); // warm-up
-    await drive(h.app, 20);
-    const base = percentile((await drive(healthy.app, 200)).latencies, 99);
-    const { statuses, latencies } = await drive(h.app, 200);
-    const failing = percentile(latencies, 99);
+    const { statuses } = await drive(h.app, 220);
     assert.ok(statuses.every((s) => s === 200));
-    assert.ok(failing <= base * 3 + 5, `p99 healthy ${base} ms, black-holed ${failing} ms`);
-    assert.ok(pendingOf(h.telemetry.stats().traces) <= 128, "bounded by BSP + retry caps");
+    const during = h.telemetry.stats().traces!;
+    assert.equal(during.sent, 0, "no export got through, yet every request was answered");
+    assert.ok(pendingOf(during) <= 128, "bounded by BSP + retry caps");
+    // Without the deadline, shutdown would wait for the black hole until the test times out.
     const started = Date.now();
     await h.telemetry.shutdown(Date.now() + 400);
-    assert.ok(Date.now() - started < 1000, `shutdown took ${Date.now() - started} ms`);
+    const took = Date.now() - started;
+    assert.ok(took < 5000, `shutdown took ${took} ms`);
     const stats = h.telemetry.stats().traces!;
     assert.equal(stats.sent, 0);
     assert.equal(pendingOf(stats), 0, "everything is accounted for");
@@ -110,9 +103,7 @@ Deno.test("OTLP black hole: requests' p99 stays within 3x + 5 ms of healthy; shu
     assert.ok(h.diagnostics.some((d) => d.includes("abandoned")));
   } finally {
     await h.close();
-    await healthy.close();
     await hole.close();
-    await healthyReceiver.close();
   }
 });
 
@@ -186,10 +177,9 @@ Deno.test("X-Ray daemon absent (nothing listens): requests unaffected, segments 
     { xray: { flushIntervalMs: 5 } },
   );
   try {
-    const { statuses, latencies } = await drive(h.app, 20);
+    const { statuses } = await drive(h.app, 20);
     assert.ok(statuses.every((s) => s === 200));
-    assert.ok(percentile(latencies, 99) < 100);
-    await h.telemetry.forceFlush(Date.now() + 1000);
+    await h.telemetry.forceFlush(Date.now() + 10_000);
     const stats = h.telemetry.stats().xray!;
     // The local sampling rule picks some of the 20 requests; each is counted, none hangs.
     assert.ok(stats.queued >= 1 && stats.queued <= 20, JSON.stringify(stats));
@@ -208,18 +198,18 @@ function failingStore(store: Store): Store {
   };
 }
 
-for (const fault of ["down", "429"] as const) {
-  Deno.test(`Rollbar ${fault}: the client still gets its 500 at once, the item is counted`, async () => {
+for (const fault of ["down", "429", "hang"] as const) {
+  Deno.test(`Rollbar ${fault}: the client still gets its 500 without waiting, the item is counted`, async () => {
     const rollbar = startRollbarStandIn();
     if (fault === "down") await rollbar.down();
-    else rollbar.respondWith(429);
+    if (fault === "429") rollbar.respondWith(429);
+    const release = fault === "hang" ? rollbar.hold() : () => {};
     const h = await buildApp(
       { ROLLBAR_ACCESS_TOKEN: "rollbar-token", ROLLBAR_ENDPOINT: rollbar.endpoint },
       { store: failingStore },
     );
     try {
       for (let i = 0; i < 3; i++) {
-        const started = performance.now();
         const res = await h.app.request("/api/activities", {
           method: "POST",
           headers: { "content-type": "application/json" },
@@ -227,9 +217,14 @@ for (const fault of ["down", "429"] as const) {
         });
         await res.arrayBuffer();
         assert.equal(res.status, 500);
-        assert.ok(performance.now() - started < 100);
       }
-      await h.telemetry.forceFlush(Date.now() + 2000);
+      if (fault === "hang") {
+        // Every client had its answer while Rollbar had answered none of the items.
+        assert.equal(pendingOf(h.telemetry.stats().rollbar), 3);
+        rollbar.respondWith(429);
+        release();
+      }
+      await h.telemetry.forceFlush(Date.now() + 10_000);
       const stats = h.telemetry.stats().rollbar!;
       assert.equal(stats.queued, 3);
       assert.equal(stats.sent, 0);

@@ -1,13 +1,14 @@
 /**
- * A stand-in for the X-Ray daemon: binds 127.0.0.1:0 and checks every datagram the way the
- * daemon and the X-Ray API would (framing, 64 KiB, segment document schema, annotation limits).
+ * A stand-in for the X-Ray daemon: binds 127.0.0.1:0 in a child process, as the daemon is one,
+ * and checks every datagram the way the daemon and the X-Ray API would (framing, 64 KiB,
+ * segment document schema, annotation limits).
  */
-import dgram from "node:dgram";
 
 /** The exact framing line the daemon expects before each document. */
 export const EXPECTED_HEADER = '{"format":"json","version":1}';
 /** The daemon's receive buffer: anything larger is cut by the kernel or refused. */
 export const MAX_DATAGRAM_BYTES = 64 * 1024;
+const RECEIVE_BUFFER_BYTES = 8 * 1024 * 1024;
 
 const HEX16 = /^[0-9a-f]{16}$/;
 const TRACE_ID = /^1-[0-9a-f]{8}-[0-9a-f]{24}$/;
@@ -26,37 +27,64 @@ export interface UdpListener {
   documents: ReceivedDocument[];
   /** Datagrams refused, with the reason. */
   rejected: string[];
-  /** Resolves once `count` documents arrived, rejects after `timeoutMs`. */
+  /**
+   * Resolves once `count` datagrams arrived (accepted or rejected), rejects after `timeoutMs`.
+   * Pass the count the sender reports as sent: then "nothing more arrives" needs no quiet period.
+   */
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedDocument[]>;
-  /** Waits `ms` so a test can assert nothing more arrives. */
-  settle(ms?: number): Promise<void>;
   close(): Promise<void>;
 }
 
+// The socket lives in a Node.js child process: Deno's node:dgram accepts `recvBufferSize` but
+// leaves the kernel's default (~208 KiB) in place, and a receiver on the test's own event loop
+// cannot drain while the sender under test is bursting. The child drains into an 8 MiB buffer
+// on its own thread and forwards each datagram as a base64 line, so a test that waits for the
+// count the sender reports sees every datagram the sender handed to the kernel.
+const RECEIVER = `
+const socket = require("node:dgram").createSocket({ type: "udp4", recvBufferSize: ${RECEIVE_BUFFER_BYTES} });
+socket.on("message", (m) => process.stdout.write(m.toString("base64") + "\\n"));
+socket.bind(0, "127.0.0.1", () => process.stdout.write("port " + socket.address().port + "\\n"));
+process.stdin.on("end", () => socket.close(() => process.exit(0)));
+process.stdin.resume();
+`;
+
 /** Starts the listener on an ephemeral loopback port. */
 export async function startUdpListener(): Promise<UdpListener> {
-  const socket = dgram.createSocket("udp4");
+  const child = new Deno.Command("node", {
+    args: ["-e", RECEIVER],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
   const documents: ReceivedDocument[] = [];
   const rejected: string[] = [];
   let notify: (() => void) | undefined;
-  socket.on("message", (message: Uint8Array) => {
-    const reason = check(message, documents);
-    if (reason !== undefined) rejected.push(reason);
-    notify?.();
-  });
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
-  // The default kernel receive buffer is kept on purpose: a sender that bursts hundreds of
-  // datagrams loses some here, as it would at the daemon.
-  const port = socket.address().port;
+  let announcePort: (port: number) => void = () => {};
+  const portKnown = new Promise<number>((resolve) => announcePort = resolve);
+  const reading = (async () => {
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(splitLines());
+    for await (const line of lines) {
+      if (line.startsWith("port ")) {
+        announcePort(Number(line.slice(5)));
+        continue;
+      }
+      const reason = check(decodeBase64(line), documents);
+      if (reason !== undefined) rejected.push(reason);
+      notify?.();
+    }
+  })();
+  const port = await portKnown;
   return {
     port,
     documents,
     rejected,
-    waitFor(count: number, timeoutMs = 2000): Promise<ReceivedDocument[]> {
+    waitFor(count: number, timeoutMs = 10_000): Promise<ReceivedDocument[]> {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           notify = undefined;
-          reject(new Error(`Expected ${count} documents, got ${documents.length}`));
+          reject(
+            new Error(`Expected ${count} datagrams, got ${documents.length + rejected.length}`),
+          );
         }, timeoutMs);
         const check = () => {
           if (documents.length + rejected.length >= count) {
@@ -69,13 +97,33 @@ export async function startUdpListener(): Promise<UdpListener> {
         check();
       });
     },
-    settle(ms = 50): Promise<void> {
-      return new Promise((resolve) => setTimeout(resolve, ms));
-    },
-    close(): Promise<void> {
-      return new Promise((resolve) => socket.close(() => resolve()));
+    async close(): Promise<void> {
+      await child.stdin.close();
+      await child.status;
+      await reading;
     },
   };
+}
+
+function splitLines(): TransformStream<string, string> {
+  let rest = "";
+  return new TransformStream({
+    transform(chunk, controller) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop() ?? "";
+      for (const part of parts) if (part !== "") controller.enqueue(part);
+    },
+    flush(controller) {
+      if (rest !== "") controller.enqueue(rest);
+    },
+  });
+}
+
+function decodeBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }
 
 function check(message: Uint8Array, documents: ReceivedDocument[]): string | undefined {

@@ -301,7 +301,8 @@ Deno.test("shutdown() with a hanging service returns by the deadline and counts 
   const deadline = started + 300;
   await h.sink.shutdown(deadline);
   const finished = Date.now();
-  assertLessOrEqual(finished, deadline + 20);
+  // The hung call would last 10 s: a second of slack tells the two apart on a loaded machine.
+  assertLessOrEqual(finished, deadline + 1000);
   assert(finished >= deadline - 5, `returned early at ${finished - started} ms`);
   const s = h.sink.stats();
   assertEquals([s.sent, s.dropped], [0, 30]);
@@ -398,7 +399,7 @@ Deno.test("createCloudWatchSink() flushes on its interval without forceFlush", a
   await using h = harness({ flushIntervalMs: 20 });
   h.sink.push(line(0));
   h.sink.push(line(1));
-  for (let i = 0; i < 100 && indexes(h.standin).length < 2; i++) {
+  for (let i = 0; i < 1000 && indexes(h.standin).length < 2; i++) {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   assertEquals(indexes(h.standin), [0, 1]);

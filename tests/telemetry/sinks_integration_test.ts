@@ -65,8 +65,10 @@ Deno.test("X-Amzn-Trace-Id with Sampled=0 is honoured: nothing reaches the daemo
     });
     await res.arrayBuffer();
     assert.equal(res.headers.get("x-amzn-trace-id"), `Root=${root}`);
-    await h.telemetry.forceFlush(Date.now() + 1000);
-    await daemon.settle(50);
+    await h.telemetry.forceFlush(Date.now() + 10_000);
+    const xray = h.telemetry.stats().xray!;
+    assert.deepEqual([xray.queued, xray.sent], [0, 0]);
+    await daemon.waitFor(xray.sent);
     assert.equal(daemon.documents.length, 0);
   } finally {
     await h.close();

@@ -23,6 +23,9 @@ import {
 } from "../../telemetry/xray/mod.ts";
 import { startUdpListener, type UdpListener } from "../support/udp_listener.ts";
 
+/** Generous: a flush ends as soon as every datagram is handed over, this only bounds a hang. */
+const FLUSH_DEADLINE_MS = 10_000;
+
 const SHIPPED_RULE: SamplingRuleDocument = {
   SamplingRule: {
     RuleName: "Cruddur",
@@ -82,7 +85,7 @@ async function harness(overrides: Partial<XRayOptions> = {}): Promise<Harness> {
     diagnostics,
     async close() {
       await provider.shutdown();
-      await xray.shutdown(Date.now() + 1000);
+      await xray.shutdown(Date.now() + FLUSH_DEADLINE_MS);
       await listener.close();
     },
   };
@@ -176,9 +179,8 @@ Deno.test("createXRay() sends one segment with the http block and nested subsegm
         child.end();
       },
     });
-    await h.xray.forceFlush(Date.now() + 1000);
-    const [received] = await h.listener.waitFor(1);
-    await h.listener.settle(20);
+    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
+    const [received] = await h.listener.waitFor(h.xray.stats().sent);
     assertEquals(h.listener.rejected, []);
     assertEquals(h.listener.documents.length, 1);
     const doc = received!.doc;
@@ -230,7 +232,7 @@ Deno.test("createXRay() never puts a query string in the segment url", async () 
   const h = await harness();
   try {
     serve(h, { path: "/api/activities/search?term=CANARY&access_token=CANARY" });
-    await h.xray.forceFlush(Date.now() + 1000);
+    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
     const [received] = await h.listener.waitFor(1);
     assertEquals(received!.doc.http.request.url, "https://api.example.com/api/activities/search");
     assert(!JSON.stringify(received!.doc.http).includes("CANARY"));
@@ -246,7 +248,7 @@ Deno.test("begin() continues an inbound X-Amzn-Trace-Id with its Root and Parent
     const { server, header } = serve(h, {
       amznTraceId: `Root=${root};Parent=53995c3f42cd8ad8;Sampled=1`,
     });
-    await h.xray.forceFlush(Date.now() + 1000);
+    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
     const [received] = await h.listener.waitFor(1);
     assertEquals(server.spanContext().traceId, xrayToOtelTraceId(root));
     assertEquals(received!.doc.trace_id, root);
@@ -268,8 +270,8 @@ Deno.test("begin() honours Sampled=0: nothing is sent and children are discarded
         tracer.startSpan("activities_home", {}, ctx).end();
       },
     });
-    await h.xray.forceFlush(Date.now() + 1000);
-    await h.listener.settle(50);
+    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
+    await h.listener.waitFor(h.xray.stats().sent);
     assertEquals(h.listener.documents.length, 0);
     assertEquals(header, `Root=${root}`);
     assertEquals(h.xray.stats().queued, 0);
@@ -289,10 +291,10 @@ Deno.test("begin() answers Sampled=? with the local decision in the returned hea
     assertEquals(sampled.header, `Root=${root};Sampled=1`);
     const unsampled = serve(no, { amznTraceId: `Root=${root};Sampled=?` });
     assertEquals(unsampled.header, `Root=${root};Sampled=0`);
-    await yes.xray.forceFlush(Date.now() + 1000);
-    await no.xray.forceFlush(Date.now() + 1000);
+    await yes.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
+    await no.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
     await yes.listener.waitFor(1);
-    await no.listener.settle(50);
+    await no.listener.waitFor(no.xray.stats().sent);
     assertEquals(no.listener.documents.length, 0);
   } finally {
     await yes.close();
@@ -314,10 +316,9 @@ Deno.test("createXRay() with a rate-0 rule lets only the reservoir through per c
       headers.map((header) => header.endsWith("Sampled=1")),
       [true, true, false, false, true, true, false, false],
     );
-    await h.xray.forceFlush(Date.now() + 1000);
-    await none.xray.forceFlush(Date.now() + 1000);
-    await h.listener.waitFor(4);
-    await h.listener.settle(30);
+    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
+    await none.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
+    await h.listener.waitFor(h.xray.stats().sent);
     assertEquals(h.listener.documents.length, 4);
     assertEquals(h.xray.details().unsampled_requests, 4);
     assertEquals(none.listener.documents.length, 0);
@@ -337,7 +338,7 @@ Deno.test("createXRay() gives a random W3C trace a fresh X-Ray id and an otel_tr
       w3cParent: { traceId: w3c, spanId: "00f067aa0ba902b7" },
     });
     assertEquals(server.spanContext().traceId, w3c);
-    await h.xray.forceFlush(Date.now() + 1000);
+    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
     const [received] = await h.listener.waitFor(1);
     const doc = received!.doc;
     assert(doc.trace_id !== otelToXRayTraceId(w3c));
@@ -365,7 +366,7 @@ Deno.test("createXRay() flags 4xx as error, 429 as throttle and 5xx with excepti
         server.setStatus({ code: SpanStatusCode.ERROR });
       },
     });
-    await h.xray.forceFlush(Date.now() + 1000);
+    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
     const docs = await h.listener.waitFor(3);
     const byPath = (path: string) => docs.find((d) => d.doc.http.request.url.endsWith(path))!.doc;
     const notFound = byPath("/a");
@@ -397,10 +398,10 @@ Deno.test("createXRay() sends a child that ends after its segment as an independ
         late = tracer.startSpan("background", {}, ctx);
       },
     });
-    await h.xray.forceFlush(Date.now() + 1000);
+    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
     await h.listener.waitFor(1);
     late!.end();
-    await h.xray.forceFlush(Date.now() + 1000);
+    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
     const docs = await h.listener.waitFor(2);
     const sub = docs[1]!.doc;
     assertEquals(docs[0]!.doc.subsegments, undefined);
@@ -421,7 +422,7 @@ Deno.test("createXRay() trims huge metadata below 64 kB and counts it", async ()
         tracer.startSpan("big", { attributes: { "app.blob": "x".repeat(100_000) } }, ctx).end();
       },
     });
-    await h.xray.forceFlush(Date.now() + 1000);
+    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
     const [received] = await h.listener.waitFor(1);
     assert(received!.bytes <= 64_000);
     const sub = received!.doc.subsegments[0];
@@ -450,9 +451,9 @@ Deno.test("createXRay() splits a segment with many subsegments into datagrams un
         }
       },
     });
-    await h.xray.forceFlush(Date.now() + 1000);
-    await h.listener.waitFor(2);
-    await h.listener.settle(50);
+    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
+    // Every datagram the sender handed over, however many the split made.
+    await h.listener.waitFor(h.xray.stats().sent);
     const docs = h.listener.documents;
     assertEquals(h.listener.rejected, []);
     assert(docs.length >= 2);
@@ -486,7 +487,7 @@ Deno.test("createXRay() keeps 50 annotations and sanitises bad keys, counting bo
         tracer.startSpan("annotated", { attributes }, ctx).end();
       },
     });
-    await h.xray.forceFlush(Date.now() + 1000);
+    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
     const [received] = await h.listener.waitFor(1);
     assertEquals(h.listener.rejected, []);
     const annotations = received!.doc.subsegments[0].annotations;
@@ -510,8 +511,8 @@ Deno.test("createXRay() names the segment from the tracing name or a matching ho
     serve(dynamic, { host: "4567-abc.ws.gitpod.io", path: "/x" });
     serve(dynamic, { host: "localhost:4567", path: "/y" });
     serve(fixed, { host: "4567-abc.ws.gitpod.io" });
-    await dynamic.xray.forceFlush(Date.now() + 1000);
-    await fixed.xray.forceFlush(Date.now() + 1000);
+    await dynamic.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
+    await fixed.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
     const docs = await dynamic.listener.waitFor(2);
     const names = docs.map((d) => d.doc.name).sort();
     assertEquals(names, ["4567-abc.ws.gitpod.io", "backend-deno"]);
@@ -523,7 +524,7 @@ Deno.test("createXRay() names the segment from the tracing name or a matching ho
   }
 });
 
-Deno.test("createXRay() with no daemon on the port never throws and keeps the request fast", async () => {
+Deno.test("createXRay() with no daemon on the port never throws nor sends on the request path", async () => {
   // A port that was just free: UDP is fire-and-forget, so loopback sends still "succeed".
   const probe = dgram.createSocket("udp4");
   await new Promise<void>((resolve) => probe.bind(0, "127.0.0.1", () => resolve()));
@@ -531,18 +532,17 @@ Deno.test("createXRay() with no daemon on the port never throws and keeps the re
   await new Promise<void>((resolve) => probe.close(() => resolve()));
   const h = await harness({ daemonAddress: { host: "127.0.0.1", port } });
   try {
-    const started = performance.now();
     for (let i = 0; i < 20; i++) serve(h);
-    const elapsed = performance.now() - started;
-    await h.xray.forceFlush(Date.now() + 1000);
-    await h.xray.forceFlush(Date.now() + 1000);
+    // The requests are done and nothing was handed to a socket yet: sending is the sink's turn.
+    assertEquals([h.xray.stats().queued, h.xray.stats().sent, h.xray.stats().failed], [20, 0, 0]);
+    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
+    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
     const stats = h.xray.stats();
     assertEquals(stats.queued, 20);
     // What is true on Linux loopback: the datagrams are handed to the kernel (sent); an ICMP
     // port-unreachable only surfaces on connected sockets, which we do not use.
     assertEquals(stats.sent + stats.failed, 20);
     assertEquals(stats.dropped, 0);
-    assert(elapsed < 200, `20 requests took ${elapsed} ms`);
   } finally {
     await h.close();
   }
@@ -552,11 +552,10 @@ Deno.test("shutdown() flushes pending documents, drops later ones and is harmles
   const h = await harness({ flushIntervalMs: 60_000 });
   try {
     serve(h);
-    await h.listener.settle(20);
-    assertEquals(h.listener.documents.length, 0);
-    await h.xray.shutdown(Date.now() + 1000);
+    assertEquals([h.xray.stats().queued, h.xray.stats().sent], [1, 0]);
+    await h.xray.shutdown(Date.now() + FLUSH_DEADLINE_MS);
     await h.listener.waitFor(1);
-    await h.xray.shutdown(Date.now() + 1000);
+    await h.xray.shutdown(Date.now() + FLUSH_DEADLINE_MS);
     serve(h);
     assertEquals(h.xray.stats().sent, 1);
     assertEquals(h.xray.stats().dropped, 1);
@@ -582,7 +581,7 @@ Deno.test("createXRay() bounds the queue, buffered children and unfinished segme
     // Segments that never finish are evicted oldest first (8 tracked spans at maxQueue 2).
     for (let i = 0; i < 10; i++) serve(h, { end: false });
     assert((h.xray.details().segments_evicted ?? 0) >= 3);
-    await h.xray.forceFlush(Date.now() + 1000);
+    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
     await h.listener.waitFor(2);
   } finally {
     await h.close();
