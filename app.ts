@@ -10,13 +10,16 @@ import { secureHeaders } from "hono/secure-headers";
 import type { Config } from "./config.ts";
 import { activityRoutes } from "./routes/activities.ts";
 import { ROUTE_TEMPLATE, type RouteDeps } from "./routes/deps.ts";
+import { bodyReadError } from "./routes/body.ts";
 import { errorResponse, HttpError } from "./routes/errors.ts";
 import { healthRoutes, rollbarTestRoute } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
+import { fromRequestTarget, rejectInvalidHost } from "./routes/request_target.ts";
 import { traceDemoRoutes } from "./routes/trace_demo.ts";
 import type { Store } from "./services/store.ts";
 import type { Clock } from "./services/types.ts";
 import type { Telemetry } from "./telemetry/mod.ts";
+import { HTTP_ERROR_TYPE_VAR } from "./telemetry/http.ts";
 import { collectBodySecrets } from "./telemetry/scrub.ts";
 
 /** Everything the app is built from. */
@@ -62,6 +65,7 @@ export function createApp(deps: AppDeps): Hono {
 
   app.use("*", telemetry.middleware());
   app.use("*", secureHeaders());
+  app.use("*", rejectInvalidHost());
   const corsHeaders = cors({
     origin: (origin) => origins.includes(origin) ? origin : null,
     allowMethods: ["OPTIONS", "GET", "HEAD", "POST"],
@@ -75,13 +79,19 @@ export function createApp(deps: AppDeps): Hono {
     c.header("Vary", "Origin");
     return next();
   });
-  app.use(
-    "/api/*",
-    bodyLimit({
-      maxSize: config.bodyLimitBytes,
-      onError: (c) => errorResponse(c, 413, ["payload_too_large"]),
-    }),
-  );
+  const limitBody = bodyLimit({
+    maxSize: config.bodyLimitBytes,
+    onError: (c) => errorResponse(c, 413, ["payload_too_large"]),
+  });
+  // The limit reads a chunked body itself; an error there is the body failing to arrive (a
+  // handler's errors never reach this catch: Hono hands them to onError below `next`).
+  app.use("/api/*", async function limitRequestBody(c, next) {
+    try {
+      return await limitBody(c, next);
+    } catch (error) {
+      throw error instanceof HttpError ? error : bodyReadError(error);
+    }
+  });
 
   const routeDeps: RouteDeps = {
     services: {
@@ -116,10 +126,20 @@ export function createApp(deps: AppDeps): Hono {
   });
 
   app.onError((error, c) => {
-    if (error instanceof HttpError) return errorResponse(c, error.status, error.codes);
+    if (error instanceof HttpError) {
+      // The client's error, answered on purpose: not an exception on the span.
+      c.error = undefined;
+      if (error.errorType) c.set(HTTP_ERROR_TYPE_VAR, error.errorType);
+      return errorResponse(c, error.status, error.codes);
+    }
     telemetry.reportError(error, c, { id: routeDeps.currentUser, username: routeDeps.currentUser });
     return errorResponse(c, 500, ["internal_error"]);
   });
+
+  // Routing reads the request target, never the Host header (routes/request_target.ts).
+  const dispatch = app.fetch;
+  app.fetch = (request, env, executionCtx) =>
+    dispatch(fromRequestTarget(request), env, executionCtx);
   return app;
 }
 

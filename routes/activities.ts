@@ -8,6 +8,7 @@ import { searchActivities } from "../services/search_activities.ts";
 import { showActivity } from "../services/show_activity.ts";
 import { userActivities } from "../services/user_activities.ts";
 import { readJsonObject } from "./body.ts";
+import { handleParam } from "./handle.ts";
 import { respond, ROUTE_TEMPLATE, type RouteDeps } from "./deps.ts";
 
 /** Registers the activity routes; static paths first so they win over `:uuid`. */
@@ -24,8 +25,7 @@ export function activityRoutes(app: Hono, deps: RouteDeps): void {
   );
   app.get("/api/activities/:handle{@[^/]*}", async (c) => {
     c.set(ROUTE_TEMPLATE, "/api/activities/@:handle");
-    const handle = decodeURIComponent(c.req.param("handle").slice(1)).trim();
-    return respond(c, await userActivities(services, handle));
+    return respond(c, await userActivities(services, handleParam(c)));
   });
   app.post("/api/activities", async (c) => {
     const body = await readJsonObject(c, deps.noteBodySecrets);

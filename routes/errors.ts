@@ -9,10 +9,21 @@ import { jsonResponse } from "./json.ts";
 /** An error a route raises on purpose, mapped to its status by `app.onError`. */
 export class HttpError extends Error {
   override name = "HttpError";
-  constructor(readonly status: ContentfulStatusCode, readonly codes: string[]) {
+  /**
+   * @param errorType when set, recorded as the span's `error.type` and the access log's
+   * `error_type` (a client fault worth telling apart from an ordinary 4xx).
+   */
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly codes: string[],
+    readonly errorType?: string,
+  ) {
     super(codes.join(", "));
   }
 }
+
+/** nginx's "client closed request": the client went away before the request was read. */
+export const CLIENT_CLOSED_REQUEST = 499 as ContentfulStatusCode;
 
 /** Answers with the error shape. */
 export function errorResponse(c: Context, status: ContentfulStatusCode, codes: string[]) {

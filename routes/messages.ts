@@ -2,6 +2,7 @@
 import type { Hono } from "hono";
 import { createMessage, messageGroups, messages } from "../services/messages.ts";
 import { readJsonObject } from "./body.ts";
+import { handleParam } from "./handle.ts";
 import { respond, ROUTE_TEMPLATE, type RouteDeps } from "./deps.ts";
 
 /** Registers the direct-message routes. */
@@ -13,8 +14,7 @@ export function messageRoutes(app: Hono, deps: RouteDeps): void {
   );
   app.get("/api/messages/:handle{@[^/]*}", async (c) => {
     c.set(ROUTE_TEMPLATE, "/api/messages/@:handle");
-    const handle = decodeURIComponent(c.req.param("handle").slice(1)).trim();
-    return respond(c, await messages(services, currentUser, handle));
+    return respond(c, await messages(services, currentUser, handleParam(c)));
   });
   app.post("/api/messages", async (c) => {
     const body = await readJsonObject(c, deps.noteBodySecrets);

@@ -65,10 +65,13 @@ const UNMATCHED = new Set(["", "*", "/*"]);
 
 /** The Hono variable a route sets when its template is not its path pattern. */
 export const HTTP_ROUTE_VAR = "httpRoute" as const;
+/** The Hono variable naming a client fault (`error.type`, access-log `error_type`). */
+export const HTTP_ERROR_TYPE_VAR = "httpErrorType" as const;
 
 declare module "hono" {
   interface ContextVariableMap {
     httpRoute: string;
+    httpErrorType: string;
     telemetry: RequestTelemetry;
   }
 }
@@ -199,6 +202,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     // A route ending in a wildcard is middleware: no handler matched (404/405).
     const matched = !UNMATCHED.has(route) && !route.endsWith("*");
     const spanContext = span.spanContext();
+    const errorType = c.get(HTTP_ERROR_TYPE_VAR);
     try {
       if (matched) {
         span.setAttribute("http.route", route);
@@ -208,6 +212,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
       const length = c.res.headers.get("content-length");
       if (length) span.setAttribute("http.response.body.size", Number(length));
       if (c.error) recordError(span, c.error, secrets);
+      if (errorType) span.setAttribute("error.type", errorType);
       if (status >= 500) {
         span.setAttribute("error.type", c.error?.name ?? String(status));
         if (!c.error) span.setStatus({ code: SpanStatusCode.ERROR });
@@ -231,6 +236,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
         query: query || undefined,
         route: matched ? route : undefined,
         status,
+        error_type: errorType,
         duration_ms: Math.round((performance.now() - started) * 1000) / 1000,
         client_address: client,
         user_agent: userAgent ? cap(userAgent, MAX_USER_AGENT) : undefined,
