@@ -23,9 +23,7 @@ import {
 } from "@opentelemetry/sdk-trace-base";
 import type { Context, MiddlewareHandler } from "hono";
 import type { Config } from "../config.ts";
-// The AWS SDK and Rollbar are loaded only when configured: together they are most of the
-// module graph, and an app that does not use them should not carry them in memory.
-import type { CloudWatchSink, CloudWatchSinkOptions } from "./cloudwatch.ts";
+import type { CloudWatchSinkOptions } from "./cloudwatch/sink.ts";
 import { activeSecrets, type ContextStore, createContextStore } from "./context.ts";
 import {
   clientAddress,
@@ -41,13 +39,23 @@ import {
   type Logger,
   type LogTraceContext,
 } from "./logger.ts";
-import { createTracerPipeline } from "./otel.ts";
+import type { OtlpRetryOptions } from "./otlp/retry.ts";
+import type { RollbarOptions } from "./rollbar/reporter.ts";
 import { redactUrl, scrubText } from "./scrub.ts";
-import type { ErrorContext, ErrorReporter, RollbarOptions } from "./rollbar.ts";
+import { SINKS } from "./sinks.ts";
 import { createTraced, recordError } from "./traced.ts";
-import type { Diagnostic, Sink, SinkStats } from "./types.ts";
-import { createXRay, loadSamplingRule, parseDaemonAddress, type XRay } from "./xray/mod.ts";
-import { isPlausibleXRayTime, otelToXRayTraceId } from "./xray/trace_header.ts";
+import { createTracerProvider } from "./tracing.ts";
+import type {
+  Diagnostic,
+  ErrorContext,
+  LogLine,
+  Sink,
+  SinkContribution,
+  SinkStats,
+} from "./types.ts";
+import { beforeDeadline } from "./util/deadline.ts";
+import { stderrDiagnostic } from "./util/throttle.ts";
+import type { XRayOptions } from "./xray/mod.ts";
 
 export type { Logger } from "./logger.ts";
 export type { Sink, SinkStats } from "./types.ts";
@@ -60,10 +68,11 @@ export interface TelemetryOverrides {
   writeLine?: (line: string) => void;
   /** Diagnostics channel for the sinks' own failures; default: stderr. */
   diagnostic?: Diagnostic;
-  /** Sink tuning for tests (short intervals). */
+  /** Sink tuning for tests (short intervals), by sink name. */
   cloudwatch?: Partial<CloudWatchSinkOptions>;
-  xray?: Partial<Parameters<typeof createXRay>[0]>;
+  xray?: Partial<XRayOptions>;
   rollbar?: Partial<RollbarOptions>;
+  traces?: Partial<OtlpRetryOptions>;
 }
 
 /** Runs `fn` inside a child span; see telemetry/traced.ts. */
@@ -94,29 +103,6 @@ export interface Telemetry {
   shutdown(deadlineMs: number): Promise<void>;
 }
 
-function stderrDiagnostic(): Diagnostic {
-  const encoder = new TextEncoder();
-  return (message) => {
-    try {
-      Deno.stderr.writeSync(encoder.encode(`[telemetry] ${message}\n`));
-    } catch {
-      // Nowhere left to report.
-    }
-  };
-}
-
-/** The checked-out commit, when the app runs from a git work tree (not in the image). */
-function gitCommit(): string | undefined {
-  try {
-    const head = Deno.readTextFileSync(".git/HEAD").trim();
-    const ref = /^ref: (.+)$/.exec(head)?.[1];
-    const commit = ref ? Deno.readTextFileSync(`.git/${ref}`).trim() : head;
-    return /^[0-9a-f]{40}$/.test(commit) ? commit : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function resourceAttributes(config: Config): Record<string, string> {
   return {
     ...config.otel.resourceAttributes,
@@ -130,111 +116,61 @@ function resourceAttributes(config: Config): Record<string, string> {
   };
 }
 
+/** The provider for the configured mode: the SDK one fed by every sink's span processors. */
+function createProvider(
+  config: Config,
+  resource: Record<string, string>,
+  installed: readonly SinkContribution[],
+  testExporter: SpanExporter | undefined,
+): TracerProvider {
+  if (config.otel.mode === "native") return trace.getTracerProvider();
+  if (config.otel.mode !== "sdk") {
+    return new BasicTracerProvider({ sampler: new AlwaysOffSampler() });
+  }
+  const processors: SpanProcessor[] = [];
+  if (testExporter) processors.push(new SimpleSpanProcessor(testExporter));
+  for (const c of installed) processors.push(...(c.spanProcessors ?? []));
+  return createTracerProvider({
+    config: config.otel,
+    resource,
+    processors,
+    recordUnsampled: installed.some((c) => c.recordsUnsampled === true),
+  });
+}
+
 /** Builds the telemetry object from the config. */
 export async function createTelemetry(
   config: Config,
   overrides: TelemetryOverrides = {},
 ): Promise<Telemetry> {
   const diagnostic = overrides.diagnostic ?? stderrDiagnostic();
-  const lines: string[] = [];
-  const sinks: Sink[] = [];
   const mode = config.otel.mode;
   const store: ContextStore = createContextStore(mode);
-
-  let xray: XRay | undefined;
-  if (config.xray.enabled && mode === "sdk") {
-    xray = createXRay({
-      daemonAddress: parseDaemonAddress(config.xray.daemonAddress),
-      serviceName: config.serviceName,
-      ...(config.xray.tracingName ? { tracingName: config.xray.tracingName } : {}),
-      ...(config.xray.dynamicNamingPattern
-        ? { dynamicNamingPattern: config.xray.dynamicNamingPattern }
-        : {}),
-      samplingRule: await loadSamplingRule(config.xray.samplingRulesPath),
-      diagnostic,
-      ...overrides.xray,
-    });
-    lines.push(`X-Ray: UDP to daemon at ${config.xray.daemonAddress}`);
-  } else if (config.xray.enabled) {
-    lines.push("X-Ray: off (needs the SDK pipeline; OTEL_DENO/OTEL_SDK_DISABLED is set)");
-  } else {
-    lines.push("X-Ray: off (set AWS_XRAY_DAEMON_ADDRESS or AWS_XRAY_ENABLED=true)");
+  const resource = resourceAttributes(config);
+  const installed: SinkContribution[] = [];
+  for (const plugin of SINKS) {
+    const tuning = (overrides as Record<string, object | undefined>)[plugin.name];
+    installed.push(await plugin.install({ config, diagnostic, resource, tuning }));
   }
-
-  let tracerProvider: TracerProvider;
-  if (mode === "sdk") {
-    const processors: SpanProcessor[] = [];
-    if (overrides.spanExporter) processors.push(new SimpleSpanProcessor(overrides.spanExporter));
-    if (xray) processors.push(xray.processor);
-    const pipeline = createTracerPipeline({
-      config: config.otel,
-      resource: resourceAttributes(config),
-      processors,
-      recordUnsampled: xray !== undefined,
-      diagnostic,
-    });
-    tracerProvider = pipeline.provider;
-    sinks.push(pipeline.sink);
-    lines.push(`Traces: SDK pipeline to ${pipeline.destination}`);
-  } else if (mode === "native") {
-    tracerProvider = trace.getTracerProvider();
-    lines.push("Traces: Deno's built-in OpenTelemetry (OTEL_DENO=true; Deno reads OTEL_*)");
-  } else {
-    tracerProvider = new BasicTracerProvider({ sampler: new AlwaysOffSampler() });
-    lines.push("Traces: off (OTEL_SDK_DISABLED=true)");
-  }
+  const lines = installed.map((c) => c.startup);
+  const sinks: Sink[] = installed.flatMap((c) => (c.sink ? [c.sink] : []));
+  const tracerProvider = createProvider(config, resource, installed, overrides.spanExporter);
   const tracer = tracerProvider.getTracer("cruddur-backend", config.serviceVersion);
-  if (xray) sinks.push(xray);
-
-  let cloudwatch: CloudWatchSink | undefined;
-  if (config.cloudwatch && config.aws) {
-    const { createCloudWatchSink, defaultStreamName } = await import("./cloudwatch.ts");
-    cloudwatch = createCloudWatchSink({
-      logGroup: config.cloudwatch.logGroup,
-      logStream: config.cloudwatch.logStream ?? defaultStreamName({
-        host: hostname(),
-        service: config.serviceName,
-        startMs: Date.now(),
-        pid: Deno.pid,
-      }),
-      region: config.aws.region,
-      credentials: config.aws.credentials,
-      ...(config.cloudwatch.endpoint ? { endpoint: config.cloudwatch.endpoint } : {}),
-      createLogGroup: config.cloudwatch.createLogGroup,
-      flushIntervalMs: config.cloudwatch.flushIntervalMs,
-      diagnostic,
-      ...overrides.cloudwatch,
-    });
-    sinks.push(cloudwatch);
-    lines.push(`Logs: console + CloudWatch Logs group "${config.cloudwatch.logGroup}"`);
-  } else if (config.cloudwatch) {
-    lines.push(
-      "Logs: console only (CLOUDWATCH_LOG_GROUP is set but AWS_REGION and credentials are not)",
-    );
-  } else {
-    lines.push("Logs: console only (set CLOUDWATCH_LOG_GROUP and AWS credentials for CloudWatch)");
-  }
-
-  let rollbar: ErrorReporter | undefined;
-  if (config.rollbar) {
-    const codeVersion = config.rollbar.codeVersion ?? gitCommit();
-    const { createRollbarReporter } = await import("./rollbar.ts");
-    rollbar = createRollbarReporter({
-      accessToken: config.rollbar.accessToken,
-      environment: config.rollbar.environment,
-      ...(codeVersion ? { codeVersion } : {}),
-      ...(config.rollbar.endpoint ? { endpoint: config.rollbar.endpoint } : {}),
-      itemsPerMinute: config.rollbar.itemsPerMinute,
-      root: Deno.cwd(),
-      host: hostname(),
-      diagnostic,
-      ...overrides.rollbar,
-    });
-    sinks.push(rollbar);
-    lines.push(`Errors: Rollbar (${config.rollbar.environment})`);
-  } else {
-    lines.push("Errors: Rollbar off (set ROLLBAR_ACCESS_TOKEN)");
-  }
+  const requestHook = installed.find((c) => c.requestHook)?.requestHook;
+  const logIdSources = installed.flatMap((c) => (c.logIds ? [c.logIds.bind(c)] : []));
+  const logDestinations = installed.flatMap((c) => (c.logDestination ? [c.logDestination] : []));
+  const errorDestinations = installed.flatMap((c) =>
+    c.errorDestination ? [c.errorDestination] : []
+  );
+  // Detached when shutdown begins: a line logged after that (the summary) reaches the console
+  // only, so no sink counts or warns about a line it can no longer send.
+  let logsAttached = true;
+  const logFanOut = logDestinations.length === 0 ? undefined : {
+    push(line: LogLine): void {
+      if (!logsAttached) return;
+      for (const destination of logDestinations) destination.push(line);
+    },
+  };
 
   let writer: BufferedWriter | undefined;
   let writeLine = overrides.writeLine;
@@ -243,16 +179,19 @@ export async function createTelemetry(
     writer = buffered;
     writeLine = buffered.write;
   }
-  const logTrace = ({ traceId, spanId }: SpanContext): LogTraceContext =>
-    xray && isPlausibleXRayTime(traceId, Date.now())
-      ? { traceId, spanId, xrayTraceId: otelToXRayTraceId(traceId) }
-      : { traceId, spanId };
+  const logTrace = ({ traceId, spanId }: SpanContext): LogTraceContext => {
+    for (const ids of logIdSources) {
+      const extra = ids(traceId);
+      if (extra?.xrayTraceId) return { traceId, spanId, xrayTraceId: extra.xrayTraceId };
+    }
+    return { traceId, spanId };
+  };
   const logger = createLogger({
     service: config.serviceName,
     level: config.logLevel,
     format: config.logFormat,
     write: writeLine,
-    ...(cloudwatch ? { sink: cloudwatch } : {}),
+    ...(logFanOut ? { sink: logFanOut } : {}),
     secrets: () => activeSecrets(store),
     traceContext() {
       const span = trace.getSpan(store.active());
@@ -307,7 +246,7 @@ export async function createTelemetry(
         store,
         native: mode === "native",
         logger,
-        ...(xray ? { xray } : {}),
+        ...(requestHook ? { xray: requestHook } : {}),
         captureRequestHeaders: config.otel.captureRequestHeaders,
         logTrace,
       }),
@@ -324,14 +263,20 @@ export async function createTelemetry(
         error_type: err.name,
         route: context.request?.route,
       });
-      if (!rollbar) return;
+      if (errorDestinations.length === 0) return;
       const clean = new Error(scrubText(err.message, secrets));
       clean.name = err.name;
       if (err.stack) clean.stack = scrubText(err.stack, secrets);
-      rollbar.reportError(clean, { ...context, ...(person ? { person } : {}) });
+      for (const destination of errorDestinations) {
+        destination.reportError(clean, { ...context, ...(person ? { person } : {}) });
+      }
     },
     reportMessage(message, level, c) {
-      rollbar?.reportMessage(message, level, errorContext(c).context);
+      if (errorDestinations.length === 0) return;
+      const { context } = errorContext(c);
+      for (const destination of errorDestinations) {
+        destination.reportMessage(message, level, context);
+      }
     },
     markSecret(value) {
       if (value.length > 0) activeSecrets(store)?.add(value);
@@ -378,7 +323,7 @@ export async function createTelemetry(
     },
     details() {
       const result: Record<string, Record<string, number>> = {};
-      if (xray) result.xray = xray.details();
+      for (const c of installed) if (c.sink && c.details) result[c.sink.name] = c.details();
       return result;
     },
     async forceFlush(deadlineMs) {
@@ -388,7 +333,11 @@ export async function createTelemetry(
     },
     shutdown(deadlineMs) {
       stopping ??= (async () => {
+        logsAttached = false;
         await Promise.all(sinks.map((sink) => sink.shutdown(deadlineMs)));
+        if (tracerProvider instanceof BasicTracerProvider) {
+          await beforeDeadline(tracerProvider.shutdown(), deadlineMs);
+        }
         store.disable();
         writer?.close();
       })();

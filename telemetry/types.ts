@@ -46,3 +46,88 @@ export interface LogLine {
 
 /** The diagnostic channel sinks use for their own failures: console only, never themselves. */
 export type Diagnostic = (message: string) => void;
+
+/** What the error path knows about a failure; every destination scrubs it before it leaves. */
+export interface ErrorContext {
+  /** The request; `url` is raw, destinations redact its query values. */
+  request?: {
+    method: string;
+    url: string;
+    route?: string;
+    headers: Headers;
+    clientAddress?: string;
+  };
+  /** The signed-in user, when known. */
+  person?: { id: string; username?: string };
+  /** Trace correlation, so the error links to the trace. */
+  traceId?: string;
+  spanId?: string;
+  xrayTraceId?: string;
+  /** Extra data; secret-looking keys and echoed secrets are scrubbed. */
+  custom?: Record<string, unknown>;
+}
+
+/** Levels an error destination accepts for messages. */
+export type MessageLevel = "debug" | "info" | "warning" | "error" | "critical";
+
+/** Where unhandled errors and reported messages go (Rollbar today). Never throws, never waits. */
+export interface ErrorDestination {
+  reportError(error: unknown, context: ErrorContext): void;
+  reportMessage(message: string, level: MessageLevel, context?: ErrorContext): void;
+}
+
+/** Where the logger's JSON lines go besides the console (CloudWatch today). Never blocks. */
+export interface LogDestination {
+  push(line: LogLine): void;
+}
+
+/** What the request middleware calls when it starts a SERVER span (the X-Ray segment today). */
+export interface RequestHook {
+  /** Returns the value of the response's X-Amzn-Trace-Id header ("" for none). Never throws. */
+  begin(
+    span: import("@opentelemetry/api").Span,
+    request: { method: string; host: string | undefined; path: string; amznTraceId: string | null },
+  ): string;
+}
+
+/**
+ * What one installed sink contributes. `createTelemetry` knows this contract, not the sinks:
+ * it wires span processors into the tracer provider, log and error destinations into the
+ * logger and the error path, and loops over every sink for stats, flush and shutdown.
+ */
+export interface SinkContribution {
+  /** The sink's line in the startup banner: where its data goes, or why it is off. */
+  readonly startup: string;
+  /** Lifecycle and counters; absent when the sink is off. */
+  readonly sink?: Sink;
+  /** Processors for the SDK tracer provider (span sinks). */
+  readonly spanProcessors?: readonly import("@opentelemetry/sdk-trace-base").SpanProcessor[];
+  /** The sink samples by its own rule, so it needs spans the trace sampler drops, recorded. */
+  readonly recordsUnsampled?: boolean;
+  readonly logDestination?: LogDestination;
+  readonly errorDestination?: ErrorDestination;
+  readonly requestHook?: RequestHook;
+  /** Extra ids a log line carries for a trace (the X-Ray form), when the sink has its own. */
+  logIds?(traceId: string): { xrayTraceId?: string } | undefined;
+  /** Counters beyond {@linkcode SinkStats}, for the health check's detail. */
+  details?(): Record<string, number>;
+}
+
+/** What a sink is given to install itself. */
+export interface InstallContext<Tuning = unknown> {
+  readonly config: import("../config.ts").Config;
+  /** The sinks' own failures go here (stderr in production), never into a sink. */
+  readonly diagnostic: Diagnostic;
+  /** Resource attributes (service.name, host.name, ...). */
+  readonly resource: Readonly<Record<string, string>>;
+  /** Test tuning for this sink (short intervals, injected clients); production passes none. */
+  readonly tuning: Partial<Tuning> | undefined;
+}
+
+/** A sink: one folder under telemetry/, listed once in telemetry/sinks.ts. */
+export interface SinkPlugin<Tuning = unknown> {
+  /** The key of its counters in stats() and of its tuning in TelemetryOverrides. */
+  readonly name: string;
+  /** Reads its config section; loads heavy SDKs only when it is configured. */
+  install(context: InstallContext<Tuning>): Promise<SinkContribution>;
+}

@@ -6,7 +6,13 @@
  */
 import type { Span } from "@opentelemetry/api";
 import type { SpanProcessor } from "@opentelemetry/sdk-trace-base";
-import { type Diagnostic, emptyStats, type Sink, type SinkStats } from "../types.ts";
+import {
+  type Diagnostic,
+  emptyStats,
+  type Sink,
+  type SinkPlugin,
+  type SinkStats,
+} from "../types.ts";
 import {
   buildIndependentSubsegment,
   buildSegment,
@@ -260,3 +266,40 @@ export async function loadSamplingRule(path: string | URL): Promise<SamplingRule
   const text = await Deno.readTextFile(path);
   return validateSamplingRule(JSON.parse(text));
 }
+
+/** Installs the X-Ray sink from `config.xray`: a span processor plus the segment opener. */
+export const xraySink: SinkPlugin<XRayOptions> = {
+  name: "xray",
+  async install({ config, diagnostic, tuning }) {
+    const section = config.xray;
+    if (!section.enabled) {
+      return { startup: "X-Ray: off (set AWS_XRAY_DAEMON_ADDRESS or AWS_XRAY_ENABLED=true)" };
+    }
+    if (config.otel.mode !== "sdk") {
+      return { startup: "X-Ray: off (needs the SDK pipeline; OTEL_DENO/OTEL_SDK_DISABLED is set)" };
+    }
+    const xray = createXRay({
+      daemonAddress: parseDaemonAddress(section.daemonAddress),
+      serviceName: config.serviceName,
+      ...(section.tracingName ? { tracingName: section.tracingName } : {}),
+      ...(section.dynamicNamingPattern
+        ? { dynamicNamingPattern: section.dynamicNamingPattern }
+        : {}),
+      samplingRule: await loadSamplingRule(section.samplingRulesPath),
+      diagnostic,
+      ...tuning,
+    });
+    return {
+      startup: `X-Ray: UDP to daemon at ${section.daemonAddress}`,
+      sink: xray,
+      spanProcessors: [xray.processor],
+      recordsUnsampled: true,
+      requestHook: xray,
+      logIds: (traceId) =>
+        isPlausibleXRayTime(traceId, Date.now())
+          ? { xrayTraceId: otelToXRayTraceId(traceId) }
+          : undefined,
+      details: () => xray.details(),
+    };
+  },
+};

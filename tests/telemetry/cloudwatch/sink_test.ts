@@ -9,14 +9,17 @@ import {
   type CloudWatchSinkOptions,
   createCloudWatchLogsClient,
   createCloudWatchSink,
-} from "../../telemetry/cloudwatch.ts";
+} from "../../../telemetry/cloudwatch/sink.ts";
 import {
   MAX_BATCH_BYTES,
   MAX_BATCH_EVENTS,
   MAX_EVENT_BYTES,
   TRUNCATION_MARKER,
-} from "../../telemetry/cloudwatch_batch.ts";
-import { type CloudWatchStandIn, startCloudWatchStandIn } from "../support/cloudwatch_standin.ts";
+} from "../../../telemetry/cloudwatch/batch.ts";
+import {
+  type CloudWatchStandIn,
+  startCloudWatchStandIn,
+} from "../../support/cloudwatch_standin.ts";
 
 const GROUP = "cruddur";
 const STREAM = "backend-flask/test-host/2026-01-01T00-00-00Z/1";
@@ -430,8 +433,8 @@ Deno.test("createCloudWatchSink() reads no ~/.aws file and connects nowhere but 
       "[default]\nregion = eu-west-1\ndefaults_mode = auto\nendpoint_url = https://example.com\n",
     );
     const script = `${home}/probe.ts`;
-    const sinkUrl = import.meta.resolve("../../telemetry/cloudwatch.ts");
-    const standinUrl = import.meta.resolve("../support/cloudwatch_standin.ts");
+    const sinkUrl = import.meta.resolve("../../../telemetry/cloudwatch/sink.ts");
+    const standinUrl = import.meta.resolve("../../support/cloudwatch_standin.ts");
     await Deno.writeTextFile(
       script,
       `import { createCloudWatchSink } from "${sinkUrl}";
@@ -446,7 +449,7 @@ console.log(JSON.stringify({ stats: sink.stats(), stored: standin.events("cruddu
 `,
     );
     const audit = `${home}/audit.jsonl`;
-    const config = new URL("../../deno.json", import.meta.url).pathname;
+    const config = new URL("../../../deno.json", import.meta.url).pathname;
     const info = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"] }).output();
     const denoDir = JSON.parse(new TextDecoder().decode(info.stdout)).denoDir as string;
     const output = await new Deno.Command(Deno.execPath(), {
@@ -467,7 +470,11 @@ console.log(JSON.stringify({ stats: sink.stats(), stored: standin.events("cruddu
       (c.permission === "read" || c.permission === "write") && String(c.value).includes(".aws")
     );
     assertEquals(touched, []);
-    const hosts = checks.filter((c) => c.permission === "net").map((c) => String(c.value));
+    // A net check names "host:port", or the URL when fetch asks.
+    const hosts = checks.filter((c) => c.permission === "net").map((c) => {
+      const value = String(c.value);
+      return /^https?:/.test(value) ? new URL(value).host : value;
+    });
     assert(hosts.length > 0);
     assertEquals(hosts.filter((v) => !v.startsWith("127.0.0.1:")), []);
   } finally {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { createCloudWatchSink } from "../../telemetry/cloudwatch.ts";
-import { startCloudWatchStandIn } from "../support/cloudwatch_standin.ts";
+import { createCloudWatchSink } from "../../../telemetry/cloudwatch/sink.ts";
+import { startCloudWatchStandIn } from "../../support/cloudwatch_standin.ts";
 
 async function deliver(credentials: { accessKeyId: string; secretAccessKey: string }) {
   const standin = startCloudWatchStandIn();

@@ -4,12 +4,12 @@ import {
   createRollbarReporter,
   type ErrorReporter,
   type RollbarOptions,
-} from "../../telemetry/rollbar.ts";
+} from "../../../telemetry/rollbar/reporter.ts";
 import {
   ROLLBAR_MAX_PAYLOAD_BYTES,
   type RollbarStandIn,
   startRollbarStandIn,
-} from "../support/rollbar_standin.ts";
+} from "../../support/rollbar_standin.ts";
 
 const TOKEN = "test-post-server-item-token";
 

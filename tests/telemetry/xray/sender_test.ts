@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { createUdpSender } from "../../telemetry/xray/sender.ts";
-import { emptyStats } from "../../telemetry/types.ts";
-import { startUdpListener } from "../support/udp_listener.ts";
+import { createUdpSender } from "../../../telemetry/xray/sender.ts";
+import { emptyStats } from "../../../telemetry/types.ts";
+import { startUdpListener } from "../../support/udp_listener.ts";
 
 const HEADER = new TextEncoder().encode('{"format":"json","version":1}\n');
 

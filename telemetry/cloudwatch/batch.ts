@@ -1,7 +1,9 @@
 /**
  * The pure batching rules of CloudWatch Logs PutLogEvents: sizes counted the way AWS counts
- * them, truncation on a UTF-8 boundary, and a bounded FIFO that cuts valid batches.
+ * them and a bounded FIFO that cuts valid batches.
  */
+
+export { truncateUtf8, TRUNCATION_MARKER, utf8Length } from "../util/text.ts";
 
 /** Bytes AWS adds to every event when it sizes a batch. */
 export const EVENT_OVERHEAD_BYTES = 26;
@@ -13,72 +15,11 @@ export const MAX_BATCH_EVENTS = 10_000;
 export const MAX_EVENT_BYTES = MAX_BATCH_BYTES - EVENT_OVERHEAD_BYTES;
 /** Widest time span one batch may cover. */
 export const MAX_BATCH_SPAN_MS = 24 * 60 * 60 * 1000;
-/** Appended to a message that had to be shortened, so a reader knows it is incomplete. */
-export const TRUNCATION_MARKER = "…[truncated]";
-
 /** One queued event with its AWS size (UTF-8 bytes + 26) computed once at push time. */
 export interface QueuedEvent {
   timestamp: number;
   message: string;
   size: number;
-}
-
-/** Counts the UTF-8 bytes of a string without allocating an encoded copy. */
-export function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (code >= 0xd800 && code <= 0xdbff && isLowSurrogate(text.charCodeAt(i + 1))) {
-      bytes += 4;
-      i++;
-    } else bytes += 3; // lone surrogates are encoded as U+FFFD, also 3 bytes
-  }
-  return bytes;
-}
-
-function isLowSurrogate(code: number): boolean {
-  return code >= 0xdc00 && code <= 0xdfff;
-}
-
-/** Result of {@linkcode truncateUtf8}: the text to send and its UTF-8 length. */
-export interface Truncated {
-  message: string;
-  bytes: number;
-  truncated: boolean;
-}
-
-/**
- * Shortens `text` to at most `maxBytes` UTF-8 bytes including the marker, cutting between
- * code points so no surrogate pair or multi-byte sequence is split.
- */
-export function truncateUtf8(
-  text: string,
-  maxBytes: number,
-  marker: string = TRUNCATION_MARKER,
-): Truncated {
-  const total = utf8Length(text);
-  if (total <= maxBytes) return { message: text, bytes: total, truncated: false };
-  const budget = Math.max(0, maxBytes - utf8Length(marker));
-  let bytes = 0;
-  let end = 0;
-  while (end < text.length) {
-    const code = text.charCodeAt(end);
-    let width = 3;
-    let units = 1;
-    if (code < 0x80) width = 1;
-    else if (code < 0x800) width = 2;
-    else if (code >= 0xd800 && code <= 0xdbff && isLowSurrogate(text.charCodeAt(end + 1))) {
-      width = 4;
-      units = 2;
-    }
-    if (bytes + width > budget) break;
-    bytes += width;
-    end += units;
-  }
-  const message = text.slice(0, end) + marker;
-  return { message, bytes: bytes + utf8Length(marker), truncated: true };
 }
 
 /** A FIFO with O(1) push/shift/drop at both ends that tracks its AWS-counted bytes. */

@@ -5,7 +5,17 @@
  */
 import process from "node:process";
 import Rollbar from "rollbar";
-import { type Diagnostic, emptyStats, type Sink, type SinkStats } from "./types.ts";
+import {
+  type Diagnostic,
+  emptyStats,
+  type ErrorContext,
+  type ErrorDestination,
+  type MessageLevel,
+  type Sink,
+  type SinkStats,
+} from "../types.ts";
+import { errorText, toError } from "../util/errors.ts";
+import { truncateText } from "../util/text.ts";
 import {
   CLIENT_ADDRESS_HEADERS,
   collectSecretValues,
@@ -15,7 +25,7 @@ import {
   redactText,
   redactUrl,
   SECRET_NAMES,
-} from "./scrub.ts";
+} from "../scrub.ts";
 
 /** Options for the Rollbar reporter; the composition root fills them from the environment. */
 export interface RollbarOptions {
@@ -45,39 +55,12 @@ export interface RollbarOptions {
   maxPayloadBytes?: number;
 }
 
-/** What the app knows about the failing request; everything here is scrubbed before it leaves. */
-export interface ErrorContext {
-  /** The request; `url` is raw, the reporter redacts its query values. */
-  request?: {
-    method: string;
-    url: string;
-    route?: string;
-    headers: Headers;
-    clientAddress?: string;
-  };
-  /** The signed-in user, when known. */
-  person?: { id: string; username?: string };
-  /** Trace correlation, so the item links to the trace in Honeycomb and X-Ray. */
-  traceId?: string;
-  spanId?: string;
-  xrayTraceId?: string;
-  /** Extra data; secret-looking keys and echoed secrets are scrubbed. */
-  custom?: Record<string, unknown>;
-}
+export type { ErrorContext } from "../types.ts";
 
 /** A sink that reports errors and messages to Rollbar. */
-export interface ErrorReporter extends Sink {
-  /** Reports an error at level "error"; returns at once, never throws. */
-  reportError(error: unknown, context: ErrorContext): void;
-  /** Reports a message at `level`; returns at once, never throws. */
-  reportMessage(
-    message: string,
-    level: "debug" | "info" | "warning" | "error" | "critical",
-    context?: ErrorContext,
-  ): void;
-}
+export interface ErrorReporter extends Sink, ErrorDestination {}
 
-type Level = "debug" | "info" | "warning" | "error" | "critical";
+type Level = MessageLevel;
 
 interface Prepared {
   request?: Record<string, unknown>;
@@ -384,9 +367,7 @@ function prepare(context: ErrorContext | undefined): Prepared {
 
 function cleanText(text: string, secrets: readonly string[]): string {
   const clean = redactText(text, secrets);
-  return clean.length > MAX_MESSAGE_CHARS
-    ? `${clean.slice(0, MAX_MESSAGE_CHARS)}…[truncated]`
-    : clean;
+  return truncateText(clean, MAX_MESSAGE_CHARS);
 }
 
 /** A copy of `error` (same prototype, so the class name survives) with secrets removed. */
@@ -425,22 +406,6 @@ function anonymizeIp(ip: string): string | null {
     return `${ip.split(":").slice(0, 3).join(":")}:0000:0000:0000:0000:0000`;
   }
   return null;
-}
-
-function toError(error: unknown): Error {
-  if (error instanceof Error) return error;
-  if (typeof error === "string") return new Error(error);
-  let text: string;
-  try {
-    text = JSON.stringify(error) ?? String(error);
-  } catch {
-    text = String(error);
-  }
-  return new Error(`Non-error thrown: ${text}`);
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function byteSize(data: unknown): number {
@@ -494,7 +459,7 @@ function firstMessage(body: Record<string, unknown> | undefined): string {
 
 function truncateStrings(value: unknown, max: number, seen: WeakSet<object>): unknown {
   if (typeof value === "string") {
-    return value.length > max ? `${value.slice(0, max)}…[truncated]` : value;
+    return truncateText(value, max);
   }
   if (value === null || typeof value !== "object" || seen.has(value)) return value;
   seen.add(value);

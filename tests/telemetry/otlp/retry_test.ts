@@ -6,9 +6,9 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import { RetryingSpanExporter } from "../../telemetry/otlp_retry.ts";
-import { startOtlpReceiver } from "../support/otlp_receiver.ts";
-import { SyncMemoryExporter } from "../support/memory_exporter.ts";
+import { RetryingSpanExporter } from "../../../telemetry/otlp/retry.ts";
+import { startOtlpReceiver } from "../../support/otlp_receiver.ts";
+import { SyncMemoryExporter } from "../../support/memory_exporter.ts";
 
 /** Makes `n` finished spans named `name-i`. */
 async function makeSpans(n: number, name = "span"): Promise<ReadableSpan[]> {

@@ -20,8 +20,8 @@ import {
   type XRay,
   type XRayOptions,
   xrayToOtelTraceId,
-} from "../../telemetry/xray/mod.ts";
-import { startUdpListener, type UdpListener } from "../support/udp_listener.ts";
+} from "../../../telemetry/xray/mod.ts";
+import { startUdpListener, type UdpListener } from "../../support/udp_listener.ts";
 
 /** Generous: a flush ends as soon as every datagram is handed over, this only bounds a hang. */
 const FLUSH_DEADLINE_MS = 10_000;
@@ -382,7 +382,7 @@ Deno.test("createXRay() flags 4xx as error, 429 as throttle and 5xx with excepti
     ]);
     assert(/^[0-9a-f]{16}$/.test(exception.id));
     assert(exception.stack.length > 0);
-    assert(exception.stack[0].path.includes("xray_sink_test.ts"), exception.stack[0].path);
+    assert(exception.stack[0].path.includes("xray/sink_test.ts"), exception.stack[0].path);
     assert(typeof exception.stack[0].line === "number");
   } finally {
     await h.close();

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { startOtlpReceiver } from "../support/otlp_receiver.ts";
-import { buildApp } from "../support/harness.ts";
+import { startOtlpReceiver } from "../../support/otlp_receiver.ts";
+import { buildApp } from "../../support/harness.ts";
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT = "00f067aa0ba902b7";
@@ -111,7 +111,7 @@ Deno.test("native mode (OTEL_DENO=true) enriches Deno's SERVER span instead of a
   const receiver = startOtlpReceiver();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "main.ts"],
-    cwd: new URL("../..", import.meta.url),
+    cwd: new URL("../../..", import.meta.url),
     env: {
       OTEL_DENO: "true",
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { defaultStreamName } from "../../telemetry/cloudwatch.ts";
+import { defaultStreamName } from "../../../telemetry/cloudwatch/mod.ts";
 import {
   countRejected,
   createEventQueue,
@@ -10,7 +10,7 @@ import {
   truncateUtf8,
   TRUNCATION_MARKER,
   utf8Length,
-} from "../../telemetry/cloudwatch_batch.ts";
+} from "../../../telemetry/cloudwatch/batch.ts";
 
 function event(timestamp: number, message = "m"): QueuedEvent {
   return { timestamp, message, size: utf8Length(message) + 26 };

@@ -21,7 +21,7 @@
 import { context } from "@opentelemetry/api";
 import { type ExportResult, ExportResultCode, suppressTracing } from "@opentelemetry/core";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
-import { type Diagnostic, emptyStats, type SinkStats } from "./types.ts";
+import { type Diagnostic, emptyStats, type SinkStats } from "../types.ts";
 
 /** Options of `RetryingSpanExporter`. */
 export interface OtlpRetryOptions {

@@ -1,0 +1,129 @@
+/**
+ * The CloudWatch Logs client the sink uses: explicit settings only (no ~/.aws, no EC2
+ * metadata), no SDK retries (the sink retries), and a request handler that reads at most a
+ * small, fixed amount of any response and cuts a body that never ends when the call's
+ * signal aborts (the SDK's default handler buffers whatever the endpoint sends).
+ */
+import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
+import { readBounded } from "../util/body.ts";
+
+/** Largest response body kept: PutLogEvents answers in bytes, DescribeLogGroups(50) in a few KiB. */
+export const MAX_RESPONSE_BYTES = 256 * 1024;
+
+/** What the default client needs: region, explicit credentials and an optional endpoint. */
+export interface CloudWatchClientOptions {
+  region: string;
+  /** Explicit, so the SDK's default chain never probes ~/.aws or the EC2 metadata address. */
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  endpoint?: string | undefined;
+  /** Response bytes kept at most; longer bodies fail the call. Default {@linkcode MAX_RESPONSE_BYTES}. */
+  maxResponseBytes?: number;
+}
+
+/** The parts of Smithy's HttpRequest the handler reads. */
+interface SignedRequest {
+  method: string;
+  protocol: string;
+  hostname: string;
+  port?: number;
+  path: string;
+  query?: Record<string, string | string[] | null>;
+  headers: Record<string, string>;
+  body?: unknown;
+}
+
+/** Raised when a response is longer than the handler keeps; the sink retries it as a network error. */
+export class ResponseTooLargeError extends Error {
+  override name = "ResponseTooLargeError";
+}
+
+/**
+ * A Smithy HttpHandler on `fetch` that bounds the response body. The body is handed to the
+ * SDK as bytes, which its deserialisers accept as they are.
+ */
+export class BoundedFetchHandler {
+  readonly metadata = { handlerProtocol: "http/1.1" };
+  constructor(private readonly maxResponseBytes: number) {}
+
+  async handle(
+    request: SignedRequest,
+    options: { abortSignal?: AbortSignal } = {},
+  ): Promise<{ response: unknown }> {
+    const signal = options.abortSignal;
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(request.headers)) {
+      // fetch sets Host itself, to the same host:port the signature covers.
+      if (name.toLowerCase() !== "host") headers.set(name, value);
+    }
+    const response = await fetch(requestUrl(request), {
+      method: request.method,
+      headers,
+      body: request.method === "GET" || request.method === "HEAD"
+        ? undefined
+        : request.body as BodyInit | undefined,
+      ...(signal ? { signal } : {}),
+    });
+    const { bytes, truncated } = await readBounded(response, this.maxResponseBytes, signal);
+    if (signal?.aborted) throw signal.reason;
+    if (truncated) {
+      throw new ResponseTooLargeError(
+        `CloudWatch answered more than ${this.maxResponseBytes} bytes`,
+      );
+    }
+    return {
+      response: {
+        statusCode: response.status,
+        reason: response.statusText,
+        headers: Object.fromEntries(response.headers),
+        body: bytes,
+      },
+    };
+  }
+
+  updateHttpClientConfig(): void {}
+
+  httpHandlerConfigs(): Record<string, never> {
+    return {};
+  }
+
+  destroy(): void {}
+}
+
+function requestUrl(request: SignedRequest): string {
+  const port = request.port ? `:${request.port}` : "";
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(request.query ?? {})) {
+    if (value === null) query.append(key, "");
+    else if (Array.isArray(value)) { for (const v of value) query.append(key, v); }
+    else query.append(key, value);
+  }
+  const search = query.size > 0 ? `?${query}` : "";
+  return `${request.protocol}//${request.hostname}${port}${request.path}${search}`;
+}
+
+/**
+ * Builds a client that retries nothing itself (the sink does) and reads no shared config:
+ * every setting the SDK would otherwise look up in ~/.aws/config is given explicitly.
+ */
+export function createCloudWatchLogsClient(options: CloudWatchClientOptions): CloudWatchLogsClient {
+  return new CloudWatchLogsClient({
+    region: options.region,
+    credentials: options.credentials,
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    maxAttempts: 1,
+    retryMode: "standard",
+    defaultsMode: "standard",
+    useFipsEndpoint: false,
+    useDualstackEndpoint: false,
+    disableClockSkewCorrection: false,
+    authSchemePreference: [],
+    userAgentAppId: "cruddur-telemetry",
+    requestHandler: new BoundedFetchHandler(
+      options.maxResponseBytes ?? MAX_RESPONSE_BYTES,
+    ) as unknown as CloudWatchLogsClientConfig["requestHandler"],
+  });
+}
+
+type CloudWatchLogsClientConfig = NonNullable<
+  ConstructorParameters<typeof CloudWatchLogsClient>[0]
+>;

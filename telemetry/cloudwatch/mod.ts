@@ -1,0 +1,62 @@
+/**
+ * The CloudWatch Logs sink as the telemetry contract sees it: a log destination fed the
+ * logger's JSON lines. The AWS SDK is loaded only when CloudWatch is configured.
+ */
+import type { SinkPlugin } from "../types.ts";
+import type { CloudWatchSinkOptions } from "./sink.ts";
+
+/** Where a stream name comes from when CLOUDWATCH_LOG_STREAM is not set. */
+export interface StreamNameParts {
+  host: string;
+  service: string;
+  startMs: number;
+  pid: number;
+}
+
+/** `service/host/2026-01-02T03-04-05Z/pid`: unique per process, without ':' or '*'. */
+export function defaultStreamName(parts: StreamNameParts): string {
+  const started = new Date(parts.startMs).toISOString().replace(/\.\d{3}Z$/, "Z");
+  const name = [parts.service, parts.host, started, String(parts.pid)].join("/");
+  return name.replace(/[:*]/g, "-").slice(0, 512);
+}
+
+/** Installs the CloudWatch Logs sink from `config.cloudwatch` and `config.aws`. */
+export const cloudwatchSink: SinkPlugin<CloudWatchSinkOptions> = {
+  name: "cloudwatch",
+  async install({ config, diagnostic, resource, tuning }) {
+    const section = config.cloudwatch;
+    if (!section) {
+      return {
+        startup: "Logs: console only (set CLOUDWATCH_LOG_GROUP and AWS credentials for CloudWatch)",
+      };
+    }
+    if (!config.aws) {
+      return {
+        startup:
+          "Logs: console only (CLOUDWATCH_LOG_GROUP is set but AWS_REGION and credentials are not)",
+      };
+    }
+    const { createCloudWatchSink } = await import("./sink.ts");
+    const sink = createCloudWatchSink({
+      logGroup: section.logGroup,
+      logStream: section.logStream ?? defaultStreamName({
+        host: resource["host.name"] ?? "localhost",
+        service: config.serviceName,
+        startMs: Date.now(),
+        pid: Deno.pid,
+      }),
+      region: config.aws.region,
+      credentials: config.aws.credentials,
+      ...(section.endpoint ? { endpoint: section.endpoint } : {}),
+      createLogGroup: section.createLogGroup,
+      flushIntervalMs: section.flushIntervalMs,
+      diagnostic,
+      ...tuning,
+    });
+    return {
+      startup: `Logs: console + CloudWatch Logs group "${section.logGroup}"`,
+      sink,
+      logDestination: sink,
+    };
+  },
+};

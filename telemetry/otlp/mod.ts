@@ -1,0 +1,145 @@
+/**
+ * The OTLP traces sink as the telemetry contract sees it: span processors for the SDK
+ * provider (OTLP/HTTP through the retry layer, and/or the console), counted as "traces".
+ */
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import {
+  ConsoleSpanExporter,
+  SimpleSpanProcessor,
+  type SpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
+import type { OtelConfig } from "../../config.ts";
+import { beforeDeadline } from "../util/deadline.ts";
+import {
+  type Diagnostic,
+  emptyStats,
+  type Sink,
+  type SinkPlugin,
+  type SinkStats,
+} from "../types.ts";
+import { CountingBatchProcessor } from "./counting.ts";
+import { type OtlpRetryOptions, RetryingSpanExporter } from "./retry.ts";
+
+/** The spans sink: the batch processor's queue, then the retry layer's buffer. */
+class TraceSink implements Sink {
+  readonly name = "traces";
+  readonly #counts = emptyStats();
+  readonly #processor: CountingBatchProcessor;
+  readonly #retry: RetryingSpanExporter;
+  readonly #diagnostic: Diagnostic;
+  #final: SinkStats | undefined;
+  #stopped: Promise<void> | undefined;
+
+  constructor(
+    config: OtelConfig,
+    endpoint: string,
+    diagnostic: Diagnostic,
+    tuning?: OtlpRetryOptions,
+  ) {
+    this.#diagnostic = diagnostic;
+    // The retry layer keeps batches through an outage; see telemetry/otlp/retry.ts.
+    this.#retry = new RetryingSpanExporter(
+      new OTLPTraceExporter({
+        url: endpoint,
+        headers: config.headers,
+        timeoutMillis: config.timeoutMs,
+      }),
+      { maxBufferedSpans: config.bsp.maxQueueSize, diagnostic, ...tuning },
+    );
+    this.#processor = new CountingBatchProcessor(this.#retry, config.bsp, this.#counts);
+  }
+
+  get processor(): SpanProcessor {
+    return this.#processor;
+  }
+
+  stats(): SinkStats {
+    if (this.#final) return { ...this.#final };
+    const own = this.#retry.counts;
+    return {
+      ...this.#counts,
+      sent: own.sent,
+      retried: own.retried,
+      dropped: this.#counts.dropped + own.dropped,
+      rejected: own.rejected,
+      failed: own.failed,
+    };
+  }
+
+  async forceFlush(deadlineMs: number): Promise<void> {
+    await beforeDeadline(this.#flush(deadlineMs), deadlineMs);
+  }
+
+  shutdown(deadlineMs: number): Promise<void> {
+    this.#stopped ??= this.#shutdownOnce(deadlineMs);
+    return this.#stopped;
+  }
+
+  async #flush(deadlineMs: number): Promise<void> {
+    await this.#processor.forceFlush().catch(() => {});
+    await this.#retry.drain(deadlineMs);
+  }
+
+  async #shutdownOnce(deadlineMs: number): Promise<void> {
+    await this.forceFlush(deadlineMs);
+    // Whatever is still in the batch queue or the retry buffer now is lost: count it once
+    // and freeze the account so a late answer cannot count it twice.
+    this.#retry.abandon();
+    const result = this.stats();
+    const lost = result.queued - (result.sent + result.dropped + result.rejected + result.failed);
+    if (lost > 0) {
+      result.dropped += lost;
+      this.#diagnostic(`traces: shutdown deadline passed, ${lost} queued spans abandoned`);
+    }
+    this.#final = result;
+    await beforeDeadline(this.#processor.shutdown(), deadlineMs);
+  }
+}
+
+/** Installs the traces sink from `config.otel` (SDK mode only; Deno exports natively). */
+export const otlpSink: SinkPlugin<OtlpRetryOptions> = {
+  name: "traces",
+  install({ config, diagnostic, tuning }) {
+    const otel = config.otel;
+    if (otel.mode === "native") {
+      return Promise.resolve({
+        startup: "Traces: Deno's built-in OpenTelemetry (OTEL_DENO=true; Deno reads OTEL_*)",
+      });
+    }
+    if (otel.mode !== "sdk") {
+      return Promise.resolve({ startup: "Traces: off (OTEL_SDK_DISABLED=true)" });
+    }
+    const processors: SpanProcessor[] = [];
+    const destinations: string[] = [];
+    let sink: TraceSink | undefined;
+    if (otel.exporters.includes("otlp") && otel.tracesEndpoint) {
+      sink = new TraceSink(otel, otel.tracesEndpoint, diagnostic, tuning);
+      processors.push(sink.processor);
+      destinations.push(`OTLP/HTTP ${new URL(otel.tracesEndpoint).origin}`);
+    }
+    if (otel.exporters.includes("console")) {
+      processors.push(new SimpleSpanProcessor(new ConsoleSpanExporter()));
+      destinations.push("console");
+    }
+    const where = destinations.length > 0 ? destinations.join(" + ") : "nowhere (no exporter set)";
+    return Promise.resolve({
+      startup: `Traces: SDK pipeline to ${where}`,
+      sink: sink ?? new EmptyTraceSink(),
+      spanProcessors: processors,
+    });
+  },
+};
+
+/** The traces account when no counted exporter is configured: all zero, like before. */
+class EmptyTraceSink implements Sink {
+  readonly name = "traces";
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+  stats(): SinkStats {
+    return emptyStats();
+  }
+}
