@@ -63,19 +63,24 @@ export function createApp(deps: AppDeps): Hono {
   const origins = [config.frontendUrl, config.backendUrl].filter((o): o is string => !!o)
     .map((o) => new URL(o).origin);
 
-  app.use("*", telemetry.middleware());
+  app.use("*", telemetry.middleware({ routeOf: (method, path) => routeOf(app, method, path) }));
   app.use("*", secureHeaders());
   app.use("*", rejectInvalidHost());
   const corsHeaders = cors({
     origin: (origin) => origins.includes(origin) ? origin : null,
     allowMethods: ["OPTIONS", "GET", "HEAD", "POST"],
     allowHeaders: CORS_ALLOW_HEADERS,
-    exposeHeaders: ["location", "link", "traceresponse", "x-amzn-trace-id"],
+    exposeHeaders: ["location", "link", "traceresponse", "server-timing", "x-amzn-trace-id"],
     maxAge: 600,
   });
   // Only cross-origin requests carry Origin; the rest skip the CORS work but keep `Vary`.
   app.use("/api/*", function corsForCrossOrigin(c, next) {
-    if (c.req.header("origin") !== undefined) return corsHeaders(c, next);
+    const origin = c.req.header("origin");
+    if (origin !== undefined) {
+      // The page may read our Server-Timing trace metric (PerformanceServerTiming).
+      if (origins.includes(origin)) c.header("Timing-Allow-Origin", origin);
+      return corsHeaders(c, next);
+    }
     c.header("Vary", "Origin");
     return next();
   });
@@ -141,6 +146,23 @@ export function createApp(deps: AppDeps): Hono {
   app.fetch = (request, env, executionCtx) =>
     dispatch(fromRequestTarget(request), env, executionCtx);
   return app;
+}
+
+/**
+ * The route template `method` matches at `path`, without running anything: what a CORS
+ * preflight asks about. A template written as a regex constraint (`:handle{@[^/]*}`) reads
+ * as the template the route reports itself (`@:handle`).
+ */
+function routeOf(app: Hono, method: string, path: string): string | undefined {
+  const [matches] = app.router.match(method, path);
+  for (const [[, route]] of matches) {
+    if (route.method === "ALL") continue; // middleware
+    return route.path.replace(
+      /:(\w+)\{([^}]*)\}/g,
+      (_, name: string, pattern: string) => pattern.startsWith("@") ? `@:${name}` : `:${name}`,
+    );
+  }
+  return undefined;
 }
 
 export { ROUTE_TEMPLATE };

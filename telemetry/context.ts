@@ -43,3 +43,9 @@ export function createContextStore(mode: "sdk" | "native" | "disabled"): Context
 export function activeSecrets(store: ContextStore): Set<string> | undefined {
   return store.active().getValue(SECRETS_KEY) as Set<string> | undefined;
 }
+
+/**
+ * Set when the request's trace id carries W3C Level 2's random-trace-id flag. The SDK keeps
+ * only the sampled bit in its span contexts, so outgoing headers read the other bit here.
+ */
+export const RANDOM_TRACE_ID_KEY = createContextKey("cruddur.trace.random");

@@ -5,6 +5,7 @@
  */
 import {
   type Attributes,
+  type AttributeValue,
   type Context as OtelContext,
   INVALID_SPAN_CONTEXT,
   isSpanContextValid,
@@ -17,14 +18,21 @@ import {
   TraceFlags,
   type Tracer,
 } from "@opentelemetry/api";
-import { TraceState, W3CBaggagePropagator } from "@opentelemetry/core";
+import { W3CBaggagePropagator } from "@opentelemetry/core";
 import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
-import { type ContextStore, SECRETS_KEY } from "./context.ts";
+import { type ContextStore, RANDOM_TRACE_ID_KEY, SECRETS_KEY } from "./context.ts";
+import type { TraceIds } from "./ids.ts";
 import type { Logger, LogTraceContext } from "./logger.ts";
 import { cap } from "./logger.ts";
 import { collectSecretValues, isSecretName, redactQuery } from "./scrub.ts";
-import { formatTraceParent, parseTraceParent, sanitizeTraceState } from "./trace_context.ts";
+import {
+  formatServerTiming,
+  formatTraceParent,
+  parseTraceParent,
+  TRACE_FLAG_RANDOM,
+  W3CTraceState,
+} from "./trace_context.ts";
 import { recordError } from "./traced.ts";
 import { parseAmznTraceId, xrayToOtelTraceId } from "./xray/trace_header.ts";
 
@@ -32,7 +40,14 @@ import { parseAmznTraceId, xrayToOtelTraceId } from "./xray/trace_header.ts";
 export interface SegmentOpener {
   begin(
     span: Span,
-    request: { method: string; host: string | undefined; path: string; amznTraceId: string | null },
+    request: {
+      method: string;
+      host: string | undefined;
+      path: string;
+      amznTraceId: string | null;
+      /** The caller's span id when the trace was continued over `traceparent`. */
+      parentId?: string | undefined;
+    },
   ): string;
 }
 
@@ -47,6 +62,10 @@ export interface HttpMiddlewareOptions {
   captureRequestHeaders: readonly string[];
   /** The trace ids a log event carries for a span (adds the X-Ray form when X-Ray is on). */
   logTrace: (span: SpanContext) => LogTraceContext;
+  /** SDK mode: the id source, to seed a root span with an X-Ray `Root` and to know the style. */
+  ids?: TraceIds;
+  /** The route template `method` would match at `path` (names CORS preflights by route). */
+  routeOf?: (method: string, path: string) => string | undefined;
 }
 
 /** Per-request telemetry state, kept on the Hono context. */
@@ -62,6 +81,33 @@ const headerGetter = {
 };
 const MAX_USER_AGENT = 512;
 const UNMATCHED = new Set(["", "*", "/*"]);
+/** The methods the HTTP semantic conventions know (RFC 9110 and PATCH); others are `_OTHER`. */
+const KNOWN_METHODS = new Set([
+  "CONNECT",
+  "DELETE",
+  "GET",
+  "HEAD",
+  "OPTIONS",
+  "PATCH",
+  "POST",
+  "PUT",
+  "TRACE",
+]);
+/**
+ * What Deno 2.9's own SERVER span already records (it appends rather than replaces a key, so
+ * setting one of these again would export it twice): native mode leaves them to Deno.
+ */
+const DENO_SERVER_KEYS = new Set([
+  "http.request.method",
+  "url.full",
+  "url.scheme",
+  "url.path",
+  "url.query",
+  "http.response.status_code",
+  "error.type",
+]);
+/** The attribute marking a CORS preflight, set at span start so samplers can see it. */
+export const PREFLIGHT_ATTRIBUTE = "http.request.cors_preflight";
 
 /** The Hono variable a route sets when its template is not its path pattern. */
 export const HTTP_ROUTE_VAR = "httpRoute" as const;
@@ -76,19 +122,36 @@ declare module "hono" {
   }
 }
 
+/** Where a request's trace comes from. */
+export interface ExtractedParent {
+  context: OtelContext;
+  /** The caller's span id, when a valid header named one. */
+  parentId: string | undefined;
+  /** The incoming trace id carries the random-trace-id flag. */
+  random: boolean;
+  /** An X-Ray `Root` without `Parent`: our root span must take this trace id. */
+  seedTraceId: string | undefined;
+}
+
 /** Extracts the parent context from W3C headers, falling back to X-Amzn-Trace-Id. */
-export function extractParent(headers: Headers): OtelContext {
+export function extractParent(headers: Headers): ExtractedParent {
   const parent = parseTraceParent(headers.get("traceparent"));
   let ctx = ROOT_CONTEXT;
+  let parentId: string | undefined;
+  let random = false;
+  let seedTraceId: string | undefined;
   if (parent) {
-    const state = sanitizeTraceState(headers.get("tracestate"));
+    const state = W3CTraceState.parse(headers.get("tracestate"));
     ctx = trace.setSpanContext(ctx, {
       traceId: parent.traceId,
       spanId: parent.spanId,
-      traceFlags: parent.flags & TraceFlags.SAMPLED,
+      // Every flag is kept on the remote parent; the SDK's own spans keep only "sampled".
+      traceFlags: parent.flags,
       isRemote: true,
-      ...(state ? { traceState: new TraceState(state) } : {}),
+      ...(state ? { traceState: state } : {}),
     });
+    parentId = parent.spanId;
+    random = (parent.flags & TRACE_FLAG_RANDOM) !== 0;
   } else {
     const amzn = parseAmznTraceId(headers.get("x-amzn-trace-id"));
     const traceId = amzn?.root ? xrayToOtelTraceId(amzn.root) : undefined;
@@ -99,9 +162,14 @@ export function extractParent(headers: Headers): OtelContext {
         traceFlags: amzn.sampled === "0" ? TraceFlags.NONE : TraceFlags.SAMPLED,
         isRemote: true,
       });
+      parentId = amzn.parent;
+    } else if (traceId) {
+      // A load balancer started the X-Ray trace (Root, no Parent): we are its first segment.
+      seedTraceId = traceId;
     }
   }
-  return headers.has("baggage") ? baggage.extract(ctx, headers, headerGetter) : ctx;
+  if (headers.has("baggage")) ctx = baggage.extract(ctx, headers, headerGetter);
+  return { context: ctx, parentId, random, seedTraceId };
 }
 
 /** The client: the first X-Forwarded-For entry (as X-Ray and the seed do), else the socket peer. */
@@ -146,11 +214,24 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     const scheme = url.startsWith("https:") ? "https" : "http";
     const client = clientAddress(c);
     const userAgent = request.headers.get("user-agent");
+    const known = KNOWN_METHODS.has(method);
     const attributes: Attributes = {
-      "http.request.method": method,
+      "http.request.method": known ? method : "_OTHER",
       "url.path": path,
       "url.scheme": scheme,
     };
+    if (!known) attributes["http.request.method_original"] = cap(method, 64);
+    // Semantic conventions: an unknown method is named `HTTP` in the span name.
+    const spanMethod = known ? method : "HTTP";
+    const preflightFor = method === "OPTIONS"
+      ? request.headers.get("access-control-request-method")?.trim().toUpperCase()
+      : undefined;
+    let route: string | undefined;
+    if (preflightFor) {
+      attributes[PREFLIGHT_ATTRIBUTE] = true;
+      route = options.routeOf?.(preflightFor, path);
+      if (route !== undefined) attributes["http.route"] = route;
+    }
     if (query) attributes["url.query"] = query.slice(1);
     if (serverAddress) attributes["server.address"] = serverAddress;
     if (serverPort) attributes["server.port"] = serverPort;
@@ -164,18 +245,32 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
 
     let span: Span;
     let parent: OtelContext;
+    let parentId: string | undefined;
+    let random = false;
+    const name = route !== undefined ? `${spanMethod} ${route}` : spanMethod;
     if (options.native) {
       parent = store.active();
       // Deno made the SERVER span; without one (tracing off in Deno) a no-op span stands in.
       span = trace.getSpan(parent) ?? trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
-      // Deno records url.full and url.query with the raw query; overwrite both redacted.
-      // (Deno appends rather than replaces a key; backends keep the last value.)
-      if (query) attributes["url.full"] = `${scheme}://${hostHeader ?? ""}${path}${query}`;
-      span.setAttributes(attributes);
+      for (const [key, value] of Object.entries(attributes)) {
+        if (!DENO_SERVER_KEYS.has(key) && value !== undefined) {
+          span.setAttribute(key, nativeValue(value));
+        }
+      }
     } else {
-      parent = extractParent(request.headers);
-      span = tracer.startSpan(method, { kind: SpanKind.SERVER, attributes }, parent);
-      parent = trace.setSpan(parent, span);
+      const extracted = extractParent(request.headers);
+      parentId = extracted.parentId;
+      const start = () =>
+        tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, extracted.context);
+      const seed = extracted.seedTraceId;
+      span = seed !== undefined && options.ids ? options.ids.seeded(seed, start) : start();
+      // A continued trace keeps the caller's flag; ids we generate at random say so, while
+      // X-Ray-style ids (a timestamp first) and a seeded X-Ray Root do not.
+      random = parentId !== undefined
+        ? extracted.random
+        : seed === undefined && options.ids?.style === "random";
+      parent = trace.setSpan(extracted.context, span);
+      if (random) parent = parent.setValue(RANDOM_TRACE_ID_KEY, true);
     }
     const secrets = new Set(collectSecretValues(request.headers, url));
     const ctx = parent.setValue(SECRETS_KEY, secrets);
@@ -189,6 +284,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
           host: hostHeader,
           path,
           amznTraceId: request.headers.get("x-amzn-trace-id"),
+          parentId,
         });
       } catch {
         // X-Ray is best effort; the request goes on without a segment.
@@ -198,30 +294,38 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     await store.with(ctx, next);
 
     const status = c.res.status;
-    const route = c.get(HTTP_ROUTE_VAR) ?? routePath(c);
+    route ??= c.get(HTTP_ROUTE_VAR) ?? routePath(c);
     // A route ending in a wildcard is middleware: no handler matched (404/405).
     const matched = !UNMATCHED.has(route) && !route.endsWith("*");
     const spanContext = span.spanContext();
     const errorType = c.get(HTTP_ERROR_TYPE_VAR);
     try {
       if (matched) {
-        span.setAttribute("http.route", route);
-        span.updateName(`${method} ${route}`);
+        // A preflight's route was set at start (native mode must not set a key twice).
+        if (!preflightFor) span.setAttribute("http.route", route);
+        span.updateName(`${spanMethod} ${route}`);
       }
-      span.setAttribute("http.response.status_code", status);
+      if (!options.native) span.setAttribute("http.response.status_code", status);
       const length = c.res.headers.get("content-length");
-      if (length) span.setAttribute("http.response.body.size", Number(length));
+      if (length) {
+        const size = Number(length);
+        span.setAttribute("http.response.body.size", options.native ? nativeValue(size) : size);
+      }
       if (c.error) recordError(span, c.error, secrets);
-      if (errorType) span.setAttribute("error.type", errorType);
-      if (status >= 500) {
+      // Deno's own span sets error.type on 5xx answers; native mode must not set it twice.
+      if (errorType && !(options.native && status >= 500)) {
+        span.setAttribute("error.type", errorType);
+      }
+      if (status >= 500 && !options.native) {
         span.setAttribute("error.type", c.error?.name ?? String(status));
         if (!c.error) span.setStatus({ code: SpanStatusCode.ERROR });
       }
       if (isSpanContextValid(spanContext)) {
-        c.res.headers.set(
-          "traceresponse",
-          formatTraceParent(spanContext.traceId, spanContext.spanId, spanContext.traceFlags),
-        );
+        const flags = spanContext.traceFlags | (random ? TRACE_FLAG_RANDOM : 0);
+        const { traceId, spanId } = spanContext;
+        // Level 2's traceresponse for older clients; Server-Timing for browser pages.
+        c.res.headers.set("traceresponse", formatTraceParent(traceId, spanId, flags));
+        c.res.headers.append("server-timing", formatServerTiming(traceId, spanId, flags));
       }
       if (amzn) c.res.headers.set("x-amzn-trace-id", amzn);
     } finally {
@@ -243,6 +347,16 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
       });
     }
   };
+}
+
+/**
+ * Deno 2.9 exports a JS number as an OTLP `doubleValue` and a bigint as an `intValue`; the
+ * semantic conventions type ports, sizes and the like as integers.
+ */
+function nativeValue(value: AttributeValue): AttributeValue {
+  return typeof value === "number" && Number.isSafeInteger(value)
+    ? BigInt(value) as unknown as AttributeValue
+    : value;
 }
 
 /** Reads the request's telemetry state from the Hono context, if the middleware ran. */

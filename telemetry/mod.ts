@@ -7,13 +7,10 @@ import { hostname } from "node:os";
 import {
   type Span,
   type SpanContext,
-  SpanKind,
-  SpanStatusCode,
   trace,
   type Tracer,
   type TracerProvider,
 } from "@opentelemetry/api";
-import { W3CBaggagePropagator, W3CTraceContextPropagator } from "@opentelemetry/core";
 import {
   AlwaysOffSampler,
   BasicTracerProvider,
@@ -24,7 +21,9 @@ import {
 import type { Context, MiddlewareHandler } from "hono";
 import type { Config } from "../config.ts";
 import type { CloudWatchSinkOptions } from "./cloudwatch/sink.ts";
+import { preciseTracer } from "./clock.ts";
 import { activeSecrets, type ContextStore, createContextStore } from "./context.ts";
+import { createTracedFetch } from "./fetch.ts";
 import {
   clientAddress,
   createHttpMiddleware,
@@ -41,7 +40,8 @@ import {
 } from "./logger.ts";
 import type { OtlpRetryOptions } from "./otlp/retry.ts";
 import type { RollbarOptions } from "./rollbar/reporter.ts";
-import { redactUrl, scrubText } from "./scrub.ts";
+import { createTraceIds, type TraceIds } from "./ids.ts";
+import { scrubText } from "./scrub.ts";
 import { SINKS } from "./sinks.ts";
 import { createTraced, recordError } from "./traced.ts";
 import { createTracerProvider } from "./tracing.ts";
@@ -85,8 +85,13 @@ export interface Telemetry {
   readonly tracerProvider: TracerProvider;
   readonly logger: Logger;
   readonly traced: Traced;
-  /** The request middleware; install first. */
-  middleware(): MiddlewareHandler;
+  /**
+   * The request middleware; install first. `routeOf` gives the route template a method would
+   * match at a path, so CORS preflights are named by the route they ask about.
+   */
+  middleware(
+    options?: { routeOf?: (method: string, path: string) => string | undefined },
+  ): MiddlewareHandler;
   /** Records an unhandled request error on the span and reports it to Rollbar, once. */
   reportError(error: unknown, c?: Context, person?: { id: string; username?: string }): void;
   /** Reports a message to Rollbar (the seed's /rollbar/test). */
@@ -108,7 +113,6 @@ function resourceAttributes(config: Config): Record<string, string> {
     ...config.otel.resourceAttributes,
     "service.name": config.serviceName,
     "service.version": config.serviceVersion,
-    "deployment.environment": config.environment,
     "deployment.environment.name": config.environment,
     "host.name": hostname(),
     "process.runtime.name": "deno",
@@ -122,6 +126,7 @@ function createProvider(
   resource: Record<string, string>,
   installed: readonly SinkContribution[],
   testExporter: SpanExporter | undefined,
+  ids: TraceIds,
 ): TracerProvider {
   if (config.otel.mode === "native") return trace.getTracerProvider();
   if (config.otel.mode !== "sdk") {
@@ -133,6 +138,7 @@ function createProvider(
   return createTracerProvider({
     config: config.otel,
     resource,
+    ids,
     processors,
     recordUnsampled: installed.some((c) => c.recordsUnsampled === true),
   });
@@ -154,9 +160,13 @@ export async function createTelemetry(
   }
   const lines = installed.map((c) => c.startup);
   const sinks: Sink[] = installed.flatMap((c) => (c.sink ? [c.sink] : []));
-  const tracerProvider = createProvider(config, resource, installed, overrides.spanExporter);
-  const tracer = tracerProvider.getTracer("cruddur-backend", config.serviceVersion);
   const requestHook = installed.find((c) => c.requestHook)?.requestHook;
+  // X-Ray needs ids that start with the epoch seconds; without it, ids are random and say so.
+  const ids = createTraceIds(requestHook ? "xray" : "random");
+  const tracerProvider = createProvider(config, resource, installed, overrides.spanExporter, ids);
+  const sdkTracer = tracerProvider.getTracer("cruddur-backend", config.serviceVersion);
+  // Our spans take their times from one microsecond clock (see telemetry/clock.ts).
+  const tracer = mode === "sdk" ? preciseTracer(sdkTracer) : sdkTracer;
   const logIdSources = installed.flatMap((c) => (c.logIds ? [c.logIds.bind(c)] : []));
   const logDestinations = installed.flatMap((c) => (c.logDestination ? [c.logDestination] : []));
   const errorDestinations = installed.flatMap((c) =>
@@ -200,8 +210,13 @@ export async function createTelemetry(
   });
 
   const traced = createTraced(tracer, store);
-  const w3c = new W3CTraceContextPropagator();
-  const baggage = new W3CBaggagePropagator();
+  const tracedFetch = createTracedFetch({
+    tracer,
+    store,
+    ...(requestHook?.outgoingHeader
+      ? { xrayHeader: requestHook.outgoingHeader.bind(requestHook) }
+      : {}),
+  });
   const reported = new WeakSet<object>();
   let stopping: Promise<void> | undefined;
 
@@ -240,8 +255,10 @@ export async function createTelemetry(
     tracerProvider,
     logger,
     traced,
-    middleware: () =>
+    middleware: (options) =>
       createHttpMiddleware({
+        ...(options?.routeOf ? { routeOf: options.routeOf } : {}),
+        ...(mode === "sdk" ? { ids } : {}),
         tracer,
         store,
         native: mode === "native",
@@ -281,39 +298,8 @@ export async function createTelemetry(
     markSecret(value) {
       if (value.length > 0) activeSecrets(store)?.add(value);
     },
-    async fetch(input, init) {
-      if (mode !== "sdk") return await fetch(input, init);
-      const url = new URL(input);
-      const method = (init?.method ?? "GET").toUpperCase();
-      const parent = store.active();
-      const span: Span = tracer.startSpan(method, {
-        kind: SpanKind.CLIENT,
-        attributes: {
-          "http.request.method": method,
-          "server.address": url.hostname,
-          "server.port": Number(url.port || (url.protocol === "https:" ? 443 : 80)),
-          "url.full": redactUrl(url.href),
-        },
-      }, parent);
-      const ctx = trace.setSpan(parent, span);
-      const headers = new Headers(init?.headers);
-      const setter = { set: (h: Headers, k: string, v: string) => h.set(k, v) };
-      w3c.inject(ctx, headers, setter);
-      baggage.inject(ctx, headers, setter);
-      try {
-        const response = await store.with(ctx, () => fetch(url, { ...init, headers }));
-        span.setAttribute("http.response.status_code", response.status);
-        if (response.status >= 400) {
-          span.setAttribute("error.type", String(response.status));
-          span.setStatus({ code: SpanStatusCode.ERROR });
-        }
-        return response;
-      } catch (error) {
-        recordError(span, error, activeSecrets(store));
-        throw error;
-      } finally {
-        span.end();
-      }
+    fetch(input, init) {
+      return mode === "sdk" ? tracedFetch(input, init) : fetch(input, init);
     },
     describe: () => [...lines],
     stats() {

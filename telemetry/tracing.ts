@@ -1,6 +1,6 @@
 /**
  * The OpenTelemetry SDK tracer provider, built from the typed config and the span processors
- * the sinks contribute, with the X-Ray-compatible id generator and the configured sampler.
+ * the sinks contribute, with the id generator of telemetry/ids.ts and the configured sampler.
  * No global is registered: the provider is handed to whoever needs it.
  */
 import { resourceFromAttributes } from "@opentelemetry/resources";
@@ -9,12 +9,12 @@ import {
   AlwaysOffSampler,
   AlwaysOnSampler,
   BasicTracerProvider,
+  type IdGenerator,
   ParentBasedSampler,
   type Sampler,
   type SpanProcessor,
   TraceIdRatioBasedSampler,
 } from "@opentelemetry/sdk-trace-base";
-import { AWSXRayIdGenerator } from "@opentelemetry/id-generator-aws-xray";
 import type { OtelConfig } from "../config.ts";
 
 /** Builds the configured sampler (OTEL_TRACES_SAMPLER / _ARG). */
@@ -40,6 +40,8 @@ export function createSampler(name: string, arg: number | undefined): Sampler {
 export interface TracerProviderOptions {
   config: OtelConfig;
   resource: Record<string, string>;
+  /** Trace and span ids (telemetry/ids.ts). */
+  ids: IdGenerator;
   /** The sinks' processors, in order. */
   processors: SpanProcessor[];
   /**
@@ -57,7 +59,7 @@ export function createTracerProvider(options: TracerProviderOptions): BasicTrace
   const limit = options.attributeValueLengthLimit;
   return new BasicTracerProvider({
     resource: resourceFromAttributes(options.resource),
-    idGenerator: new AWSXRayIdGenerator(),
+    idGenerator: options.ids,
     sampler: options.recordUnsampled ? createAlwaysRecordSampler(sampler) : sampler,
     spanProcessors: options.processors,
     ...(limit !== undefined ? { spanLimits: { attributeValueLengthLimit: limit } } : {}),

@@ -86,8 +86,17 @@ export interface RequestHook {
   /** Returns the value of the response's X-Amzn-Trace-Id header ("" for none). Never throws. */
   begin(
     span: import("@opentelemetry/api").Span,
-    request: { method: string; host: string | undefined; path: string; amznTraceId: string | null },
+    request: {
+      method: string;
+      host: string | undefined;
+      path: string;
+      amznTraceId: string | null;
+      /** The caller's span id when the trace was continued over W3C `traceparent`. */
+      parentId?: string | undefined;
+    },
   ): string;
+  /** The sink's trace header for an outgoing call made under a started CLIENT span. */
+  outgoingHeader?(span: import("@opentelemetry/api").Span): string | undefined;
 }
 
 /**

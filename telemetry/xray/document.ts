@@ -18,6 +18,8 @@ const MAX_ANNOTATION_STRING = 1_000;
 /** Annotation strings are cut to this when a document must shrink. */
 const TRIMMED_ANNOTATION_STRING = 64;
 const MAX_NAME = 200;
+/** The segment-document guide limits the `http` block's strings to 250 characters. */
+const MAX_HTTP_STRING = 250;
 const MAX_STACK_FRAMES = 20;
 const MAX_EXCEPTION_MESSAGE = 1_000;
 const APP_PREFIX = "app.";
@@ -141,7 +143,13 @@ export function buildIndependentSubsegment(
 function buildSubsegment(node: SpanNode, budget: Budget, counters: DocumentCounters) {
   const { span } = node;
   const explicit = span.attributes["aws.xray.name"];
-  const name = typeof explicit === "string" && explicit.length > 0 ? explicit : span.name;
+  // A call to another service is named after the host called, so the service map shows it.
+  const remoteHost = span.kind === SpanKind.CLIENT
+    ? stringAttr(span.attributes, "server.address")
+    : undefined;
+  const name = typeof explicit === "string" && explicit.length > 0
+    ? explicit
+    : remoteHost ?? span.name;
   const doc = baseDocument(name, span, {}, budget, counters);
   if (span.kind === SpanKind.CLIENT) {
     const http = clientHttp(span.attributes);
@@ -242,10 +250,17 @@ function addAnnotation(
   annotations[key] = typeof value === "string" ? cutString(value, MAX_ANNOTATION_STRING) : value;
 }
 
+/** The request's method as sent: the original of an `_OTHER` method. */
+function requestMethod(attributes: Attributes): string | undefined {
+  const method = stringAttr(attributes, "http.request.method");
+  if (method === "_OTHER") return stringAttr(attributes, "http.request.method_original") ?? method;
+  return method;
+}
+
 function serverHttp(attributes: Attributes): XRayDocument["http"] {
-  const method = attributes["http.request.method"];
-  if (typeof method !== "string") return undefined;
-  const request: Record<string, string | boolean> = { method };
+  const method = requestMethod(attributes);
+  if (method === undefined) return undefined;
+  const request: Record<string, string | boolean> = { method: cutString(method, MAX_HTTP_STRING) };
   const scheme = stringAttr(attributes, "url.scheme") ?? "http";
   const host = stringAttr(attributes, "server.address");
   const port = attributes["server.port"];
@@ -253,24 +268,24 @@ function serverHttp(attributes: Attributes): XRayDocument["http"] {
   if (host !== undefined) {
     const defaultPort = (scheme === "https" && port === 443) || (scheme === "http" && port === 80);
     const portPart = typeof port === "number" && !defaultPort ? `:${port}` : "";
-    request.url = `${scheme}://${host}${portPart}${stripQuery(path)}`;
+    request.url = cutString(`${scheme}://${host}${portPart}${stripQuery(path)}`, MAX_HTTP_STRING);
   } else {
-    request.url = stripQuery(path);
+    request.url = cutString(stripQuery(path), MAX_HTTP_STRING);
   }
   const agent = stringAttr(attributes, "user_agent.original");
-  if (agent !== undefined) request.user_agent = agent;
+  if (agent !== undefined) request.user_agent = cutString(agent, MAX_HTTP_STRING);
   const client = stringAttr(attributes, "client.address");
-  if (client !== undefined) request.client_ip = client;
+  if (client !== undefined) request.client_ip = cutString(client, MAX_HTTP_STRING);
   if (attributes["aws.xray.x_forwarded_for"] === true) request.x_forwarded_for = true;
   return { request, response: responseBlock(attributes) };
 }
 
 function clientHttp(attributes: Attributes): XRayDocument["http"] {
-  const method = attributes["http.request.method"];
-  if (typeof method !== "string") return undefined;
-  const request: Record<string, string | boolean> = { method };
+  const method = requestMethod(attributes);
+  if (method === undefined) return undefined;
+  const request: Record<string, string | boolean> = { method: cutString(method, MAX_HTTP_STRING) };
   const url = stringAttr(attributes, "url.full");
-  if (url !== undefined) request.url = stripQuery(url);
+  if (url !== undefined) request.url = cutString(stripQuery(url), MAX_HTTP_STRING);
   return { request, response: responseBlock(attributes) };
 }
 

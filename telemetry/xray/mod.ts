@@ -90,6 +90,8 @@ export interface XRayRequest {
   host: string | undefined;
   path: string;
   amznTraceId: string | null;
+  /** The caller's span id when the trace was continued over W3C `traceparent`. */
+  parentId?: string | undefined;
 }
 
 /** The X-Ray sink plus the hooks the request middleware calls. */
@@ -102,9 +104,22 @@ export interface XRay extends Sink {
    * the response's X-Amzn-Trace-Id header. Never throws.
    */
   begin(span: Span, request: XRayRequest): string;
+  /**
+   * `X-Amzn-Trace-Id` for an outgoing call made inside a segment: `Root=…;Parent=<the CLIENT
+   * span's id, which becomes its subsegment id>;Sampled=1|0`. Undefined outside a segment.
+   */
+  outgoingHeader(span: Span): string | undefined;
+  /**
+   * The X-Ray trace id of the segment for an OpenTelemetry trace id: the segment's own when
+   * the two differ (a caller's X-Ray Root, or a browser's random id), else the converted id.
+   */
+  xrayTraceId(otelTraceId: string): string | undefined;
   /** Extra counters: annotations renamed/dropped, documents trimmed, documents split, unsampled requests. */
   details(): Record<string, number>;
 }
+
+/** Bound on remembered OpenTelemetry → X-Ray id pairs that differ (oldest forgotten first). */
+const MAX_ALIASES = 4096;
 
 /** Builds the X-Ray sink; nothing opens until the first document is sent. */
 export function createXRay(options: XRayOptions): XRay {
@@ -152,6 +167,14 @@ export function createXRay(options: XRayOptions): XRay {
     shutdown: () => sender.shutdown(now() + PROVIDER_DEADLINE_MS),
   });
 
+  /** OpenTelemetry trace id → X-Ray trace id, for traces where the two differ. */
+  const aliases = new Map<string, string>();
+  function remember(otelTraceId: string, xrayTraceId: string): void {
+    aliases.delete(otelTraceId);
+    aliases.set(otelTraceId, xrayTraceId);
+    if (aliases.size > MAX_ALIASES) aliases.delete(aliases.keys().next().value as string);
+  }
+
   function segmentName(host: string | undefined): string {
     if (fixedName !== undefined && fixedName.length > 0) return sanitizeName(fixedName);
     if (host !== undefined && hostMatches !== undefined && hostMatches(host)) {
@@ -179,10 +202,14 @@ export function createXRay(options: XRayOptions): XRay {
           annotateOtel = xrayToOtelTraceId(header.root) !== otelTraceId;
         } else if (isPlausibleXRayTime(otelTraceId, nowMs)) {
           traceId = otelToXRayTraceId(otelTraceId);
+          // Continued over traceparent: the caller's span is the parent, as with X-Amzn-Trace-Id.
+          parentId = request.parentId;
         } else {
-          traceId = newXRayTraceId(nowMs);
+          // A random (browser) trace id: every request of that trace shares one X-Ray trace.
+          traceId = aliases.get(otelTraceId) ?? newXRayTraceId(nowMs);
           annotateOtel = true;
         }
+        if (annotateOtel) remember(otelTraceId, traceId);
         const name = segmentName(request.host);
         const sampled = header?.sampled === "1" ? true : header?.sampled === "0" ? false : sample({
           serviceName: name,
@@ -218,6 +245,21 @@ export function createXRay(options: XRayOptions): XRay {
         diagnostic(`X-Ray segment could not be started: ${String(error)}`);
         return "";
       }
+    },
+    outgoingHeader(span: Span): string | undefined {
+      const spanId = span.spanContext().spanId;
+      const state = tracker.stateOf(spanId);
+      if (state === undefined) return undefined;
+      return formatAmznTraceId({
+        root: state.info.traceId,
+        parent: spanId,
+        sampled: state.status === "open" ? "1" : "0",
+      });
+    },
+    xrayTraceId(otelTraceId: string): string | undefined {
+      const alias = aliases.get(otelTraceId);
+      if (alias !== undefined) return alias;
+      return isPlausibleXRayTime(otelTraceId, now()) ? otelToXRayTraceId(otelTraceId) : undefined;
     },
     forceFlush(deadlineMs: number): Promise<void> {
       return sender.flush(deadlineMs).catch(() => {});
@@ -295,10 +337,11 @@ export const xraySink: SinkPlugin<XRayOptions> = {
       spanProcessors: [xray.processor],
       recordsUnsampled: true,
       requestHook: xray,
-      logIds: (traceId) =>
-        isPlausibleXRayTime(traceId, Date.now())
-          ? { xrayTraceId: otelToXRayTraceId(traceId) }
-          : undefined,
+      logIds: (traceId) => {
+        // The segment's own id, which differs from the converted one in some propagation cases.
+        const xrayTraceId = xray.xrayTraceId(traceId);
+        return xrayTraceId ? { xrayTraceId } : undefined;
+      },
       details: () => xray.details(),
     };
   },

@@ -48,6 +48,8 @@ export interface SegmentTrackerOptions {
 /** The tracker: begin() registers segments, the processor feeds spans. */
 export interface SegmentTracker {
   register(state: SegmentState): void;
+  /** The open segment an unfinished span belongs to (outgoing calls name it in headers). */
+  stateOf(spanId: string): SegmentState | undefined;
   readonly processor: SpanProcessor;
 }
 
@@ -176,6 +178,9 @@ export function createSegmentTracker(options: SegmentTrackerOptions): SegmentTra
   return {
     register(state: SegmentState): void {
       track(state.rootId, state);
+    },
+    stateOf(spanId: string): SegmentState | undefined {
+      return owners.get(spanId);
     },
     processor,
   };

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { SpanStatusCode } from "@opentelemetry/api";
 import { buildApp } from "../support/harness.ts";
 import { parseTraceParent, sanitizeTraceState } from "../../telemetry/trace_context.ts";
+import { startUdpListener } from "../support/udp_listener.ts";
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT = "00f067aa0ba902b7";
@@ -103,8 +104,119 @@ Deno.test("tracestate without a valid traceparent is dropped, and limits are enf
     )?.includes("big="),
     false,
   );
-  assert.equal(sanitizeTraceState(`${"K".repeat(300)}=v,ok=1`), "ok=1", "invalid key dropped");
-  assert.equal(sanitizeTraceState("a=1,a=2"), "a=1", "duplicate key keeps the first");
+  // A list that fails to parse is never propagated in part (the W3C suite at strictness 2).
+  assert.equal(sanitizeTraceState(`${"K".repeat(300)}=v,ok=1`), undefined, "invalid key");
+  assert.equal(sanitizeTraceState("a=1,a=2"), undefined, "duplicate key");
+  assert.equal(sanitizeTraceState("foo=bar=baz"), undefined, "= in a value");
+  assert.equal(sanitizeTraceState("foo=,bar=3"), undefined, "empty value");
+  assert.equal(sanitizeTraceState("foo=1, ,\t,bar=2"), "foo=1,bar=2", "empty members are fine");
+});
+
+Deno.test("tracestate keys follow the current grammar: @ is an ordinary key character", () => {
+  // key = (lcalpha / DIGIT) 0*255(keychar), keychar includes "@".
+  for (const key of ["foo@", "foo@@bar", "foo@bar@baz", "1abc", `${"t".repeat(242)}@v`]) {
+    assert.equal(sanitizeTraceState(`${key}=1,bar=2`), `${key}=1,bar=2`, key);
+  }
+  assert.equal(sanitizeTraceState(`t@${"v".repeat(15)}=1`), `t@${"v".repeat(15)}=1`);
+  assert.equal(sanitizeTraceState(`${"z".repeat(256)}=1`), `${"z".repeat(256)}=1`);
+  for (const key of ["@foo", "Foo", "foo.bar", "foo ", "z".repeat(257), "-a"]) {
+    assert.equal(sanitizeTraceState(`${key}=1,bar=2`), undefined, key);
+  }
+});
+
+Deno.test("a valid tracestate with @ keys reaches the span and the outgoing call unchanged", async () => {
+  const seen: Headers[] = [];
+  const echo = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    seen.push(req.headers);
+    return new Response("ok");
+  });
+  const h = await buildApp();
+  try {
+    h.app.get("/hop", async (c) => {
+      const res = await h.telemetry.fetch(`http://127.0.0.1:${echo.addr.port}/`);
+      await res.arrayBuffer();
+      return c.text("done");
+    });
+    const state = "foo@=1,t@vvvvvvvvvvvvvvv=2,congo@rojo@x=3";
+    await (await h.app.request("/hop", {
+      headers: { traceparent: `00-${TRACE}-${PARENT}-01`, tracestate: state },
+    })).arrayBuffer();
+    assert.equal(h.exporter.byName("GET /hop").spanContext().traceState?.serialize(), state);
+    assert.equal(seen[0]?.get("tracestate"), state);
+  } finally {
+    await h.close();
+    await echo.shutdown();
+  }
+});
+
+for (
+  const [incoming, sampled] of [["03", true], ["02", false], ["01", true], ["00", false]] as const
+) {
+  Deno.test(`trace flags ${incoming} come back in traceresponse, Server-Timing and outgoing calls`, async () => {
+    const seen: Headers[] = [];
+    const echo = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+      seen.push(req.headers);
+      return new Response("ok");
+    });
+    const h = await buildApp();
+    try {
+      h.app.get("/hop", async (c) => {
+        await (await h.telemetry.fetch(`http://127.0.0.1:${echo.addr.port}/`)).arrayBuffer();
+        return c.text("done");
+      });
+      const res = await h.app.request("/hop", {
+        headers: { traceparent: `00-${TRACE}-${PARENT}-${incoming}` },
+      });
+      await res.arrayBuffer();
+      const traceresponse = parseTraceParent(res.headers.get("traceresponse"));
+      assert.equal(traceresponse?.traceId, TRACE);
+      assert.notEqual(traceresponse?.spanId, PARENT);
+      assert.equal(traceresponse?.flags, parseInt(incoming, 16), "every defined flag kept");
+      assert.equal(
+        res.headers.get("server-timing"),
+        `trace;desc=${res.headers.get("traceresponse")}`,
+      );
+      const outgoing = parseTraceParent(seen[0]?.get("traceparent"));
+      assert.equal(outgoing?.traceId, TRACE);
+      assert.equal(outgoing?.flags, parseInt(incoming, 16));
+      assert.equal(h.exporter.spans.length > 0, sampled);
+    } finally {
+      await h.close();
+      await echo.shutdown();
+    }
+  });
+}
+
+Deno.test("trace ids we generate at random carry the random flag; X-Ray-style ids do not", async () => {
+  const plain = await buildApp();
+  try {
+    const res = await plain.app.request("/api/activities/home");
+    await res.arrayBuffer();
+    const server = plain.exporter.byName("GET /api/activities/home");
+    assert.equal(
+      res.headers.get("traceresponse"),
+      `00-${server.spanContext().traceId}-${server.spanContext().spanId}-03`,
+    );
+  } finally {
+    await plain.close();
+  }
+  const listener = await startUdpListener();
+  const xray = await buildApp({ AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${listener.port}` });
+  try {
+    const res = await xray.app.request("/api/activities/home");
+    await res.arrayBuffer();
+    const server = xray.exporter.byName("GET /api/activities/home");
+    const traceId = server.spanContext().traceId;
+    // The first 8 hex digits are the epoch seconds: not random, so the flag stays unset.
+    assert.ok(Math.abs(parseInt(traceId.slice(0, 8), 16) - Date.now() / 1000) < 60);
+    assert.equal(
+      res.headers.get("traceresponse"),
+      `00-${traceId}-${server.spanContext().spanId}-01`,
+    );
+  } finally {
+    await xray.close();
+    await listener.close();
+  }
 });
 
 Deno.test("fuzzed traceparent and tracestate never throw and always yield a valid context", async () => {
