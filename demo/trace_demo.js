@@ -60,6 +60,41 @@ function attribute(key, value) {
   return { key, value: { stringValue: value } };
 }
 
+/**
+ * The backend's `Server-Timing: trace;desc=…` metric as the browser exposes it to the page
+ * (PerformanceServerTiming, allowed cross-origin by Timing-Allow-Origin). The resource entry
+ * is queued after the body is read, so it is awaited rather than looked up once.
+ * @param {string} url
+ * @returns {Promise<string | undefined>}
+ */
+function serverTimingTrace(url) {
+  return new Promise((resolve) => {
+    /** @param {PerformanceEntryList} entries */
+    const pick = (entries) => {
+      for (const entry of entries) {
+        if (entry.name !== url || !("serverTiming" in entry)) continue;
+        const timing = /** @type {PerformanceResourceTiming} */ (entry).serverTiming;
+        return timing.find((metric) => metric.name === "trace")?.description ?? "";
+      }
+      return undefined;
+    };
+    const found = pick(performance.getEntriesByName(url));
+    if (found !== undefined) return resolve(found || undefined);
+    const timer = setTimeout(() => {
+      observer.disconnect();
+      resolve(undefined);
+    }, 5000);
+    const observer = new PerformanceObserver((list) => {
+      const value = pick(list.getEntries());
+      if (value === undefined) return;
+      clearTimeout(timer);
+      observer.disconnect();
+      resolve(value || undefined);
+    });
+    observer.observe({ type: "resource", buffered: true });
+  });
+}
+
 /** @param {string} id @param {string} text */
 function show(id, text) {
   const element = document.getElementById(id);
@@ -109,7 +144,9 @@ async function callNotifications() {
   show("trace-id", traceId);
   show("span-id", spanId);
   show("traceparent", traceparent);
-  for (const id of ["traceresponse", "same-trace", "first-handle", "export"]) show(id, "");
+  for (const id of ["traceresponse", "server-timing", "same-trace", "first-handle", "export"]) {
+    show(id, "");
+  }
   setState("running", "calling…");
 
   const start = nowUnixNano();
@@ -133,6 +170,8 @@ async function callNotifications() {
     show("traceresponse", traceresponse ?? "(not exposed to this origin)");
     show("same-trace", traceresponse?.split("-")[1] === traceId ? "yes" : "no");
     const data = await response.json();
+    const timing = await serverTimingTrace(url.href);
+    show("server-timing", timing ?? "(no trace metric for this origin)");
     if (!response.ok) throw new Error(`the backend answered ${response.status}`);
     show("first-handle", Array.isArray(data) && data[0] ? String(data[0].handle) : "(empty)");
     setState("done", `${response.status} ${response.statusText || "OK"}`);

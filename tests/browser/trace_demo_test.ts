@@ -9,6 +9,7 @@ type Closer = () => Promise<unknown> | unknown;
 type Defer = (closer: Closer) => void;
 
 const NOTIFICATIONS = "GET /api/activities/notifications";
+const PREFLIGHT = "OPTIONS /api/activities/notifications";
 const CAPTURED_HEADERS =
   "origin,traceparent,access-control-request-method,access-control-request-headers";
 
@@ -93,6 +94,7 @@ const FIELDS = [
   "span-id",
   "traceparent",
   "traceresponse",
+  "server-timing",
   "same-trace",
   "first-handle",
   "export",
@@ -164,11 +166,14 @@ Deno.test("trace demo page carries one trace from Chromium across origins to the
     // The API: the preflight, then the request as a child of the browser span.
     assert.deepEqual(spanNames(stack.api.exporter.spans), [
       NOTIFICATIONS,
-      "OPTIONS",
+      PREFLIGHT,
       "notification-mock-span",
     ]);
-    const preflight = stack.api.exporter.byName("OPTIONS");
+    // The preflight is named by the route it asks about and marked, so it can be filtered.
+    const preflight = stack.api.exporter.byName(PREFLIGHT);
     assert.equal(preflight.kind, SpanKind.SERVER);
+    assert.equal(preflight.attributes["http.route"], "/api/activities/notifications");
+    assert.equal(preflight.attributes["http.request.cors_preflight"], true);
     assert.equal(preflight.attributes["http.response.status_code"], 204);
     assert.deepEqual(preflight.attributes["http.request.header.origin"], [stack.pageUrl]);
     assert.deepEqual(preflight.attributes["http.request.header.access-control-request-method"], [
@@ -201,6 +206,8 @@ Deno.test("trace demo page carries one trace from Chromium across origins to the
       "the page reads traceresponse because CORS exposes it",
     );
     assert.equal(shown["same-trace"], "yes");
+    // Server-Timing reaches the page through PerformanceServerTiming (Timing-Allow-Origin).
+    assert.equal(shown["server-timing"], shown.traceresponse);
 
     // The page's origin served only the page and its script: the call went cross-origin.
     assert.deepEqual(spanNames(stack.pageApp.exporter.spans), [
@@ -314,8 +321,8 @@ Deno.test("trace demo page from an origin CORS does not allow gets no response a
     assert.equal(shown["first-handle"], "");
     assert.equal(shown.traceresponse, "");
     // The preflight was answered without Access-Control-Allow-Origin; the GET never left.
-    assert.deepEqual(spanNames(stack.api.exporter.spans), ["OPTIONS"]);
-    const preflight = stack.api.exporter.byName("OPTIONS");
+    assert.deepEqual(spanNames(stack.api.exporter.spans), [PREFLIGHT]);
+    const preflight = stack.api.exporter.byName(PREFLIGHT);
     assert.equal(preflight.attributes["http.response.status_code"], 204);
     // The browser still reports its failed span, with ERROR status.
     const span = (receiver.bodies[0]!.resourceSpans as Array<

@@ -312,3 +312,132 @@ Deno.test("4xx answers leave the server span status unset", async () => {
     await h.close();
   }
 });
+
+/** The app with X-Ray on (every request sampled) and the daemon stand-in. */
+async function xrayApp() {
+  const daemon = await startUdpListener();
+  const h = await buildApp(
+    { AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.port}` },
+    { xray: { flushIntervalMs: 5, random: () => 0 } },
+  );
+  return {
+    h,
+    daemon,
+    async segmentOf(res: Response) {
+      await res.arrayBuffer();
+      await h.telemetry.forceFlush(Date.now() + 2000);
+      const docs = await daemon.waitFor(h.telemetry.stats().xray!.sent);
+      assert.deepEqual(daemon.rejected, []);
+      return docs.at(-1)!.doc;
+    },
+    async close() {
+      await h.close();
+      await daemon.close();
+    },
+  };
+}
+
+const EPOCH = () => Math.floor(Date.now() / 1000).toString(16).padStart(8, "0");
+
+/** Every way a trace can arrive, and the X-Ray trace id and parent the segment must get. */
+const PROPAGATION_CASES: Array<{
+  label: string;
+  headers: (epoch: string) => Record<string, string>;
+  /** The segment's trace id, given the OTel trace id the SERVER span ended up with. */
+  xrayTraceId: (otelTraceId: string, epoch: string) => string | "fresh";
+  parentId: string | undefined;
+  otelTraceId?: (epoch: string) => string;
+}> = [
+  {
+    label: "no header",
+    headers: () => ({}),
+    xrayTraceId: (otel) => `1-${otel.slice(0, 8)}-${otel.slice(8)}`,
+    parentId: undefined,
+  },
+  {
+    label: "traceparent with an X-Ray-compatible id",
+    headers: (e) => ({ traceparent: `00-${e}a1b2c3d4e5f6a7b8c9d0e1f2-${PARENT}-01` }),
+    xrayTraceId: (_, e) => `1-${e}-a1b2c3d4e5f6a7b8c9d0e1f2`,
+    parentId: PARENT,
+    otelTraceId: (e) => `${e}a1b2c3d4e5f6a7b8c9d0e1f2`,
+  },
+  {
+    label: "traceparent with a random (browser) id",
+    headers: () => ({ traceparent: `00-${TRACE}-${PARENT}-03` }),
+    xrayTraceId: () => "fresh",
+    parentId: undefined,
+    otelTraceId: () => TRACE,
+  },
+  {
+    label: "X-Amzn-Trace-Id with Root and Parent",
+    headers: (e) => ({
+      "x-amzn-trace-id": `Root=1-${e}-a1b2c3d4e5f6a7b8c9d0e1f2;Parent=${PARENT};Sampled=1`,
+    }),
+    xrayTraceId: (_, e) => `1-${e}-a1b2c3d4e5f6a7b8c9d0e1f2`,
+    parentId: PARENT,
+    otelTraceId: (e) => `${e}a1b2c3d4e5f6a7b8c9d0e1f2`,
+  },
+  {
+    label: "X-Amzn-Trace-Id with Root and Sampled=? but no Parent (a load balancer)",
+    headers: (e) => ({ "x-amzn-trace-id": `Root=1-${e}-a1b2c3d4e5f6a7b8c9d0e1f2;Sampled=?` }),
+    xrayTraceId: (_, e) => `1-${e}-a1b2c3d4e5f6a7b8c9d0e1f2`,
+    parentId: undefined,
+    otelTraceId: (e) => `${e}a1b2c3d4e5f6a7b8c9d0e1f2`,
+  },
+  {
+    label: "traceparent and an X-Amzn-Trace-Id naming another trace",
+    headers: (e) => ({
+      traceparent: `00-${TRACE}-${PARENT}-01`,
+      "x-amzn-trace-id": `Root=1-${e}-a1b2c3d4e5f6a7b8c9d0e1f2;Parent=1111111111111111;Sampled=1`,
+    }),
+    xrayTraceId: (_, e) => `1-${e}-a1b2c3d4e5f6a7b8c9d0e1f2`,
+    parentId: "1111111111111111",
+    otelTraceId: () => TRACE,
+  },
+];
+
+for (const c of PROPAGATION_CASES) {
+  Deno.test(`${c.label}: one X-Ray trace id in the segment, the logs and the response`, async () => {
+    const x = await xrayApp();
+    try {
+      const epoch = EPOCH();
+      const res = await x.h.app.request("/api/activities/home", { headers: c.headers(epoch) });
+      const segment = await x.segmentOf(res);
+      const server = x.h.exporter.byName("GET /api/activities/home");
+      const otel = server.spanContext().traceId;
+      if (c.otelTraceId) assert.equal(otel, c.otelTraceId(epoch));
+      const expected = c.xrayTraceId(otel, epoch);
+      if (expected === "fresh") {
+        assert.match(segment.trace_id, /^1-[0-9a-f]{8}-[0-9a-f]{24}$/);
+        assert.equal(segment.annotations?.otel_trace_id, otel);
+      } else {
+        assert.equal(segment.trace_id, expected);
+      }
+      assert.equal(segment.parent_id, c.parentId);
+      assert.equal(segment.id, server.spanContext().spanId);
+      // Every log event of the request names the segment's trace, never a trace that is not.
+      const events = x.h.events().filter((e) => e.trace_id === otel);
+      assert.ok(events.some((e) => e.event === "access"));
+      for (const event of events) assert.equal(event.xray_trace_id, segment.trace_id);
+      assert.match(
+        res.headers.get("x-amzn-trace-id") ?? "",
+        new RegExp(`^Root=${segment.trace_id}`),
+      );
+      assert.equal(parseTraceParent(res.headers.get("traceresponse"))?.traceId, otel);
+    } finally {
+      await x.close();
+    }
+  });
+}
+
+Deno.test("two requests of one browser trace share one X-Ray trace", async () => {
+  const x = await xrayApp();
+  try {
+    const headers = { traceparent: `00-${TRACE}-${PARENT}-03` };
+    const first = await x.segmentOf(await x.h.app.request("/api/activities/home", { headers }));
+    const second = await x.segmentOf(await x.h.app.request("/api/activities/home", { headers }));
+    assert.equal(second.trace_id, first.trace_id);
+  } finally {
+    await x.close();
+  }
+});
