@@ -91,6 +91,8 @@ function shutdown(signal: string, exitCode = 0): Promise<void> {
     await telemetry.shutdown(deadline);
     // After the sinks stopped, so the counters are final (this line reaches the console only).
     logger.info("Shutdown complete", { telemetry: telemetry.stats() });
+    // Console writes are asynchronous: wait for this last line, unless stdout is stalled.
+    await logger.flush(Math.max(deadline, Date.now() + 50));
     Deno.exit(exitCode);
   })();
   return stopping;

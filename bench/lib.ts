@@ -301,9 +301,14 @@ export async function startServer(options: {
   appDir?: string;
   cpu?: number;
   denoFlags?: string[];
+  /** A command the server runs under (valgrind for bench/instructions.ts). */
+  wrapper?: string[];
+  /** How long to wait for the first healthy answer. */
+  readyTimeoutMs?: number;
 }): Promise<ServerProcess> {
   const appDir = options.appDir ?? APP_DIR;
   const deno = [
+    ...(options.wrapper ?? []),
     Deno.execPath(),
     "run",
     ...SERVER_FLAGS,
@@ -362,7 +367,8 @@ export async function startServer(options: {
     },
   };
   const exited = child.status.then((s) => s.code);
-  const deadline = Date.now() + 30_000;
+  const readyMs = options.readyTimeoutMs ?? 30_000;
+  const deadline = Date.now() + readyMs;
   while (Date.now() < deadline) {
     const code = await Promise.race([exited, delay(100).then(() => undefined)]);
     if (code !== undefined) {
@@ -379,7 +385,9 @@ export async function startServer(options: {
     }
   }
   await server.stop(1000);
-  throw new Error(`The server did not answer on ${url} within 30 s:\n${stderrTail.join("\n")}`);
+  throw new Error(
+    `The server did not answer on ${url} within ${readyMs / 1000} s:\n${stderrTail.join("\n")}`,
+  );
 }
 
 /** Resolves after `ms`. */

@@ -46,6 +46,8 @@ export interface Logger {
     message: string,
     fields?: Record<string, unknown>,
   ): void;
+  /** Waits, by `deadlineMs` at the latest, until the console has every line (main.ts's last). */
+  flush(deadlineMs: number): Promise<void>;
 }
 
 /** Options of `createLogger`. */
@@ -55,6 +57,8 @@ export interface LoggerOptions {
   format: "pretty" | "json";
   /** Console output, one line at a time (buffered by the caller). */
   write: (line: string) => void;
+  /** Waits for the console output by a deadline (see Logger.flush). */
+  flush?: (deadlineMs: number) => Promise<void>;
   /** Optional remote sink (CloudWatch) fed the JSON line. */
   sink?: { push(line: LogLine): void };
   /** Reads the active trace context. */
@@ -163,55 +167,6 @@ export function createLogger(options: LoggerOptions): Logger {
     error: (message, fields) => emit("error", message, fields),
     enabled: (level) => LEVELS[level] >= threshold,
     logWith: emitWith,
-  };
-}
-
-/** A console writer that batches lines and writes them off the request path. */
-export interface BufferedWriter {
-  write(line: string): void;
-  flush(): void;
-  close(): void;
-}
-
-/** Buffers lines for `intervalMs` (or up to `maxBytes`) and writes them with one syscall. */
-export function createBufferedWriter(
-  output: { writeSync(data: Uint8Array): number },
-  options: { intervalMs?: number; maxBytes?: number } = {},
-): BufferedWriter {
-  const intervalMs = options.intervalMs ?? 20;
-  const maxBytes = options.maxBytes ?? 64 * 1024;
-  const encoder = new TextEncoder();
-  let lines: string[] = [];
-  let size = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let closed = false;
-
-  function flush(): void {
-    if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
-    if (lines.length === 0) return;
-    const data = encoder.encode(lines.join("\n") + "\n");
-    lines = [];
-    size = 0;
-    try {
-      let offset = 0;
-      while (offset < data.length) offset += output.writeSync(data.subarray(offset));
-    } catch {
-      // A closed or broken stdout must not take the server down.
-    }
-  }
-
-  return {
-    write(line) {
-      lines.push(line);
-      size += line.length;
-      if (closed || size >= maxBytes) flush();
-      else if (timer === undefined) timer = setTimeout(flush, intervalMs);
-    },
-    flush,
-    close() {
-      closed = true;
-      flush();
-    },
+    flush: (deadlineMs) => options.flush?.(deadlineMs) ?? Promise.resolve(),
   };
 }

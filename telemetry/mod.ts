@@ -31,13 +31,8 @@ import {
   type RequestTelemetry,
   requestTelemetry,
 } from "./http.ts";
-import {
-  type BufferedWriter,
-  createBufferedWriter,
-  createLogger,
-  type Logger,
-  type LogTraceContext,
-} from "./logger.ts";
+import { type ConsoleWriter, createConsoleWriter } from "./console_writer.ts";
+import { createLogger, type Logger, type LogTraceContext } from "./logger.ts";
 import type { OtlpRetryOptions } from "./otlp/retry.ts";
 import type { RollbarOptions } from "./rollbar/reporter.ts";
 import { createTraceIds, type TraceIds } from "./ids.ts";
@@ -182,12 +177,12 @@ export async function createTelemetry(
     },
   };
 
-  let writer: BufferedWriter | undefined;
+  let writer: ConsoleWriter | undefined;
   let writeLine = overrides.writeLine;
   if (!writeLine) {
-    const buffered = createBufferedWriter(Deno.stdout);
-    writer = buffered;
-    writeLine = buffered.write;
+    // Asynchronous and bounded: a stdout nobody reads must not stop the event loop.
+    writer = createConsoleWriter(Deno.stdout);
+    writeLine = writer.write;
   }
   const logTrace = ({ traceId, spanId }: SpanContext): LogTraceContext => {
     for (const ids of logIdSources) {
@@ -201,6 +196,7 @@ export async function createTelemetry(
     level: config.logLevel,
     format: config.logFormat,
     write: writeLine,
+    ...(writer ? { flush: writer.flush } : {}),
     ...(logFanOut ? { sink: logFanOut } : {}),
     secrets: () => activeSecrets(store),
     traceContext() {
@@ -305,6 +301,7 @@ export async function createTelemetry(
     stats() {
       const result: Record<string, SinkStats> = {};
       for (const sink of sinks) result[sink.name] = sink.stats();
+      if (writer) result.console = writer.stats();
       return result;
     },
     details() {
@@ -313,9 +310,10 @@ export async function createTelemetry(
       return result;
     },
     async forceFlush(deadlineMs) {
-      writer?.flush();
-      await Promise.all(sinks.map((sink) => sink.forceFlush(deadlineMs)));
-      writer?.flush();
+      await Promise.all([
+        ...sinks.map((sink) => sink.forceFlush(deadlineMs)),
+        writer?.flush(deadlineMs),
+      ]);
     },
     shutdown(deadlineMs) {
       stopping ??= (async () => {
@@ -325,7 +323,7 @@ export async function createTelemetry(
           await beforeDeadline(tracerProvider.shutdown(), deadlineMs);
         }
         store.disable();
-        writer?.close();
+        // The console stays open: main.ts's summary line comes after this (Logger.flush).
       })();
       return stopping;
     },

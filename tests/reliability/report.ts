@@ -5,6 +5,7 @@
 import { buildApp } from "../support/harness.ts";
 import { startOtlpReceiver } from "../support/otlp_receiver.ts";
 import { drive, pendingOf, percentile, until } from "../support/faults.ts";
+import { blockedStdoutRun } from "../support/blocked_stdout.ts";
 
 interface Row {
   scenario: string;
@@ -106,5 +107,22 @@ for (const r of rows) {
     `| ${r.scenario} | ${r.generated} | ${r.delivered} | ${r.dropped} | ${r.retried} | ${r.rejectedFailed} | ${r.recoveryMs} | ${r.p99} |`,
   );
 }
+// Issue 13.1: stdout a pipe whose reader stopped after the startup line.
+const stalled = await blockedStdoutRun({ requests: 2500, shutdownTimeoutMs: 2000 });
+const c = stalled.consoleStats;
+lines.push(
+  "",
+  "| stdout blocked (reader stopped) | requests served | health check | console lines written / dropped | SIGTERM → exit |",
+  "|---|---|---|---|---|",
+  `| main.ts, 2,500 GETs, 8 at a time | ${stalled.served} of 2500 in ${stalled.elapsedMs} ms` +
+    `${stalled.failure ? ` (stopped: ${stalled.failure})` : ""} | ${
+      stalled.healthStatus ?? "no answer"
+    } | ` +
+    `${c ? `${c.sent} / ${c.dropped} of ${c.queued}` : "n/a"} | ` +
+    `${
+      stalled.exitCode === undefined ? "killed: no exit" : `exit ${stalled.exitCode}`
+    } after ${stalled.exitMs} ms ` +
+    "(deadline 2000 ms) |",
+);
 // deno-lint-ignore no-console
 console.log(lines.join("\n"));

@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { createConsoleWriter } from "../../telemetry/console_writer.ts";
+
+const decoder = new TextDecoder();
+
+Deno.test("console writer: lines reach the output in order, whole, counted as sent", async () => {
+  let text = "";
+  // A pipe that takes at most 7 bytes per write: the writer must finish every line.
+  const output = {
+    write(data: Uint8Array) {
+      const n = Math.min(7, data.length);
+      text += decoder.decode(data.subarray(0, n));
+      return Promise.resolve(n);
+    },
+  };
+  const writer = createConsoleWriter(output, { intervalMs: 1 });
+  writer.write('{"n":1}');
+  writer.write('{"n":2,"text":"é"}');
+  await writer.flush(Date.now() + 5000);
+  writer.write('{"n":3}');
+  await writer.flush(Date.now() + 5000);
+  assert.equal(text, '{"n":1}\n{"n":2,"text":"é"}\n{"n":3}\n');
+  assert.deepEqual(writer.stats(), {
+    queued: 3,
+    sent: 3,
+    retried: 0,
+    dropped: 0,
+    rejected: 0,
+    failed: 0,
+  });
+});
+
+Deno.test("console writer: a stalled output never blocks; past the bound lines are dropped, counted, reported once", async () => {
+  const writes: Uint8Array[] = [];
+  // The reader stopped: the write never completes.
+  const output = {
+    write(data: Uint8Array) {
+      writes.push(data);
+      return new Promise<number>(() => {});
+    },
+  };
+  const reports: string[] = [];
+  const writer = createConsoleWriter(output, {
+    intervalMs: 1,
+    batchBytes: 100,
+    maxBufferedBytes: 1000,
+    diagnostic: (message) => reports.push(message),
+  });
+  const line = "x".repeat(99);
+  for (let i = 0; i < 50; i++) writer.write(line);
+  const before = writer.stats();
+  assert.equal(before.queued, 50);
+  assert.ok(before.dropped >= 40, `at most 1000 bytes held: ${JSON.stringify(before)}`);
+  assert.equal(before.sent, 0);
+  assert.equal(writes.length, 1, "one write in flight, no more");
+  assert.equal(reports.length, 1);
+  assert.match(reports[0]!, /stdout is not keeping up.*dropped and counted/);
+  for (let i = 0; i < 10; i++) writer.write(line);
+  assert.equal(reports.length, 1, "reported once, not per line");
+  // flush gives up at its deadline instead of waiting for the stalled write.
+  await writer.flush(Date.now() + 20);
+  const after = writer.stats();
+  assert.equal(after.queued, 60);
+  assert.ok(after.queued >= after.sent + after.dropped);
+});
+
+Deno.test("console writer: a broken output loses its batch, counted, and never throws", async () => {
+  const output = { write: () => Promise.reject(new Error("EPIPE")) };
+  const writer = createConsoleWriter(output, { intervalMs: 1, diagnostic: () => {} });
+  writer.write("a");
+  writer.write("b");
+  await writer.flush(Date.now() + 5000);
+  const stats = writer.stats();
+  assert.equal(stats.queued, 2);
+  assert.equal(stats.dropped, 2);
+  assert.equal(stats.sent, 0);
+});
