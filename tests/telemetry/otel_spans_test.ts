@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { buildApp } from "../support/harness.ts";
+import { startUdpListener } from "../support/udp_listener.ts";
 
 function childOf(child: ReadableSpan, parent: ReadableSpan): boolean {
   return child.parentSpanContext?.spanId === parent.spanContext().spanId &&
@@ -209,5 +210,149 @@ Deno.test("the query string is redacted on the span and url.full is never record
     assert.ok(!JSON.stringify(h.exporter.spans.map((s) => s.attributes)).includes("SEKRET123"));
   } finally {
     await h.close();
+  }
+});
+
+Deno.test("an unknown method is _OTHER with the original kept, and the span is named HTTP", async () => {
+  const h = await buildApp();
+  try {
+    const res = await h.app.request("/api/activities/home", { method: "FOO" });
+    await res.arrayBuffer();
+    const [span] = h.exporter.spans;
+    assert.equal(span?.name, "HTTP");
+    assert.equal(span?.attributes["http.request.method"], "_OTHER");
+    assert.equal(span?.attributes["http.request.method_original"], "FOO");
+    assert.ok(!h.exporter.spans.some((s) => s.name.includes("FOO")));
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("a CORS preflight is named by the route it asks about and marked as a preflight", async () => {
+  const h = await buildApp({ FRONTEND_URL: "http://localhost:3000" });
+  try {
+    const cases: Array<[string, string, string]> = [
+      ["/api/activities/@andrewbrown", "GET", "/api/activities/@:handle"],
+      [
+        "/api/activities/68f126b0-1ceb-4a33-88be-d90fa7109eee/reply",
+        "POST",
+        "/api/activities/:uuid/reply",
+      ],
+      ["/api/messages", "POST", "/api/messages"],
+    ];
+    for (const [path, method, route] of cases) {
+      h.exporter.reset();
+      const res = await h.app.request(path, {
+        method: "OPTIONS",
+        headers: {
+          origin: "http://localhost:3000",
+          "access-control-request-method": method,
+          "access-control-request-headers": "traceparent",
+        },
+      });
+      assert.equal(res.status, 204);
+      const [span] = h.exporter.spans;
+      assert.equal(span?.name, `OPTIONS ${route}`);
+      assert.equal(span?.attributes["http.route"], route);
+      assert.equal(span?.attributes["http.request.cors_preflight"], true);
+      assert.equal(span?.attributes["http.request.method"], "OPTIONS");
+    }
+    // A plain OPTIONS (no Access-Control-Request-Method) is not a preflight.
+    h.exporter.reset();
+    await (await h.app.request("/api/messages", { method: "OPTIONS" })).arrayBuffer();
+    assert.equal(h.exporter.spans[0]?.attributes["http.request.cors_preflight"], undefined);
+  } finally {
+    await h.close();
+  }
+});
+
+/** Epoch nanoseconds of an HrTime, exactly. */
+function ns([seconds, nanos]: [number, number]): bigint {
+  return BigInt(seconds) * 1_000_000_000n + BigInt(nanos);
+}
+
+/** Checks that each subsegment lies within its parent's [start_time, end_time]; returns count. */
+// deno-lint-ignore no-explicit-any
+function assertNested(doc: any, path: string): number {
+  let count = 0;
+  for (const sub of doc.subsegments ?? []) {
+    const where = `${path} > ${sub.name}`;
+    assert.ok(sub.start_time >= doc.start_time, `${where} starts before its parent`);
+    assert.ok(sub.end_time <= doc.end_time, `${where} ends after its parent`);
+    assert.ok(sub.end_time >= sub.start_time, `${where} ends before it starts`);
+    count += 1 + assertNested(sub, where);
+  }
+  return count;
+}
+
+Deno.test("every span and X-Ray subsegment of every endpoint nests inside its parent in time", async () => {
+  const daemon = await startUdpListener();
+  const echo = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("ok"),
+  );
+  const h = await buildApp(
+    { AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.port}`, ROLLBAR_ACCESS_TOKEN: "" },
+    { xray: { flushIntervalMs: 5, random: () => 0 } },
+  );
+  h.app.get("/hop", async (c) => {
+    await h.telemetry.traced("call-downstream", async () => {
+      await (await h.telemetry.fetch(`http://127.0.0.1:${echo.addr.port}/`)).arrayBuffer();
+    });
+    return c.text("ok");
+  });
+  const json = { "content-type": "application/json" };
+  const uuid = "68f126b0-1ceb-4a33-88be-d90fa7109eee";
+  const requests: Array<[string, RequestInit]> = [
+    ["/api/activities/home", {}],
+    ["/api/activities/notifications", {}],
+    ["/api/activities/@andrewbrown", {}],
+    ["/api/activities/search?term=cloud", {}],
+    [`/api/activities/${uuid}`, {}],
+    ["/api/activities", { method: "POST", headers: json, body: '{"message":"hi","ttl":"1-day"}' }],
+    [`/api/activities/${uuid}/reply`, { method: "POST", headers: json, body: '{"message":"yo"}' }],
+    ["/api/message_groups", {}],
+    ["/api/messages/@worf", {}],
+    [
+      "/api/messages",
+      { method: "POST", headers: json, body: '{"message":"m","user_receiver_handle":"worf"}' },
+    ],
+    ["/api/health-check", {}],
+    ["/hop", {}],
+  ];
+  try {
+    // Several rounds: a millisecond-truncated start shows up within a few requests.
+    for (let round = 0; round < 3; round++) {
+      for (const [path, init] of requests) {
+        const res = await h.app.request(path, init);
+        assert.ok(res.status < 400, `${path}: ${res.status}`);
+        await res.arrayBuffer();
+      }
+    }
+    const spans = h.exporter.spans;
+    const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]));
+    let children = 0;
+    for (const span of spans) {
+      const parent = span.parentSpanContext && byId.get(span.parentSpanContext.spanId);
+      if (!parent) continue;
+      children++;
+      const where = `${span.name} in ${parent.name}`;
+      assert.ok(ns(span.startTime) >= ns(parent.startTime), `${where} starts before its parent`);
+      assert.ok(ns(span.endTime) <= ns(parent.endTime), `${where} ends after its parent`);
+    }
+    assert.ok(children >= requests.length * 3, `only ${children} child spans`);
+    // Microsecond resolution or better: starts are not cut to whole milliseconds.
+    assert.ok(spans.some((s) => s.startTime[1] % 1_000_000 !== 0), "every start is a whole ms");
+
+    await h.telemetry.forceFlush(Date.now() + 2000);
+    const docs = (await daemon.waitFor(h.telemetry.stats().xray!.sent)).map((d) => d.doc);
+    assert.deepEqual(daemon.rejected, []);
+    let subsegments = 0;
+    for (const doc of docs) subsegments += assertNested(doc, doc.name);
+    assert.equal(subsegments, children);
+  } finally {
+    await h.close();
+    await echo.shutdown();
+    await daemon.close();
   }
 });
