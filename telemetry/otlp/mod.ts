@@ -2,7 +2,6 @@
  * The OTLP traces sink as the telemetry contract sees it: span processors for the SDK
  * provider (OTLP/HTTP through the retry layer, and/or the console), counted as "traces".
  */
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import {
   ConsoleSpanExporter,
   SimpleSpanProcessor,
@@ -19,6 +18,7 @@ import {
 } from "../types.ts";
 import { CountingBatchProcessor } from "./counting.ts";
 import { type OtlpRetryOptions, RetryingSpanExporter } from "./retry.ts";
+import { OtlpHttpTransport } from "./transport.ts";
 
 /** The spans sink: the batch processor's queue, then the retry layer's buffer. */
 class TraceSink implements Sink {
@@ -39,12 +39,13 @@ class TraceSink implements Sink {
     this.#diagnostic = diagnostic;
     // The retry layer keeps batches through an outage; see telemetry/otlp/retry.ts.
     this.#retry = new RetryingSpanExporter(
-      new OTLPTraceExporter({
-        url: endpoint,
-        headers: config.headers,
-        timeoutMillis: config.timeoutMs,
-      }),
-      { maxBufferedSpans: config.bsp.maxQueueSize, diagnostic, ...tuning },
+      new OtlpHttpTransport({ url: endpoint, headers: config.headers }),
+      {
+        timeoutMs: config.timeoutMs,
+        maxBufferedSpans: config.bsp.maxQueueSize,
+        diagnostic,
+        ...tuning,
+      },
     );
     this.#processor = new CountingBatchProcessor(this.#retry, config.bsp, this.#counts);
   }

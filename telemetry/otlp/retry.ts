@@ -1,30 +1,33 @@
 /**
- * A span exporter between the BatchSpanProcessor and the stock OTLPTraceExporter that keeps a
- * batch through an outage instead of dropping it.
+ * The OTLP span exporter: the batch processor hands it batches, it serialises them with the
+ * stock JSON serializer and sends them through an `IExporterTransport` (telemetry/otlp/
+ * transport.ts), keeping a batch through an outage instead of dropping it. Both seams are
+ * public in otlp-exporter-base / otlp-transformer 0.223.1; each `export` is one attempt, and
+ * this layer sees the transport's answer: success (with the body, for partial success),
+ * failure, or retryable with the Retry-After the collector sent.
  *
- * The stock exporter (0.223.1) retries at most 5 times inside its own timeout and then hands
- * the batch back as failed, losing both the HTTP status and the Retry-After it saw; on 200 it
- * only `diag.warn`s a partial success. So we keep the exporter (serialiser, headers, node:http
- * transport, timeout) but replace its RetryingTransport with a thin observer of the raw HTTP
- * transport: each `export` is one attempt, and this layer sees the status class, Retry-After
- * (seconds or HTTP-date, parsed by the exporter) and the response body.
- *
- * Policy: retryable causes (429, 502, 503, 504, network error, timeout, the exporter's
- * concurrency limit) keep the batch in a bounded retry buffer, retried oldest first after
- * exponential backoff with full jitter, or after Retry-After when the collector sends one.
- * While a retry is pending, new batches join the buffer (the BSP keeps flowing); past
- * `maxBufferedSpans` the NEWEST batch is dropped and counted, like the BSP's own full queue,
- * so ordering holds and the batch in flight is never touched. Non-retryable answers (400, 401,
- * 403, 404, 413, ...) fail the batch at once (`failed`); a 200 carrying
- * `partialSuccess.rejectedSpans` counts those spans `rejected` and the rest `sent`.
+ * Policy: retryable causes (429, 502, 503, 504, network error, timeout) keep the batch in a
+ * bounded retry buffer, retried oldest first after exponential backoff with full jitter, or
+ * after Retry-After when the collector sends one. While a retry is pending, new batches join
+ * the buffer (the BSP keeps flowing); past `maxBufferedSpans` the NEWEST batch is dropped and
+ * counted, like the BSP's own full queue, so ordering holds and the batch in flight is never
+ * touched. Non-retryable answers (400, 401, 403, 404, 413, ...) fail the batch at once
+ * (`failed`); a 200 carrying `partialSuccess.rejectedSpans` counts those spans `rejected` and
+ * the rest `sent`.
  */
 import { context } from "@opentelemetry/api";
 import { type ExportResult, ExportResultCode, suppressTracing } from "@opentelemetry/core";
+import type { ExportResponse, IExporterTransport } from "@opentelemetry/otlp-exporter-base";
+import { JsonTraceSerializer } from "@opentelemetry/otlp-transformer";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { sleep } from "../util/deadline.ts";
+import { errorText } from "../util/errors.ts";
 import { type Diagnostic, emptyStats, type SinkStats } from "../types.ts";
 
 /** Options of `RetryingSpanExporter`. */
 export interface OtlpRetryOptions {
+  /** Per attempt, body included (OTEL_EXPORTER_OTLP_TIMEOUT). Default 10 s. */
+  timeoutMs?: number;
   /** Spans held for retry at most (default: the BSP queue size, 2048). */
   maxBufferedSpans?: number;
   /** First backoff; doubles per failed attempt up to `maxBackoffMs`. Default 500 ms. */
@@ -39,87 +42,38 @@ export interface OtlpRetryOptions {
   random?: () => number;
 }
 
-/** What the observed transport answered for one attempt. */
-interface TransportResponse {
-  status: "success" | "failure" | "retryable";
-  data?: Uint8Array;
-  error?: Error;
-  retryInMillis?: number;
-}
-
-interface Transport {
-  send(data: Uint8Array, timeoutMillis: number): Promise<TransportResponse>;
-  shutdown(): void;
-}
-
-interface Attempt {
-  response?: TransportResponse;
-}
-
 /** How an attempt ended, as this layer classifies it. */
 export type AttemptOutcome =
   | { kind: "sent"; rejected: number }
   | { kind: "retry"; afterMs?: number; reason: string }
   | { kind: "fail"; reason: string };
 
-const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
-const RETRYABLE_NETWORK = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EAI_AGAIN",
-  "ENOTFOUND",
-  "ENETUNREACH",
-  "EHOSTUNREACH",
-]);
-
 interface Batch {
   spans: ReadableSpan[];
   attempts: number;
 }
 
-/** Classifies one export result (plus the raw transport answer when observed). */
-export function classifyAttempt(
-  result: ExportResult,
-  response: TransportResponse | undefined,
-): AttemptOutcome {
-  if (result.code === ExportResultCode.SUCCESS) {
-    return { kind: "sent", rejected: rejectedSpans(response?.data) };
+/** Classifies one transport answer. */
+export function classifyResponse(response: ExportResponse): AttemptOutcome {
+  switch (response.status) {
+    case "success":
+      return { kind: "sent", rejected: rejectedSpans(response.data) };
+    case "retryable": {
+      const reason = response.error ? errorText(response.error) : "retryable answer";
+      const afterMs = response.retryInMillis;
+      return afterMs !== undefined && afterMs >= 0
+        ? { kind: "retry", afterMs, reason }
+        : { kind: "retry", reason };
+    }
+    default:
+      return { kind: "fail", reason: errorText(response.error) };
   }
-  const error = result.error as (Error & { code?: unknown }) | undefined;
-  const reason = describe(error);
-  if (response?.status === "retryable") {
-    const afterMs = response.retryInMillis;
-    return afterMs !== undefined && afterMs >= 0 ? { kind: "retry", afterMs, reason } : {
-      kind: "retry",
-      reason,
-    };
-  }
-  const code = error?.code;
-  if (typeof code === "number") {
-    return RETRYABLE_STATUS.has(code) ? { kind: "retry", reason } : { kind: "fail", reason };
-  }
-  if (typeof code === "string" && RETRYABLE_NETWORK.has(code)) return { kind: "retry", reason };
-  const message = error?.message ?? "";
-  // The stock exporter's wording when its own transport gave up on a retryable answer, when
-  // the request timed out, and when too many exports were already in flight.
-  if (/retryable status|timed out|concurrent export limit/i.test(message)) {
-    return { kind: "retry", reason };
-  }
-  return { kind: "fail", reason };
-}
-
-function describe(error: (Error & { code?: unknown }) | undefined): string {
-  if (!error) return "unknown error";
-  const code = error.code === undefined ? "" : ` (${String(error.code)})`;
-  return `${error.message || error.name}${code}`;
 }
 
 function rejectedSpans(data: Uint8Array | undefined): number {
   if (!data || data.byteLength === 0) return 0;
   try {
-    const body = JSON.parse(new TextDecoder().decode(data));
+    const body = JsonTraceSerializer.deserializeResponse(data);
     const rejected = Number(body?.partialSuccess?.rejectedSpans ?? 0);
     return Number.isFinite(rejected) && rejected > 0 ? rejected : 0;
   } catch {
@@ -127,43 +81,18 @@ function rejectedSpans(data: Uint8Array | undefined): number {
   }
 }
 
-/**
- * Swaps the exporter's RetryingTransport for an observer of its raw HTTP transport. Returns
- * false when the exporter's private shape is not the one this was written against (then the
- * stock retries stay and classification falls back to the error alone).
- */
-function observeTransport(exporter: SpanExporter, capture: () => Attempt | undefined): boolean {
-  const delegate = (exporter as unknown as { _delegate?: { _transport?: unknown } })._delegate;
-  const retrying = delegate?._transport as { _transport?: Transport } | undefined;
-  const raw = retrying?._transport;
-  if (!delegate || !raw || typeof raw.send !== "function") return false;
-  const observer: Transport = {
-    async send(data, timeoutMillis) {
-      const attempt = capture();
-      const response = await raw.send(data, timeoutMillis);
-      if (attempt) attempt.response = response;
-      return response;
-    },
-    shutdown: () => raw.shutdown(),
-  };
-  delegate._transport = observer;
-  return true;
-}
-
 /** The retry layer; see the module comment. */
 export class RetryingSpanExporter implements SpanExporter {
   /** sent/retried/dropped/rejected/failed of this layer (queued is the BSP's). */
   readonly counts: SinkStats = emptyStats();
-  /** Whether the raw transport is observed (status, Retry-After, body). */
-  readonly observed: boolean;
   private readonly buffer: Batch[] = [];
   private bufferedSpans = 0;
   private inflightSpans = 0;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private wake: (() => void) | undefined;
+  private skipBackoff: AbortController | undefined;
+  /** Aborted by abandon(): wakes the backoff sleep. */
+  private readonly stop = new AbortController();
   private pump: Promise<void> | undefined;
   private drainDeadline: number | undefined;
-  private capturing: Attempt | undefined;
   private overflowReported = false;
   private outageReported = false;
   private closed = false;
@@ -173,19 +102,16 @@ export class RetryingSpanExporter implements SpanExporter {
   private readonly maxRetryAfterMs: number;
   private readonly diagnostic: Diagnostic;
   private readonly random: () => number;
+  private readonly timeoutMs: number;
 
-  constructor(private readonly inner: SpanExporter, options: OtlpRetryOptions = {}) {
+  constructor(private readonly transport: IExporterTransport, options: OtlpRetryOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 10_000;
     this.maxBufferedSpans = options.maxBufferedSpans ?? 2048;
     this.initialBackoffMs = options.initialBackoffMs ?? 500;
     this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000;
     this.diagnostic = options.diagnostic ?? (() => {});
     this.random = options.random ?? Math.random;
-    this.observed = observeTransport(inner, () => {
-      const attempt = this.capturing;
-      this.capturing = undefined;
-      return attempt;
-    });
   }
 
   /** Spans held here: in the retry buffer or on their first attempt. */
@@ -226,11 +152,11 @@ export class RetryingSpanExporter implements SpanExporter {
   /** Retries what is buffered now, then with backoff capped by the deadline, until empty. */
   async drain(deadlineMs: number): Promise<void> {
     this.drainDeadline = deadlineMs;
-    this.wake?.(); // skip the current backoff once
+    this.skipBackoff?.abort(); // skip the current backoff once
     try {
       while (!this.closed && this.pending() > 0 && Date.now() < deadlineMs) {
         if (this.buffer.length > 0) this.startPump();
-        await sleep(Math.min(10, Math.max(0, deadlineMs - Date.now())));
+        await sleep(Math.min(10, Math.max(0, deadlineMs - Date.now())), this.stop.signal);
       }
     } finally {
       if (this.drainDeadline === deadlineMs) this.drainDeadline = undefined;
@@ -250,32 +176,30 @@ export class RetryingSpanExporter implements SpanExporter {
     this.buffer.length = 0;
     this.bufferedSpans = 0;
     this.inflightSpans = 0;
-    clearTimeout(this.timer);
-    this.wake?.();
+    this.stop.abort();
+    this.transport.shutdown();
     if (lost > 0) this.diagnostic(`traces: ${why}, ${lost} spans abandoned`);
     return lost;
   }
 
   shutdown(): Promise<void> {
     this.abandon();
-    return this.inner.shutdown().catch(() => {});
+    return Promise.resolve();
   }
 
-  private attempt(spans: ReadableSpan[]): Promise<AttemptOutcome> {
-    return new Promise((resolve) => {
-      const attempt: Attempt = {};
+  private async attempt(spans: ReadableSpan[]): Promise<AttemptOutcome> {
+    try {
+      const body = JsonTraceSerializer.serializeRequest(spans);
+      if (!body) return { kind: "fail", reason: "nothing to send" };
       // The exporter's own HTTP call must never become a span, whatever is instrumented.
-      context.with(suppressTracing(context.active()), () => {
-        this.capturing = attempt;
-        try {
-          this.inner.export(spans, (result) => resolve(classifyAttempt(result, attempt.response)));
-        } catch (error) {
-          resolve({ kind: "fail", reason: describe(error as Error) });
-        } finally {
-          this.capturing = undefined;
-        }
-      });
-    });
+      const response = await context.with(
+        suppressTracing(context.active()),
+        () => this.transport.send(body, this.timeoutMs),
+      );
+      return classifyResponse(response);
+    } catch (error) {
+      return { kind: "fail", reason: errorText(error) };
+    }
   }
 
   private settle(spans: ReadableSpan[], outcome: AttemptOutcome): void {
@@ -357,20 +281,11 @@ export class RetryingSpanExporter implements SpanExporter {
     }
   }
 
-  private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const finish = () => {
-        clearTimeout(this.timer);
-        this.timer = undefined;
-        this.wake = undefined;
-        resolve();
-      };
-      this.wake = finish;
-      this.timer = setTimeout(finish, ms);
-    });
+  /** Backoff sleep; drain() skips it once, abandon() ends it. */
+  private async pause(ms: number): Promise<void> {
+    const skip = new AbortController();
+    this.skipBackoff = skip;
+    await sleep(ms, AbortSignal.any([skip.signal, this.stop.signal]));
+    if (this.skipBackoff === skip) this.skipBackoff = undefined;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

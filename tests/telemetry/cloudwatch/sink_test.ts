@@ -20,6 +20,7 @@ import {
   type CloudWatchStandIn,
   startCloudWatchStandIn,
 } from "../../support/cloudwatch_standin.ts";
+import { startHostileEndpoint } from "../../support/hostile_http.ts";
 
 const GROUP = "cruddur";
 const STREAM = "backend-flask/test-host/2026-01-01T00-00-00Z/1";
@@ -538,3 +539,74 @@ Deno.test("startCloudWatchStandIn() fails every PutLogEvents the real API would 
     await standin.close();
   }
 });
+
+Deno.test("createCloudWatchSink() reads at most 256 KiB of a 200 answer that never ends", async () => {
+  const endpoint = startHostileEndpoint("flood", "application/x-amz-json-1.1");
+  const diagnostics: string[] = [];
+  const sink = createCloudWatchSink({
+    logGroup: GROUP,
+    logStream: STREAM,
+    region: "us-east-1",
+    credentials: CREDENTIALS,
+    endpoint: endpoint.url,
+    createLogGroup: false,
+    flushIntervalMs: 60_000,
+    retry: { baseMs: 1, maxMs: 5, maxAttempts: 5 },
+    requestTimeoutMs: 5000,
+    diagnostic: (message) => diagnostics.push(message),
+  });
+  try {
+    const rssBefore = Deno.memoryUsage().rss;
+    for (let i = 0; i < 3; i++) sink.push(line(i));
+    await sink.forceFlush(Date.now() + 10_000);
+    const s = sink.stats();
+    // Each answer is cut at the cap: the batch is retried as a network error, then dropped.
+    assertEquals([s.sent, s.dropped, s.retried], [0, 3, 4]);
+    assertEquals(endpoint.requests, 5);
+    await until(() => endpoint.cancelled === 5);
+    // What the endpoint wrote includes socket buffers; a reader that kept going would take GBs.
+    assert(endpoint.bytesServed < 100 * 1024 * 1024, `${endpoint.bytesServed} bytes served`);
+    const grown = Deno.memoryUsage().rss - rssBefore;
+    assert(grown < 100 * 1024 * 1024, `RSS grew ${grown} bytes`);
+    assert(diagnostics.some((d) => d.includes("ResponseTooLargeError")), diagnostics.join("\n"));
+    assertAccounting(sink);
+  } finally {
+    await sink.shutdown(Date.now() + 2000);
+    await endpoint.close();
+  }
+});
+
+Deno.test("createCloudWatchSink() cuts a 200 answer that trickles forever at the call's timeout", async () => {
+  const endpoint = startHostileEndpoint("trickle", "application/x-amz-json-1.1");
+  const sink = createCloudWatchSink({
+    logGroup: GROUP,
+    logStream: STREAM,
+    region: "us-east-1",
+    credentials: CREDENTIALS,
+    endpoint: endpoint.url,
+    createLogGroup: false,
+    flushIntervalMs: 60_000,
+    retry: { baseMs: 1, maxMs: 5, maxAttempts: 2 },
+    requestTimeoutMs: 150,
+    diagnostic: () => {},
+  });
+  try {
+    sink.push(line(0));
+    await sink.forceFlush(Date.now() + 10_000);
+    const s = sink.stats();
+    assertEquals([s.sent, s.dropped, s.retried], [0, 1, 1]);
+    await until(() => endpoint.cancelled === 2);
+    assertAccounting(sink);
+  } finally {
+    await sink.shutdown(Date.now() + 2000);
+    await endpoint.close();
+  }
+});
+
+async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("Timed out waiting");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { ExportResultCode } from "@opentelemetry/core";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import {
   BasicTracerProvider,
   type ReadableSpan,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import { RetryingSpanExporter } from "../../../telemetry/otlp/retry.ts";
+import { OtlpHttpTransport } from "../../../telemetry/otlp/transport.ts";
+import { startHostileEndpoint } from "../../support/hostile_http.ts";
 import { startOtlpReceiver } from "../../support/otlp_receiver.ts";
 import { SyncMemoryExporter } from "../../support/memory_exporter.ts";
 
@@ -36,11 +37,9 @@ function setup(options: { timeoutMs?: number; maxBufferedSpans?: number } = {}) 
   const receiver = startOtlpReceiver();
   const diagnostics: string[] = [];
   const exporter = new RetryingSpanExporter(
-    new OTLPTraceExporter({
-      url: `${receiver.url}/v1/traces`,
-      timeoutMillis: options.timeoutMs ?? 1000,
-    }),
+    new OtlpHttpTransport({ url: `${receiver.url}/v1/traces` }),
     {
+      timeoutMs: options.timeoutMs ?? 1000,
       maxBufferedSpans: options.maxBufferedSpans ?? 100,
       initialBackoffMs: 20,
       maxBackoffMs: 100,
@@ -63,12 +62,36 @@ function identity(exporter: RetryingSpanExporter, queued: number): void {
   assert.equal(c.sent + c.dropped + c.rejected + c.failed + exporter.pending(), queued);
 }
 
-Deno.test("retry layer: observes the raw transport, so the stock retry loop is out of the way", () => {
-  const t = setup();
+Deno.test("OtlpHttpTransport reads at most 64 KiB of a 200 body that never ends", async () => {
+  const endpoint = startHostileEndpoint("flood");
+  const transport = new OtlpHttpTransport({ url: `${endpoint.url}/v1/traces` });
   try {
-    assert.equal(t.exporter.observed, true);
+    const rssBefore = Deno.memoryUsage().rss;
+    for (let i = 0; i < 20; i++) {
+      const response = await transport.send(new TextEncoder().encode("{}"), 5000);
+      assert.equal(response.status, "success");
+      assert.ok(response.status === "success" && (response.data?.byteLength ?? 0) <= 64 * 1024);
+    }
+    await until(() => endpoint.cancelled === 20); // every endless body cancelled, not drained
+    const grown = Deno.memoryUsage().rss - rssBefore;
+    assert.ok(grown < 100 * 1024 * 1024, `RSS grew ${grown} bytes`);
   } finally {
-    void t.close();
+    transport.shutdown();
+    await endpoint.close();
+  }
+});
+
+Deno.test("OtlpHttpTransport cuts a body that trickles forever at the call's timeout", async () => {
+  const endpoint = startHostileEndpoint("trickle");
+  const transport = new OtlpHttpTransport({ url: `${endpoint.url}/v1/traces` });
+  try {
+    const response = await transport.send(new TextEncoder().encode("{}"), 200);
+    assert.equal(response.status, "retryable");
+    assert.match(String(response.status === "retryable" && response.error?.message), /timed out/);
+    await until(() => endpoint.cancelled === 1);
+  } finally {
+    transport.shutdown();
+    await endpoint.close();
   }
 });
 
@@ -212,8 +235,8 @@ Deno.test("retry layer: connection refused is retried until the collector comes 
   const port = Number(new URL(t.receiver.url).port);
   await t.receiver.close();
   const exporter = new RetryingSpanExporter(
-    new OTLPTraceExporter({ url: `http://127.0.0.1:${port}/v1/traces`, timeoutMillis: 300 }),
-    { initialBackoffMs: 20, maxBackoffMs: 50 },
+    new OtlpHttpTransport({ url: `http://127.0.0.1:${port}/v1/traces` }),
+    { timeoutMs: 300, initialBackoffMs: 20, maxBackoffMs: 50 },
   );
   try {
     await exportOnce(exporter, await makeSpans(2));
