@@ -1,7 +1,9 @@
 /**
  * Error reporting through the Rollbar SDK (rollbar 3.1.0), wrapped so it is bounded, counted,
- * scrubbed and never in the request's way. See the notes on `createRollbarReporter` for where
- * we deliberately step around parts of the SDK.
+ * scrubbed and never in the request's way. The SDK builds each item (stack frames, server and
+ * notifier blocks, its scrubbing); we post it ourselves (telemetry/rollbar/transport.ts), so
+ * every answer is read to a small cap and every post ends at its timeout. See
+ * {@linkcode createRollbarReporter} for where else we step around the SDK, and why.
  */
 import process from "node:process";
 import Rollbar from "rollbar";
@@ -14,18 +16,21 @@ import {
   type Sink,
   type SinkStats,
 } from "../types.ts";
+import { CLIENT_ADDRESS_HEADERS, redactSecretValues, SECRET_NAMES } from "../scrub.ts";
+import { beforeDeadline, callSignal } from "../util/deadline.ts";
 import { errorText, toError } from "../util/errors.ts";
-import { truncateText } from "../util/text.ts";
+import { type Report, throttledDiagnostic } from "../util/throttle.ts";
 import {
-  CLIENT_ADDRESS_HEADERS,
-  collectSecretValues,
-  isSecretName,
-  REDACTED,
-  redactSecretValues,
-  redactText,
-  redactUrl,
-  SECRET_NAMES,
-} from "../scrub.ts";
+  cleanError,
+  cleanText,
+  customData,
+  fitPayload,
+  prepare,
+  type Prepared,
+} from "./payload.ts";
+import { postItem } from "./transport.ts";
+
+export type { ErrorContext } from "../types.ts";
 
 /** Options for the Rollbar reporter; the composition root fills them from the environment. */
 export interface RollbarOptions {
@@ -53,49 +58,19 @@ export interface RollbarOptions {
   now?: () => number;
   /** Serialised size an item is cut down to; default 112 KiB, under Rollbar's documented 128 KB. */
   maxPayloadBytes?: number;
+  /** Per item post, answer included. Default 10,000 ms. */
+  requestTimeoutMs?: number;
 }
-
-export type { ErrorContext } from "../types.ts";
 
 /** A sink that reports errors and messages to Rollbar. */
 export interface ErrorReporter extends Sink, ErrorDestination {}
-
-type Level = MessageLevel;
-
-interface Prepared {
-  request?: Record<string, unknown>;
-  person?: { id: string; username?: string };
-  route?: string;
-  secrets: string[];
-}
 
 const DEFAULT_ENDPOINT = "https://api.rollbar.com/api/1/item/";
 const DEFAULT_MAX_PENDING = 100;
 // Under the documented 128 KB with room for what the SDK appends after our transform
 // (notifier.configured_options, notifier.diagnostic.raw_error: a few KiB).
 const DEFAULT_MAX_PAYLOAD_BYTES = 112 * 1024;
-const MAX_MESSAGE_CHARS = 4096;
-const MAX_CAUSE_DEPTH = 5;
-const DIAGNOSTIC_INTERVAL_MS = 60_000;
 const WINDOW_MS = 60_000;
-const TRUNCATED_STRING_CHARS = 1024;
-const KEPT_FRAMES = 20;
-const CORRELATION_KEYS = new Set(["trace_id", "span_id", "xray_trace_id", "route"]);
-const KEPT_TOP_LEVEL = new Set([
-  "environment",
-  "body",
-  "level",
-  "timestamp",
-  "uuid",
-  "notifier",
-  "language",
-  "framework",
-  "server",
-  "request",
-  "person",
-  "context",
-  "code_version",
-]);
 
 /** Rollbar's server defaults (rollbar 3.1.0 src/defaults.js), repeated so ours add to them. */
 const ROLLBAR_DEFAULT_SCRUB_HEADERS = [
@@ -111,65 +86,153 @@ const ROLLBAR_DEFAULT_SCRUB_HEADERS = [
   "x-csrf-token",
 ];
 
+/** One reported item from submit() until its post is answered, fails or is abandoned. */
+interface Item {
+  readonly info: Prepared;
+  /** The SDK handed the built item to our checkIgnore: our post settles it from now on. */
+  captured: boolean;
+  settled: boolean;
+}
+
 /**
  * Creates the Rollbar reporter. Where it steps around the SDK, and why:
+ * - Sending: the SDK's transport buffers any answer whole and has no overall timeout, so a
+ *   hostile endpoint could grow the process without bound. Our `checkIgnore` takes the
+ *   finished item from the SDK, which then sends nothing; we post it with a bounded read.
  * - Rate limit: the SDK's limiter is one module-level object shared by every Rollbar instance,
  *   reads Date.now, and replaces the (limit+1)th item by a "limit reached" notice whose callback
  *   reports success; we keep our own per-reporter window (counted as dropped) and turn the
  *   SDK's off (`itemsPerMinute: 0`).
- * - Flush: `wait(cb)` keeps a single callback (a second caller replaces the first) and polls
- *   with a 500 ms interval that outlives a missed deadline; we track our own in-flight items.
+ * - Flush: `wait(cb)` keeps a single callback and polls every 500 ms; we track our own items.
  * - Uncaught errors: the SDK reports them at "debug" unless `uncaughtErrorLevel` is set, and
  *   its handlers are never removed; we install our own and remove them on shutdown.
  * - Request data: built by us (`addRequestData`), without body or client-address headers.
  * - Size: the SDK only truncates above 512 KiB, over Rollbar's documented 128 KB.
  */
 export function createRollbarReporter(options: RollbarOptions): ErrorReporter {
-  const now = options.now ?? Date.now;
-  // deno-lint-ignore no-console
-  const diagnostic = options.diagnostic ?? ((message: string) => console.error(message));
-  const itemsPerMinute = options.itemsPerMinute ?? 60;
-  const maxPending = options.maxPending ?? DEFAULT_MAX_PENDING;
-  const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
-  const stats = emptyStats();
-  const prepared = new WeakMap<object, Prepared>();
-  const pending = new Set<object>();
-  const idleWaiters = new Set<() => void>();
-  let windowStart = now();
-  let windowCount = 0;
-  let closed = false;
-  let lastDiagnosticAt = -Infinity;
-  let suppressed = 0;
+  return new RollbarReporter(options);
+}
 
-  function report(message: string) {
-    const t = now();
-    if (t - lastDiagnosticAt < DIAGNOSTIC_INTERVAL_MS) {
-      suppressed++;
-      return;
-    }
-    lastDiagnosticAt = t;
-    const more = suppressed > 0 ? ` (${suppressed} similar since the last report)` : "";
-    suppressed = 0;
-    try {
-      diagnostic(`rollbar: ${message}${more}`);
-    } catch {
-      // The diagnostic channel failing must not take the reporter with it.
+/** The reporter; see {@linkcode createRollbarReporter}. State lives in the declared fields. */
+class RollbarReporter implements ErrorReporter {
+  readonly name = "rollbar";
+  readonly #options: RollbarOptions;
+  readonly #now: () => number;
+  readonly #report: Report;
+  readonly #stats = emptyStats();
+  readonly #rollbar: Rollbar;
+  /** Our request objects, as the SDK hands them back to addRequestData and checkIgnore. */
+  readonly #items = new WeakMap<object, Item>();
+  readonly #pending = new Set<Item>();
+  readonly #idleWaiters = new Set<() => void>();
+  /** Aborted at the shutdown deadline: ends every post still out. */
+  readonly #abandon = new AbortController();
+  readonly #installed: boolean;
+  readonly #onUncaught = (error: unknown) => {
+    this.reportError(error, { custom: { uncaught: true } });
+  };
+  #windowStart: number;
+  #windowCount = 0;
+  #closed = false;
+
+  constructor(options: RollbarOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    // deno-lint-ignore no-console
+    const diagnostic = options.diagnostic ?? ((message: string) => console.error(message));
+    this.#report = throttledDiagnostic(diagnostic, { prefix: "rollbar", now: this.#now });
+    this.#windowStart = this.#now();
+    this.#rollbar = this.#createSdk();
+    this.#installed = options.captureUncaught === true;
+    if (this.#installed) {
+      process.on("uncaughtException", this.#onUncaught);
+      process.on("unhandledRejection", this.#onUncaught);
     }
   }
 
-  function addRequestData(data: Record<string, unknown>, req: Record<string, unknown>) {
-    const info = prepared.get(req);
+  reportError(error: unknown, context: ErrorContext): void {
+    try {
+      this.#submit("error", toError(error), context);
+    } catch (e) {
+      this.#report("report", `could not report an error: ${errorText(e)}`);
+    }
+  }
+
+  reportMessage(message: string, level: MessageLevel, context?: ErrorContext): void {
+    try {
+      this.#submit(level, String(message), context);
+    } catch (e) {
+      this.#report("report", `could not report a message: ${errorText(e)}`);
+    }
+  }
+
+  async forceFlush(deadlineMs: number): Promise<void> {
+    await beforeDeadline(this.#idle(), deadlineMs);
+  }
+
+  async shutdown(deadlineMs: number): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#installed) {
+      process.off("uncaughtException", this.#onUncaught);
+      process.off("unhandledRejection", this.#onUncaught);
+    }
+    if (await beforeDeadline(this.#idle(), deadlineMs)) return;
+    // Abandoned, not awaited: counted so the books still balance, and a late answer is ignored.
+    const abandoned = this.#pending.size;
+    for (const item of [...this.#pending]) this.#settle(item, "dropped");
+    this.#abandon.abort();
+    this.#report("shutdown", `abandoned ${abandoned} item(s) at the shutdown deadline`);
+  }
+
+  stats(): SinkStats {
+    return { ...this.#stats };
+  }
+
+  #createSdk(): Rollbar {
+    const options = this.#options;
+    const config: Rollbar.Configuration = {
+      accessToken: options.accessToken,
+      endpoint: options.endpoint ?? DEFAULT_ENDPOINT,
+      environment: options.environment ?? "development",
+      codeVersion: options.codeVersion,
+      host: options.host,
+      itemsPerMinute: 0,
+      captureUncaught: false,
+      captureUnhandledRejections: false,
+      captureIp: "anonymize",
+      captureEmail: false,
+      captureUsername: false,
+      autoInstrument: false,
+      scrubRequestBody: true,
+      scrubFields: [...SECRET_NAMES],
+      scrubHeaders: [...new Set([...ROLLBAR_DEFAULT_SCRUB_HEADERS, ...SECRET_NAMES])],
+      addRequestData: (data, req) => this.#addRequestData(data, req),
+      transform: (data, item) => this.#transform(data, item),
+      checkIgnore: (_uncaught, args, payload) => this.#take(args, payload),
+      reportLevel: "debug",
+      verbose: false,
+    };
+    // Options the SDK reads but its typings do not list: `root` (server.root, src/server/
+    // transforms.js) and the logger level "disable" (src/logger.js) — the SDK's logger writes
+    // to the console, and our failures go to `diagnostic` instead.
+    const untyped = { root: options.root, logLevel: "disable" as Rollbar.Level };
+    return new Rollbar({ ...config, ...untyped });
+  }
+
+  #addRequestData(data: Record<string, unknown>, req: Record<string, unknown>): void {
+    const info = this.#items.get(req)?.info;
     if (!info) return;
     if (info.request) data.request = info.request;
     if (info.person) data.person = info.person;
     if (info.route) data.context = info.route;
   }
 
-  function transform(data: Record<string, unknown>, item: Record<string, unknown>) {
+  #transform(data: Record<string, unknown>, item: Record<string, unknown>): void {
     // A throwing transform is removed by the SDK for good, so nothing may escape here.
     try {
       const req = item.request;
-      const info = typeof req === "object" && req !== null ? prepared.get(req) : undefined;
+      const info = typeof req === "object" && req !== null ? this.#items.get(req)?.info : undefined;
       const server = data.server as Record<string, unknown> | undefined;
       // argv can carry tokens passed on the command line.
       if (server) delete server.argv;
@@ -181,289 +244,116 @@ export function createRollbarReporter(options: RollbarOptions): ErrorReporter {
         }
       }
       redactSecretValues(data, info?.secrets ?? []);
-      fitPayload(data, maxPayloadBytes);
+      fitPayload(data, this.#options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
     } catch (error) {
-      report(`could not scrub an item: ${errorText(error)}`);
+      this.#report("scrub", `could not scrub an item: ${errorText(error)}`);
     }
   }
 
-  const config: Rollbar.Configuration = {
-    accessToken: options.accessToken,
-    endpoint: options.endpoint ?? DEFAULT_ENDPOINT,
-    environment: options.environment ?? "development",
-    codeVersion: options.codeVersion,
-    host: options.host,
-    itemsPerMinute: 0,
-    captureUncaught: false,
-    captureUnhandledRejections: false,
-    captureIp: "anonymize",
-    captureEmail: false,
-    captureUsername: false,
-    autoInstrument: false,
-    scrubRequestBody: true,
-    scrubFields: [...SECRET_NAMES],
-    scrubHeaders: [...new Set([...ROLLBAR_DEFAULT_SCRUB_HEADERS, ...SECRET_NAMES])],
-    addRequestData,
-    transform,
-    reportLevel: "debug",
-    verbose: false,
-  };
-  // Options the SDK reads but its typings do not list: `root` (server.root, src/server/
-  // transforms.js) and the logger level "disable" (src/logger.js) — the SDK's logger writes to
-  // the console, and our failures go to `diagnostic` instead.
-  const untyped = { root: options.root, logLevel: "disable" as Rollbar.Level };
-  const rollbar = new Rollbar({ ...config, ...untyped });
-
-  function drop(why: string) {
-    stats.dropped++;
-    report(`dropped an item: ${why}`);
-  }
-
-  function settleIdle() {
-    if (pending.size > 0) return;
-    for (const wake of idleWaiters) wake();
-    idleWaiters.clear();
-  }
-
-  function submit(level: Level, subject: Error | string, context: ErrorContext | undefined) {
-    stats.queued++;
-    if (closed) return drop("reporter is shut down");
-    if (pending.size >= maxPending) return drop(`${maxPending} items already in flight`);
-    const t = now();
-    if (t - windowStart >= WINDOW_MS || t < windowStart) {
-      windowStart = t;
-      windowCount = 0;
+  /** The SDK's checkIgnore: takes the finished item and posts it; the SDK sends nothing. */
+  #take(args: unknown, payload: unknown): boolean {
+    try {
+      // The SDK passes the call's `arguments` object: array-like, not an Array.
+      const list = typeof args === "object" && args !== null
+        ? Array.from(args as ArrayLike<unknown>)
+        : [];
+      const req = list.find((arg) =>
+        typeof arg === "object" && arg !== null && this.#items.has(arg)
+      );
+      const item = typeof req === "object" && req !== null ? this.#items.get(req) : undefined;
+      if (item === undefined || item.settled) return true;
+      item.captured = true;
+      void this.#post(item, payload as Record<string, unknown>);
+    } catch (error) {
+      this.#report("take", `could not take an item from the SDK: ${errorText(error)}`);
     }
-    if (windowCount >= itemsPerMinute) return drop(`${itemsPerMinute} items per minute reached`);
-    windowCount++;
+    return true;
+  }
 
-    const token = {};
-    pending.add(token);
-    const settle = (error: unknown, response: unknown) => {
-      if (!pending.delete(token)) return;
-      if (error) {
-        stats.failed++;
-        report(`could not send an item: ${errorText(error)}`);
-      } else if (response === undefined || response === null) {
-        // A predicate stopped the item without an error: it was never sent.
-        stats.dropped++;
-      } else {
-        stats.sent++;
-      }
-      settleIdle();
+  async #post(item: Item, data: Record<string, unknown>): Promise<void> {
+    // As the SDK's own buildPayload: the context is a string of at most 255 characters.
+    if (typeof data.context === "string") data.context = data.context.slice(0, 255);
+    let body: string;
+    try {
+      body = JSON.stringify({ data });
+    } catch (error) {
+      this.#report("send", `could not serialise an item: ${errorText(error)}`);
+      return this.#settle(item, "failed");
+    }
+    const outcome = await postItem({
+      endpoint: this.#options.endpoint ?? DEFAULT_ENDPOINT,
+      accessToken: this.#options.accessToken,
+      body,
+      signal: callSignal(this.#options.requestTimeoutMs ?? 10_000, this.#abandon.signal),
+    });
+    if (outcome.ok) return this.#settle(item, "sent");
+    this.#report("send", `could not send an item: ${outcome.reason}`);
+    this.#settle(item, "failed");
+  }
+
+  #submit(level: MessageLevel, subject: Error | string, context: ErrorContext | undefined): void {
+    this.#stats.queued++;
+    const refusal = this.#refusal();
+    if (refusal !== undefined) return this.#drop(refusal);
+    const req: Record<string, unknown> = { headers: {} };
+    const item: Item = { info: prepare(context), captured: false, settled: false };
+    this.#items.set(req, item);
+    this.#pending.add(item);
+    // Called by the SDK once its predicates ran: an item our checkIgnore did not take was
+    // stopped by the SDK (or failed in it) and never sent.
+    const done = (error: unknown) => {
+      if (item.captured) return;
+      if (error) this.#report("send", `could not build an item: ${errorText(error)}`);
+      this.#settle(item, error ? "failed" : "dropped");
     };
     try {
-      const req: Record<string, unknown> = { headers: {} };
-      const info = prepare(context);
-      prepared.set(req, info);
       // The SDK copies the raw error (message and stack) into notifier.diagnostic.raw_error
       // after every scrubbing step and after `transform`, so the error is cleaned before it
       // goes in.
+      const secrets = item.info.secrets;
       const clean = typeof subject === "string"
-        ? cleanText(subject, info.secrets)
-        : cleanError(subject, info.secrets, 0);
-      const args: Rollbar.LogArgument[] = [clean, req, customData(context), settle];
-      rollbar[level](...args);
+        ? cleanText(subject, secrets)
+        : cleanError(subject, secrets, 0);
+      const args: Rollbar.LogArgument[] = [clean, req, customData(context), done];
+      this.#rollbar[level](...args);
     } catch (error) {
-      settle(error, undefined);
+      done(error);
     }
   }
 
-  function onUncaught(error: unknown) {
-    reporter.reportError(error, { custom: { uncaught: true } });
-  }
-
-  const installed = options.captureUncaught === true;
-  if (installed) {
-    process.on("uncaughtException", onUncaught);
-    process.on("unhandledRejection", onUncaught);
-  }
-
-  function waitIdle(deadlineMs: number): Promise<boolean> {
-    if (pending.size === 0) return Promise.resolve(true);
-    // Deadlines are wall-clock epoch ms (the Sink contract), not the injected window clock.
-    const delay = Math.min(Math.max(0, deadlineMs - Date.now()), 2 ** 31 - 1);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        idleWaiters.delete(wake);
-        resolve(pending.size === 0);
-      }, delay);
-      const wake = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      idleWaiters.add(wake);
-    });
-  }
-
-  const reporter: ErrorReporter = {
-    name: "rollbar",
-    reportError(error, context) {
-      try {
-        submit("error", toError(error), context);
-      } catch (e) {
-        report(`could not report an error: ${errorText(e)}`);
-      }
-    },
-    reportMessage(message, level, context) {
-      try {
-        submit(level, String(message), context);
-      } catch (e) {
-        report(`could not report a message: ${errorText(e)}`);
-      }
-    },
-    async forceFlush(deadlineMs) {
-      await waitIdle(deadlineMs);
-    },
-    async shutdown(deadlineMs) {
-      if (closed) return;
-      closed = true;
-      if (installed) {
-        process.off("uncaughtException", onUncaught);
-        process.off("unhandledRejection", onUncaught);
-      }
-      const idle = await waitIdle(deadlineMs);
-      if (!idle) {
-        // Abandoned, not awaited: count them so the books still balance.
-        const abandoned = pending.size;
-        pending.clear();
-        stats.dropped += abandoned;
-        report(`abandoned ${abandoned} item(s) at the shutdown deadline`);
-      }
-    },
-    stats(): SinkStats {
-      return { ...stats };
-    },
-  };
-  return reporter;
-}
-
-function prepare(context: ErrorContext | undefined): Prepared {
-  const secrets: string[] = [];
-  const info: Prepared = { secrets };
-  if (context?.person) {
-    info.person = context.person.username === undefined
-      ? { id: context.person.id }
-      : { id: context.person.id, username: context.person.username };
-  }
-  const request = context?.request;
-  if (!request) return info;
-  info.route = request.route;
-  const headers: Record<string, string> = {};
-  for (const [name, value] of request.headers) {
-    const lower = name.toLowerCase();
-    if (CLIENT_ADDRESS_HEADERS.includes(lower)) continue;
-    headers[lower] = isSecretName(lower) ? REDACTED : value;
-  }
-  info.request = {
-    url: redactUrl(request.url),
-    method: request.method,
-    headers,
-    user_ip: request.clientAddress ? anonymizeIp(request.clientAddress) : null,
-  };
-  secrets.push(...collectSecretValues(request.headers, request.url));
-  return info;
-}
-
-function cleanText(text: string, secrets: readonly string[]): string {
-  const clean = redactText(text, secrets);
-  return truncateText(clean, MAX_MESSAGE_CHARS);
-}
-
-/** A copy of `error` (same prototype, so the class name survives) with secrets removed. */
-function cleanError(error: Error, secrets: readonly string[], depth: number): Error {
-  const copy = new Error(cleanText(String(error.message), secrets));
-  Object.setPrototypeOf(copy, Object.getPrototypeOf(error));
-  if (Object.hasOwn(error, "name")) copy.name = cleanText(String(error.name), secrets);
-  copy.stack = typeof error.stack === "string"
-    ? redactText(error.stack, secrets).slice(0, MAX_MESSAGE_CHARS * 4)
-    : undefined;
-  if (error.cause instanceof Error && depth < MAX_CAUSE_DEPTH) {
-    copy.cause = cleanError(error.cause, secrets, depth + 1);
-  }
-  return copy;
-}
-
-function customData(context: ErrorContext | undefined): Record<string, unknown> {
-  const custom: Record<string, unknown> = { ...context?.custom };
-  if (context?.traceId) custom.trace_id = context.traceId;
-  if (context?.spanId) custom.span_id = context.spanId;
-  if (context?.xrayTraceId) custom.xray_trace_id = context.xrayTraceId;
-  if (context?.request?.route) custom.route = context.request.route;
-  return custom;
-}
-
-/** Keeps the network prefix only, like the SDK's `captureIp: "anonymize"`. */
-function anonymizeIp(ip: string): string | null {
-  if (ip.includes(".") && !ip.includes(":")) {
-    const parts = ip.split(".");
-    parts[parts.length - 1] = "0";
-    return parts.join(".");
-  }
-  if (ip.includes(":")) {
-    const v4 = ip.match(/^::ffff:(\d+\.\d+\.\d+)\.\d+$/i);
-    if (v4) return `${v4[1]}.0`;
-    return `${ip.split(":").slice(0, 3).join(":")}:0000:0000:0000:0000:0000`;
-  }
-  return null;
-}
-
-function byteSize(data: unknown): number {
-  return new TextEncoder().encode(JSON.stringify({ data })).byteLength;
-}
-
-/** Cuts an item down until its JSON fits `maxBytes`, keeping the message and trace first. */
-function fitPayload(data: Record<string, unknown>, maxBytes: number) {
-  if (byteSize(data) <= maxBytes) return;
-  data.truncated = true;
-  truncateStrings(data, TRUNCATED_STRING_CHARS, new WeakSet());
-  const body = data.body as Record<string, unknown> | undefined;
-  const chain = body?.trace_chain;
-  if (Array.isArray(chain)) {
-    for (const trace of chain) {
-      const frames = (trace as Record<string, unknown>)?.frames;
-      if (Array.isArray(frames) && frames.length > KEPT_FRAMES) {
-        frames.splice(KEPT_FRAMES / 2, frames.length - KEPT_FRAMES);
-      }
+  /** Why a new item cannot be taken now, if it cannot. */
+  #refusal(): string | undefined {
+    if (this.#closed) return "reporter is shut down";
+    const maxPending = this.#options.maxPending ?? DEFAULT_MAX_PENDING;
+    if (this.#pending.size >= maxPending) return `${maxPending} items already in flight`;
+    const t = this.#now();
+    if (t - this.#windowStart >= WINDOW_MS || t < this.#windowStart) {
+      this.#windowStart = t;
+      this.#windowCount = 0;
     }
+    const perMinute = this.#options.itemsPerMinute ?? 60;
+    if (this.#windowCount >= perMinute) return `${perMinute} items per minute reached`;
+    this.#windowCount++;
+    return undefined;
   }
-  if (byteSize(data) <= maxBytes) return;
-  // Then the free-form data goes, keeping what links the item to its trace.
-  const custom = (data.custom ?? {}) as Record<string, unknown>;
-  for (const key of Object.keys(data)) {
-    if (!KEPT_TOP_LEVEL.has(key)) delete data[key];
-  }
-  data.custom = Object.fromEntries(
-    Object.entries(custom).filter(([key]) => CORRELATION_KEYS.has(key)),
-  );
-  data.truncated = true;
-  if (byteSize(data) <= maxBytes) return;
-  const request = data.request as Record<string, unknown> | undefined;
-  if (request) delete request.headers;
-  if (byteSize(data) <= maxBytes) return;
-  const message = firstMessage(body).slice(0, TRUNCATED_STRING_CHARS);
-  data.body = { message: { body: message || "Item too large to send; its content was dropped." } };
-}
 
-function firstMessage(body: Record<string, unknown> | undefined): string {
-  const chain = body?.trace_chain;
-  if (Array.isArray(chain)) {
-    const exception = (chain[0] as Record<string, unknown> | undefined)?.exception as
-      | Record<string, unknown>
-      | undefined;
-    return `${exception?.class ?? "Error"}: ${exception?.message ?? ""}`;
+  #drop(why: string): void {
+    this.#stats.dropped++;
+    this.#report("drop", `dropped an item: ${why}`);
   }
-  const message = body?.message as Record<string, unknown> | undefined;
-  return typeof message?.body === "string" ? message.body : "";
-}
 
-function truncateStrings(value: unknown, max: number, seen: WeakSet<object>): unknown {
-  if (typeof value === "string") {
-    return truncateText(value, max);
+  #settle(item: Item, outcome: "sent" | "failed" | "dropped"): void {
+    if (item.settled) return;
+    item.settled = true;
+    this.#pending.delete(item);
+    this.#stats[outcome]++;
+    if (this.#pending.size > 0) return;
+    for (const wake of this.#idleWaiters) wake();
+    this.#idleWaiters.clear();
   }
-  if (value === null || typeof value !== "object" || seen.has(value)) return value;
-  seen.add(value);
-  const record = value as Record<string, unknown>;
-  for (const key of Object.keys(record)) record[key] = truncateStrings(record[key], max, seen);
-  return value;
+
+  #idle(): Promise<void> {
+    if (this.#pending.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.add(resolve));
+  }
 }

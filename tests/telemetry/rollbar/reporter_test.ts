@@ -10,6 +10,7 @@ import {
   type RollbarStandIn,
   startRollbarStandIn,
 } from "../../support/rollbar_standin.ts";
+import { startHostileEndpoint } from "../../support/hostile_http.ts";
 
 const TOKEN = "test-post-server-item-token";
 
@@ -369,4 +370,50 @@ Deno.test("captureUncaught reports uncaught errors at level error and shutdown()
     assertEquals(process.listenerCount("uncaughtException"), before);
     assertEquals(process.listenerCount("unhandledRejection"), beforeRejections);
   });
+});
+
+Deno.test("reportError() reads at most 64 KiB of a 200 answer that never ends, counts it failed", async () => {
+  const endpoint = startHostileEndpoint("flood");
+  const diagnostics: string[] = [];
+  const reporter = createRollbarReporter({
+    accessToken: TOKEN,
+    endpoint: endpoint.url,
+    diagnostic: (m) => diagnostics.push(m),
+    requestTimeoutMs: 5000,
+  });
+  try {
+    const rssBefore = Deno.memoryUsage().rss;
+    for (let i = 0; i < 5; i++) reporter.reportError(new Error(`flooded ${i}`), {});
+    await reporter.forceFlush(Date.now() + 10_000);
+    assertEquals(reporter.stats().failed, 5);
+    assertEquals(endpoint.requests, 5);
+    const grown = Deno.memoryUsage().rss - rssBefore;
+    assert(grown < 100 * 1024 * 1024, `RSS grew ${grown} bytes`);
+    assertStringIncludes(diagnostics.join("\n"), "answer over 65536 bytes");
+    assertBalanced(reporter);
+  } finally {
+    await reporter.shutdown(Date.now() + 2000);
+    await endpoint.close();
+  }
+});
+
+Deno.test("reportError() cuts a 200 answer that trickles forever at the post's timeout", async () => {
+  const endpoint = startHostileEndpoint("trickle");
+  const diagnostics: string[] = [];
+  const reporter = createRollbarReporter({
+    accessToken: TOKEN,
+    endpoint: endpoint.url,
+    diagnostic: (m) => diagnostics.push(m),
+    requestTimeoutMs: 150,
+  });
+  try {
+    reporter.reportError(new Error("trickled"), {});
+    await reporter.forceFlush(Date.now() + 10_000);
+    assertEquals(reporter.stats().failed, 1);
+    assertStringIncludes(diagnostics.join("\n"), "timed out");
+    assertBalanced(reporter);
+  } finally {
+    await reporter.shutdown(Date.now() + 2000);
+    await endpoint.close();
+  }
 });
