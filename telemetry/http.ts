@@ -33,6 +33,7 @@ import {
   TRACE_FLAG_RANDOM,
   W3CTraceState,
 } from "./trace_context.ts";
+import { nativeValue } from "./native.ts";
 import { recordError } from "./traced.ts";
 import { parseAmznTraceId, xrayToOtelTraceId } from "./xray/trace_header.ts";
 
@@ -304,6 +305,8 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
         // A preflight's route was set at start (native mode must not set a key twice).
         if (!preflightFor) span.setAttribute("http.route", route);
         span.updateName(`${spanMethod} ${route}`);
+      } else if (options.native && !known) {
+        span.updateName(spanMethod); // Deno named it after the raw method
       }
       if (!options.native) span.setAttribute("http.response.status_code", status);
       const length = c.res.headers.get("content-length");
@@ -347,16 +350,6 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
       });
     }
   };
-}
-
-/**
- * Deno 2.9 exports a JS number as an OTLP `doubleValue` and a bigint as an `intValue`; the
- * semantic conventions type ports, sizes and the like as integers.
- */
-function nativeValue(value: AttributeValue): AttributeValue {
-  return typeof value === "number" && Number.isSafeInteger(value)
-    ? BigInt(value) as unknown as AttributeValue
-    : value;
 }
 
 /** Reads the request's telemetry state from the Hono context, if the middleware ran. */

@@ -36,6 +36,7 @@ import { createLogger, type Logger, type LogTraceContext } from "./logger.ts";
 import type { OtlpRetryOptions } from "./otlp/retry.ts";
 import type { RollbarOptions } from "./rollbar/reporter.ts";
 import { createTraceIds, type TraceIds } from "./ids.ts";
+import { nativeTracer } from "./native.ts";
 import { scrubText } from "./scrub.ts";
 import { SINKS } from "./sinks.ts";
 import { createTraced, recordError } from "./traced.ts";
@@ -161,7 +162,11 @@ export async function createTelemetry(
   const tracerProvider = createProvider(config, resource, installed, overrides.spanExporter, ids);
   const sdkTracer = tracerProvider.getTracer("cruddur-backend", config.serviceVersion);
   // Our spans take their times from one microsecond clock (see telemetry/clock.ts).
-  const tracer = mode === "sdk" ? preciseTracer(sdkTracer) : sdkTracer;
+  const tracer = mode === "sdk"
+    ? preciseTracer(sdkTracer)
+    : mode === "native"
+    ? nativeTracer(sdkTracer)
+    : sdkTracer;
   const logIdSources = installed.flatMap((c) => (c.logIds ? [c.logIds.bind(c)] : []));
   const logDestinations = installed.flatMap((c) => (c.logDestination ? [c.logDestination] : []));
   const errorDestinations = installed.flatMap((c) =>
