@@ -5,7 +5,6 @@
  */
 import {
   type Attributes,
-  type AttributeValue,
   type Context as OtelContext,
   INVALID_SPAN_CONTEXT,
   isSpanContextValid,
