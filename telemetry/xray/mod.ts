@@ -33,7 +33,7 @@ import {
   type SamplingRuleDocument,
   validateSamplingRule,
 } from "./sampling.ts";
-import { createUdpSender, type DaemonAddress } from "./sender.ts";
+import { createUdpSender, type DaemonAddress, type Lookup } from "./sender.ts";
 import {
   formatAmznTraceId,
   isPlausibleXRayTime,
@@ -82,6 +82,8 @@ export interface XRayOptions {
   flushIntervalMs?: number;
   /** Bound on queued documents and on buffered child spans. */
   maxQueue?: number;
+  /** Resolver for a daemon host name; node:dns lookup by default (tests: one that hangs). */
+  lookup?: Lookup;
 }
 
 /** The request facts begin() needs. */
@@ -156,6 +158,7 @@ export function createXRay(options: XRayOptions): XRay {
     diagnostic,
     flushIntervalMs: options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
     maxQueue,
+    ...(options.lookup ? { lookup: options.lookup } : {}),
   });
 
   const tracker = createSegmentTracker({

@@ -1,8 +1,15 @@
 /**
  * The UDP side of the X-Ray sink: a bounded queue drained in timed batches, one datagram per
- * document. Serialising happens here, off the request path.
+ * document. Serialising happens here, off the request path. The daemon's host name is
+ * resolved once, by at most one lookup at a time, and the address reused for every datagram:
+ * a host whose DNS never answers costs one pending lookup, and the documents waiting for it
+ * stay within the queue's bound (the rest are dropped and counted).
  */
 import dgram from "node:dgram";
+import { lookup as dnsLookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import { beforeDeadline, sleep } from "../util/deadline.ts";
+import { errorText } from "../util/errors.ts";
 import type { Diagnostic, SinkStats } from "../types.ts";
 
 // About 48 KiB per millisecond at most (and one datagram at least): under load a timer fires
@@ -10,12 +17,20 @@ import type { Diagnostic, SinkStats } from "../types.ts";
 // daemon's receive buffer (Linux's default holds about 200 KiB), whatever the datagram sizes.
 const BURST_BYTES = 48 * 1024;
 const BURST_PAUSE_MS = 1;
+/** A lookup that has not answered by then is given up (it may still finish in the resolver). */
+const LOOKUP_TIMEOUT_MS = 5_000;
+/** Pause before the next lookup after one failed, doubling up to the ceiling. */
+const LOOKUP_RETRY_MS = 1_000;
+const LOOKUP_RETRY_MAX_MS = 30_000;
 
 /** Where the daemon listens. */
 export interface DaemonAddress {
   host: string;
   port: number;
 }
+
+/** Resolves a host name to one address (node:dns lookup, which honours /etc/hosts). */
+export type Lookup = (host: string) => Promise<{ address: string; family: number }>;
 
 /** Options for {@link createUdpSender}. */
 export interface UdpSenderOptions<T> {
@@ -27,6 +42,8 @@ export interface UdpSenderOptions<T> {
   diagnostic: Diagnostic;
   flushIntervalMs: number;
   maxQueue: number;
+  /** The resolver for a daemon host name (tests: one that never answers). */
+  lookup?: Lookup;
 }
 
 /** A bounded, batching datagram sender. */
@@ -37,217 +54,289 @@ export interface UdpSender<T> {
   flush(deadlineMs: number): Promise<void>;
   /** Flushes, closes the socket and clears the timer; later calls are harmless. */
   shutdown(deadlineMs: number): Promise<void>;
+  /** Lookups started so far (a literal address needs none). */
+  lookups(): number;
 }
 
 /** Creates the sender; the socket opens on the first send, not at construction. */
 export function createUdpSender<T>(options: UdpSenderOptions<T>): UdpSender<T> {
-  const { address, encode, stats, now, diagnostic } = options;
-  let queue: T[] = [];
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let socket: dgram.Socket | undefined;
-  let inflight = 0;
-  let waiters: Array<() => void> = [];
-  let closing: Promise<void> | undefined;
-  let lastError = "";
-  let abandoned = false;
-  const outbox: Uint8Array[] = [];
-  let pumping: Promise<void> | undefined;
+  return new DatagramSender(options);
+}
 
-  function schedule(): void {
-    if (timer !== undefined || closing !== undefined) return;
-    timer = setTimeout(function flushTick() {
-      timer = undefined;
-      drain();
-    }, options.flushIntervalMs);
-    // A pending batch must not keep the process alive; shutdown flushes it.
-    if (typeof Deno !== "undefined") Deno.unrefTimer(timer as unknown as number);
-  }
+/** A resolved daemon address. */
+interface Resolved {
+  address: string;
+  family: 4 | 6;
+}
 
-  function openSocket(): dgram.Socket {
-    if (socket !== undefined) return socket;
-    const created = dgram.createSocket(address.host.includes(":") ? "udp6" : "udp4");
-    created.on("error", function onSocketError(error: Error) {
-      report(`X-Ray socket error: ${error.message}`);
-    });
-    created.unref();
-    socket = created;
-    return created;
-  }
+/** The sender; state lives in the declared fields. */
+class DatagramSender<T> implements UdpSender<T> {
+  readonly #options: UdpSenderOptions<T>;
+  readonly #stats: SinkStats;
+  readonly #lookup: Lookup;
+  /** Documents waiting for the next batch. */
+  #queue: T[] = [];
+  /** Encoded datagrams waiting for the socket (and for the address). */
+  readonly #outbox: Uint8Array[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #socket: dgram.Socket | undefined;
+  #resolved: Resolved | undefined;
+  #resolving: Promise<void> | undefined;
+  #lookups = 0;
+  #lookupRetryMs = LOOKUP_RETRY_MS;
+  /** Datagrams handed to the socket whose callback has not come yet. */
+  #inflight = 0;
+  #waiters: Array<() => void> = [];
+  #pumping: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  /** Ended at shutdown: wakes a lookup backoff, stops the pump. */
+  readonly #stop = new AbortController();
+  #lastError = "";
+  /** Shutdown counted the sends still out as dropped: their late callbacks count nothing. */
+  #final = false;
 
-  function report(message: string): void {
-    // One line per distinct failure, so a missing daemon does not flood the console.
-    if (message === lastError) return;
-    lastError = message;
-    diagnostic(message);
-  }
-
-  function settle(): void {
-    inflight--;
-    if (inflight === 0) {
-      const done = waiters;
-      waiters = [];
-      for (const resolve of done) resolve();
+  constructor(options: UdpSenderOptions<T>) {
+    this.#options = options;
+    this.#stats = options.stats;
+    this.#lookup = options.lookup ?? ((host) => dnsLookup(host));
+    const family = isIP(options.address.host);
+    if (family !== 0) {
+      this.#resolved = { address: options.address.host, family: family === 6 ? 6 : 4 };
     }
+  }
+
+  /** Bound, so the tracker can pass it around as a function. */
+  readonly enqueue = (item: T): void => {
+    // Every offered document counts as queued, so a refused one keeps the identity exact.
+    this.#stats.queued++;
+    const full = this.#queue.length + this.#outbox.length >= this.#options.maxQueue;
+    if (this.#closing !== undefined || full) {
+      this.#stats.dropped++;
+      if (full) this.#report("X-Ray queue full: documents are being dropped");
+      return;
+    }
+    this.#queue.push(item);
+    this.#schedule();
+  };
+
+  async flush(deadlineMs: number): Promise<void> {
+    this.#clearTimer();
+    // Past the deadline nothing new leaves: what is still here is counted by shutdown.
+    if (this.#options.now() < deadlineMs) this.#drain();
+    await this.#settled(deadlineMs);
+  }
+
+  shutdown(deadlineMs: number): Promise<void> {
+    this.#closing ??= this.#shutdownOnce(deadlineMs);
+    return this.#closing;
+  }
+
+  lookups(): number {
+    return this.#lookups;
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined || this.#closing !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#drain();
+    }, this.#options.flushIntervalMs);
+    // A pending batch must not keep the process alive; shutdown flushes it.
+    Deno.unrefTimer(this.#timer as unknown as number);
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #report(message: string): void {
+    // One line per distinct failure, so a missing daemon does not flood the console.
+    if (message === this.#lastError) return;
+    this.#lastError = message;
+    this.#options.diagnostic(message);
   }
 
   /** Encodes the queued items into the outbox and starts pumping it out. */
-  function drain(): void {
-    if (queue.length === 0) return;
-    const batch = queue;
-    queue = [];
-    for (const item of batch) {
-      let datagrams: Uint8Array[];
-      try {
-        datagrams = encode(item);
-      } catch (error) {
-        stats.dropped++;
-        report(`X-Ray document could not be encoded: ${String(error)}`);
-        continue;
-      }
-      if (datagrams.length === 0) {
-        stats.dropped++;
-        continue;
-      }
-      // The outbox is bounded too: when the daemon side cannot keep up, drop and count.
-      if (outbox.length + datagrams.length > options.maxQueue) {
-        stats.dropped++;
-        report("X-Ray outbox full: documents are being dropped");
-        continue;
-      }
-      // A split document becomes several datagrams; count them so the identity holds.
-      stats.queued += datagrams.length - 1;
-      for (const datagram of datagrams) outbox.push(datagram);
+  #drain(): void {
+    if (this.#queue.length > 0) {
+      const batch = this.#queue;
+      this.#queue = [];
+      for (const item of batch) this.#encode(item);
     }
-    pumping ??= pump().finally(() => {
-      pumping = undefined;
-    });
+    if (this.#outbox.length > 0) {
+      this.#pumping ??= this.#pump().finally(() => {
+        this.#pumping = undefined;
+      });
+    }
+  }
+
+  #encode(item: T): void {
+    let datagrams: Uint8Array[];
+    try {
+      datagrams = this.#options.encode(item);
+    } catch (error) {
+      this.#stats.dropped++;
+      this.#report(`X-Ray document could not be encoded: ${errorText(error)}`);
+      return;
+    }
+    if (datagrams.length === 0) {
+      this.#stats.dropped++;
+      return;
+    }
+    // The outbox is bounded too: when the daemon side cannot keep up, drop and count.
+    if (this.#outbox.length + datagrams.length > this.#options.maxQueue) {
+      this.#stats.dropped++;
+      this.#report("X-Ray outbox full: documents are being dropped");
+      return;
+    }
+    // A split document becomes several datagrams; count them so the identity holds.
+    this.#stats.queued += datagrams.length - 1;
+    for (const datagram of datagrams) this.#outbox.push(datagram);
   }
 
   /**
    * Sends the outbox a burst at a time, yielding between bursts: a split document can be
    * hundreds of datagrams, and the daemon's receive buffer drops what arrives in one go.
    */
-  async function pump(): Promise<void> {
-    while (outbox.length > 0 && !abandoned) {
+  async #pump(): Promise<void> {
+    while (this.#outbox.length > 0 && !this.#stop.signal.aborted) {
+      const target = this.#resolved ?? await this.#resolve();
+      if (target === undefined) return; // no address yet: the outbox waits, bounded
       let bytes = 0;
       let count = 0;
+      const outbox = this.#outbox;
       while (
         count < outbox.length && (count === 0 || bytes + outbox[count]!.length <= BURST_BYTES)
       ) {
         bytes += outbox[count]!.length;
         count++;
       }
-      for (const datagram of outbox.splice(0, count)) send(datagram);
-      if (outbox.length > 0) await new Promise((resolve) => setTimeout(resolve, BURST_PAUSE_MS));
+      for (const datagram of outbox.splice(0, count)) this.#send(datagram, target);
+      if (outbox.length > 0) await sleep(BURST_PAUSE_MS, this.#stop.signal);
     }
   }
 
-  function send(datagram: Uint8Array): void {
-    let target: dgram.Socket;
-    try {
-      target = openSocket();
-    } catch (error) {
-      stats.failed++;
-      report(`X-Ray socket could not be opened: ${String(error)}`);
+  /** The one lookup in flight (started if none is); undefined while there is no address. */
+  async #resolve(): Promise<Resolved | undefined> {
+    this.#resolving ??= this.#lookupOnce().finally(() => {
+      this.#resolving = undefined;
+    });
+    await this.#resolving;
+    return this.#resolved;
+  }
+
+  async #lookupOnce(): Promise<void> {
+    this.#lookups++;
+    const host = this.#options.address.host;
+    const lookup = this.#lookup(host).then((r) => r, (error: unknown) => error);
+    const answered = await beforeDeadline(lookup, this.#options.now() + LOOKUP_TIMEOUT_MS);
+    const result = answered ? await lookup : new Error(`no answer in ${LOOKUP_TIMEOUT_MS} ms`);
+    if (result instanceof Error || typeof result !== "object" || result === null) {
+      this.#report(`X-Ray daemon host ${host} could not be resolved: ${errorText(result)}`);
+      // Wait before the next lookup, so a dead resolver costs one lookup at a time, spaced.
+      await sleep(this.#lookupRetryMs, this.#stop.signal);
+      this.#lookupRetryMs = Math.min(LOOKUP_RETRY_MAX_MS, this.#lookupRetryMs * 2);
       return;
     }
-    inflight++;
+    const { address, family } = result as { address: string; family: number };
+    this.#resolved = { address, family: family === 6 ? 6 : 4 };
+  }
+
+  #openSocket(family: 4 | 6): dgram.Socket {
+    if (this.#socket !== undefined) return this.#socket;
+    const created = dgram.createSocket(family === 6 ? "udp6" : "udp4");
+    created.on("error", (error: Error) => this.#report(`X-Ray socket error: ${error.message}`));
+    created.unref();
+    this.#socket = created;
+    return created;
+  }
+
+  #send(datagram: Uint8Array, target: Resolved): void {
+    let socket: dgram.Socket;
     try {
-      target.send(datagram, address.port, address.host, function onSent(error) {
-        if (abandoned) return;
+      socket = this.#openSocket(target.family);
+    } catch (error) {
+      this.#stats.failed++;
+      this.#report(`X-Ray socket could not be opened: ${errorText(error)}`);
+      return;
+    }
+    this.#inflight++;
+    try {
+      socket.send(datagram, this.#options.address.port, target.address, (error) => {
+        if (this.#final) return;
         if (error) {
-          stats.failed++;
-          report(`X-Ray datagram could not be sent: ${error.message}`);
+          this.#stats.failed++;
+          this.#report(`X-Ray datagram could not be sent: ${error.message}`);
         } else {
-          stats.sent++;
+          this.#stats.sent++;
         }
-        settle();
+        this.#settle();
       });
     } catch (error) {
-      stats.failed++;
-      report(`X-Ray datagram could not be sent: ${String(error)}`);
-      settle();
+      this.#stats.failed++;
+      this.#report(`X-Ray datagram could not be sent: ${errorText(error)}`);
+      this.#settle();
     }
+  }
+
+  #settle(): void {
+    this.#inflight--;
+    if (this.#inflight > 0) return;
+    const done = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of done) resolve();
   }
 
   /** Resolves when the outbox is empty and every send has called back, or at the deadline. */
-  async function settled(deadlineMs: number): Promise<void> {
-    while (pumping !== undefined) {
-      if (!(await beforeDeadline(pumping, deadlineMs))) return;
+  async #settled(deadlineMs: number): Promise<void> {
+    const now = this.#options.now;
+    while (this.#pumping !== undefined && now() < deadlineMs) {
+      if (!(await beforeDeadline(this.#pumping, deadlineMs, now))) return;
+      // The pump stopped without an address: there is nothing more to wait for.
+      if (this.#resolved === undefined) break;
     }
-    await waitForCallbacks(deadlineMs);
+    if (this.#inflight > 0) {
+      await beforeDeadline(
+        new Promise<void>((resolve) => this.#waiters.push(resolve)),
+        deadlineMs,
+        now,
+      );
+    }
   }
 
-  function beforeDeadline(work: Promise<void>, deadlineMs: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const timeout = setTimeout(() => resolve(false), Math.max(0, deadlineMs - now()));
-      work.then(() => {
-        clearTimeout(timeout);
-        resolve(true);
-      });
-    });
+  async #shutdownOnce(deadlineMs: number): Promise<void> {
+    this.#clearTimer();
+    await this.flush(deadlineMs);
+    this.#stop.abort();
+    // Abandoned at the deadline: what was never handed to the socket is dropped. A datagram
+    // already handed over is the kernel's: its callback still counts it sent or failed.
+    this.#stats.dropped += this.#outbox.length + this.#queue.length;
+    this.#outbox.length = 0;
+    this.#queue = [];
+    if (this.#inflight > 0) {
+      // Local sends call back within a tick or two; never past this small grace.
+      const grace = Math.max(deadlineMs, this.#options.now() + 50);
+      await this.#settled(grace);
+    }
+    this.#final = true;
+    if (this.#inflight > 0) {
+      this.#stats.dropped += this.#inflight;
+      this.#inflight = 0;
+    }
+    await this.#closeSocket();
   }
 
-  function waitForCallbacks(deadlineMs: number): Promise<void> {
-    if (inflight === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timeout = setTimeout(done, Math.max(0, deadlineMs - now()));
-      function done(): void {
-        clearTimeout(timeout);
-        waiters = waiters.filter((w) => w !== done);
+  async #closeSocket(): Promise<void> {
+    const open = this.#socket;
+    this.#socket = undefined;
+    if (open === undefined) return;
+    await new Promise<void>((resolve) => {
+      try {
+        open.close(() => resolve());
+      } catch {
         resolve();
       }
-      waiters.push(done);
     });
   }
-
-  return {
-    enqueue(item: T): void {
-      if (closing !== undefined || queue.length + outbox.length >= options.maxQueue) {
-        stats.dropped++;
-        return;
-      }
-      stats.queued++;
-      queue.push(item);
-      schedule();
-    },
-    async flush(deadlineMs: number): Promise<void> {
-      if (timer !== undefined) {
-        clearTimeout(timer);
-        timer = undefined;
-      }
-      drain();
-      await settled(deadlineMs);
-    },
-    shutdown(deadlineMs: number): Promise<void> {
-      closing ??= (async () => {
-        if (timer !== undefined) {
-          clearTimeout(timer);
-          timer = undefined;
-        }
-        drain();
-        await settled(deadlineMs);
-        if (inflight > 0 || outbox.length > 0) {
-          // Abandoned at the deadline: what was never handed to the socket is dropped.
-          stats.dropped += inflight + outbox.length;
-          inflight = 0;
-          outbox.length = 0;
-          abandoned = true;
-          await pumping;
-        }
-        const open = socket;
-        socket = undefined;
-        if (open !== undefined) {
-          await new Promise<void>((resolve) => {
-            try {
-              open.close(() => resolve());
-            } catch {
-              resolve();
-            }
-          });
-        }
-      })();
-      return closing;
-    },
-  };
 }

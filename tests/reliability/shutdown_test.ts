@@ -112,6 +112,10 @@ Deno.test("main.ts on SIGTERM after a burst delivers what every sink holds, then
     // Rollbar: the seed's warning.
     assert.equal(rollbar.items.length, 1);
     assert.equal(stats.rollbar?.sent, 1);
+
+    // The summary line reached the console only: no sink saw a line after it stopped.
+    const stderr = await backend.stderr;
+    assert.ok(!stderr.includes("after shutdown"), stderr);
   } finally {
     try {
       backend.child.kill("SIGKILL");
@@ -120,6 +124,77 @@ Deno.test("main.ts on SIGTERM after a burst delivers what every sink holds, then
     await backend.done;
     await backend.stderr;
     await Deno.remove(rules);
+    await otlp.close();
+    await daemon.close();
+    await cloudwatch.close();
+    await rollbar.close();
+  }
+});
+
+Deno.test("main.ts with SHUTDOWN_TIMEOUT_MS=0 counts every record by what happened to it", async () => {
+  const otlp = startOtlpReceiver();
+  const daemon = await startUdpListener();
+  const cloudwatch = startCloudWatchStandIn();
+  const rollbar = startRollbarStandIn();
+  const backend = await startBackend({
+    ...AWS_ENV,
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+    OTEL_BSP_SCHEDULE_DELAY: "60000",
+    AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.port}`,
+    CLOUDWATCH_LOG_GROUP: "cruddur",
+    CLOUDWATCH_LOG_STREAM: "zero",
+    AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: cloudwatch.endpoint,
+    CLOUDWATCH_FLUSH_INTERVAL_MS: "60000",
+    ROLLBAR_ACCESS_TOKEN: "rollbar-token",
+    ROLLBAR_ENDPOINT: rollbar.endpoint,
+    HEALTH_CHECK_DETAIL: "true",
+    SHUTDOWN_TIMEOUT_MS: "0",
+  });
+  try {
+    for (let i = 0; i < 40; i++) {
+      await (await fetch(`${backend.url}/api/activities/home`)).arrayBuffer();
+    }
+    assert.equal(await (await fetch(`${backend.url}/rollbar/test`)).text(), "Hello World!");
+    // Wait until the Rollbar item is answered, so nothing is on the wire at the signal.
+    const deadline = Date.now() + 10_000;
+    while (true) {
+      const health = await (await fetch(`${backend.url}/api/health-check`)).json();
+      if (health.telemetry?.rollbar?.sent === 1) break;
+      assert.ok(Date.now() < deadline, "the Rollbar item was answered");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    backend.child.kill("SIGTERM");
+    const status = await backend.child.status;
+    await backend.done;
+    assert.equal(status.code, 0);
+    const summary = backend.lines().find((l) => l.message === "Shutdown complete");
+    assert.ok(summary, "one summary line");
+    const stats = summary.telemetry as Record<string, Record<string, number>>;
+    for (const [name, s] of Object.entries(stats)) {
+      if (name === "console") continue;
+      assert.equal(
+        s.queued,
+        s.sent! + s.dropped! + s.rejected! + s.failed!,
+        `${name}: every record settled: ${JSON.stringify(s)}`,
+      );
+    }
+    // Sent means the stand-in has it; what never left is dropped, not guessed.
+    assert.equal(stats.traces?.sent, otlp.spans().length);
+    assert.equal(stats.rollbar?.sent, rollbar.items.length);
+    assert.equal(stats.rollbar?.sent, 1);
+    assert.equal(stats.cloudwatch?.sent, cloudwatch.events("cruddur", "zero").length);
+    assert.ok((stats.traces?.dropped ?? 0) > 0, "the batch processor's spans were never sent");
+    await daemon.waitFor(stats.xray?.sent ?? 0, 3000).catch(() => {});
+    assert.ok(daemon.documents.length <= (stats.xray?.sent ?? 0));
+    const stderr = await backend.stderr;
+    assert.ok(!stderr.includes("after shutdown"), stderr);
+  } finally {
+    try {
+      backend.child.kill("SIGKILL");
+    } catch { /* exited */ }
+    await backend.child.status;
+    await backend.done;
+    await backend.stderr;
     await otlp.close();
     await daemon.close();
     await cloudwatch.close();

@@ -45,3 +45,71 @@ Deno.test("createUdpSender() bounds queue and outbox together, and its account a
     await daemon.close();
   }
 });
+
+Deno.test("createUdpSender() with a daemon host whose DNS never answers: one lookup, bounded, counted", async () => {
+  const stats = emptyStats();
+  let lookups = 0;
+  const sender = createUdpSender<number>({
+    address: { host: "xray-daemon.invalid", port: 2000 },
+    encode: (n) => [datagram(n)],
+    stats,
+    now: Date.now,
+    diagnostic: () => {},
+    flushIntervalMs: 1,
+    maxQueue: 100,
+    lookup: () => {
+      lookups++;
+      return new Promise(() => {}); // a resolver that never answers
+    },
+  });
+  try {
+    const rssBefore = Deno.memoryUsage().rss;
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 1000; i++) sender.enqueue(round * 1000 + i);
+      await new Promise((resolve) => setTimeout(resolve, 2)); // let the flush timer run
+    }
+    assert.equal(lookups, 1, "one lookup in flight, not one per datagram");
+    assert.equal(sender.lookups(), 1);
+    assert.equal(stats.sent, 0);
+    // Everything beyond the queue's bound was refused and counted.
+    assert.ok(stats.dropped >= 50_000 - 100, `dropped ${stats.dropped}`);
+    assert.ok(Deno.memoryUsage().rss - rssBefore < 50 * 1024 * 1024, "memory stays flat");
+  } finally {
+    const started = Date.now();
+    await sender.shutdown(Date.now() + 200);
+    assert.ok(Date.now() - started < 2000, "shutdown does not wait for the lookup");
+  }
+  // Nothing is left unaccounted: the documents held for the address are dropped at shutdown.
+  assert.equal(stats.queued, stats.sent + stats.dropped + stats.failed);
+});
+
+Deno.test("createUdpSender() resolves a daemon host name once and reuses the address", async () => {
+  const daemon = await startUdpListener();
+  const stats = emptyStats();
+  const looked: string[] = [];
+  const sender = createUdpSender<number>({
+    address: { host: "xray-daemon", port: daemon.port },
+    encode: (n) => [datagram(n)],
+    stats,
+    now: Date.now,
+    diagnostic: () => {},
+    flushIntervalMs: 1,
+    maxQueue: 1000,
+    lookup: (host) => {
+      looked.push(host);
+      return Promise.resolve({ address: "127.0.0.1", family: 4 });
+    },
+  });
+  try {
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 10; i++) sender.enqueue(round * 10 + i);
+      await sender.flush(Date.now() + 2000);
+    }
+    assert.deepEqual(looked, ["xray-daemon"]);
+    assert.equal(stats.sent, 50);
+    await daemon.waitFor(50, 3000);
+  } finally {
+    await sender.shutdown(Date.now() + 1000);
+    await daemon.close();
+  }
+});

@@ -568,7 +568,8 @@ Deno.test("createXRay() bounds the queue, buffered children and unfinished segme
   const h = await harness({ maxQueue: 2, flushIntervalMs: 60_000 });
   try {
     for (let i = 0; i < 3; i++) serve(h);
-    assertEquals(h.xray.stats().queued, 2);
+    // Every offered segment counts as queued, the one the full queue refused as dropped too.
+    assertEquals(h.xray.stats().queued, 3);
     assertEquals(h.xray.stats().dropped, 1);
     // A segment that stays open while three children finish: two buffered, one dropped.
     serve(h, {
