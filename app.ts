@@ -56,12 +56,17 @@ const METHODS: ReadonlyArray<[RegExp, string[]]> = [
   [/^\/rollbar\/test$/, ["GET", "HEAD"]],
 ];
 
+/** The origins CORS allows: FRONTEND_URL's and BACKEND_URL's, when set. */
+export function corsOrigins(config: Pick<Config, "frontendUrl" | "backendUrl">): string[] {
+  return [config.frontendUrl, config.backendUrl].filter((o): o is string => !!o)
+    .map((o) => new URL(o).origin);
+}
+
 /** Creates the application. */
 export function createApp(deps: AppDeps): Hono {
   const { config, telemetry } = deps;
   const app = new Hono();
-  const origins = [config.frontendUrl, config.backendUrl].filter((o): o is string => !!o)
-    .map((o) => new URL(o).origin);
+  const origins = corsOrigins(config);
 
   app.use("*", telemetry.middleware({ routeOf: (method, path) => routeOf(app, method, path) }));
   app.use("*", secureHeaders());

@@ -4,6 +4,7 @@
  */
 
 import { parseDaemonAddress } from "./telemetry/xray/mod.ts";
+import { validateSamplingRule } from "./telemetry/xray/sampling.ts";
 
 /** Thrown for an environment variable that cannot be used. */
 export class ConfigError extends Error {
@@ -76,6 +77,8 @@ export interface Config {
   backendUrl?: string;
   bodyLimitBytes: number;
   shutdownTimeoutMs: number;
+  /** How long to keep trying to listen again after the listener died (EMFILE). */
+  listenRecoveryMs: number;
   traceDemo: boolean;
   healthDetail: boolean;
   serviceName: string;
@@ -101,6 +104,7 @@ export const CONFIG_VARIABLES = [
   "BACKEND_URL",
   "BODY_LIMIT_BYTES",
   "SHUTDOWN_TIMEOUT_MS",
+  "LISTEN_RECOVERY_MS",
   "TRACE_DEMO",
   "HEALTH_CHECK_DETAIL",
   "SERVICE_VERSION",
@@ -155,7 +159,10 @@ function text(env: Env, name: string): string | undefined {
   return value ? value : undefined;
 }
 
-function int(env: Env, name: string, fallback: number, min = 0, max = 2 ** 31): number {
+/** setTimeout's largest delay: a longer one fires after 1 ms (the WHATWG timers clamp). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function int(env: Env, name: string, fallback: number, min = 0, max = MAX_TIMER_MS): number {
   const raw = text(env, name);
   if (raw === undefined) return fallback;
   const value = Number(raw);
@@ -163,6 +170,37 @@ function int(env: Env, name: string, fallback: number, min = 0, max = 2 ** 31): 
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+/** A delay or timeout in milliseconds: at most MAX_TIMER_MS, so a timer fires when it says. */
+function ms(env: Env, name: string, fallback: number, min: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > MAX_TIMER_MS) {
+    throw new ConfigError(
+      `${name} must be whole milliseconds from ${min} to ${MAX_TIMER_MS} (the largest timer delay), got "${raw}"`,
+    );
+  }
+  return value;
+}
+
+/** An IPv4 or IPv6 literal, or a DNS host name (RFC 1123 labels). */
+const HOSTNAME =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+const IPV6 = /^[0-9A-Fa-f:.]+$/;
+
+function host(env: Env, name: string, fallback: string): string {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const bare = raw.startsWith("[") && raw.endsWith("]") ? raw.slice(1, -1) : raw;
+  const ok = (HOSTNAME.test(bare) && bare.length <= 253) || (bare.includes(":") && IPV6.test(bare));
+  if (!ok) {
+    throw new ConfigError(
+      `${name} must be an IP address or a host name (letters, digits, dots, hyphens), got "${raw}"`,
+    );
+  }
+  return bare;
 }
 
 function bool(env: Env, name: string, fallback: boolean): boolean {
@@ -190,6 +228,30 @@ function url(env: Env, name: string): string | undefined {
   } catch {
     throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
   }
+}
+
+/** An HTTP header name (RFC 9110 token). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Control characters a header value may not carry (CR and LF split headers). */
+// deno-lint-ignore no-control-regex
+const HEADER_VALUE_FORBIDDEN = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+/** OTEL_*_HEADERS: key=value pairs that must be legal HTTP header names and values. */
+function headerList(env: Env, name: string): Record<string, string> {
+  const headers = keyValues(env, name);
+  for (const [key, value] of Object.entries(headers)) {
+    if (!TOKEN.test(key)) {
+      throw new ConfigError(
+        `${name}: header name "${key}" must be an HTTP token (no spaces or separators)`,
+      );
+    }
+    if (HEADER_VALUE_FORBIDDEN.test(value)) {
+      throw new ConfigError(
+        `${name}: the value of header "${key}" must not contain CR, LF or other control characters`,
+      );
+    }
+  }
+  return headers;
 }
 
 /** Parses the W3C-baggage-like `k=v,k2=v2` lists of OTEL_*_HEADERS and OTEL_RESOURCE_ATTRIBUTES. */
@@ -258,10 +320,10 @@ function otelConfig(env: Env): OtelConfig {
     exporters,
     ...(tracesEndpoint ? { tracesEndpoint } : {}),
     headers: {
-      ...keyValues(env, "OTEL_EXPORTER_OTLP_HEADERS"),
-      ...keyValues(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"),
+      ...headerList(env, "OTEL_EXPORTER_OTLP_HEADERS"),
+      ...headerList(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"),
     },
-    timeoutMs: int(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000, 1),
+    timeoutMs: ms(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000, 1),
     sampler: oneOf(env, "OTEL_TRACES_SAMPLER", SAMPLERS, "parentbased_always_on"),
     ...(samplerArg === undefined ? {} : { samplerArg }),
     resourceAttributes: keyValues(env, "OTEL_RESOURCE_ATTRIBUTES"),
@@ -271,8 +333,8 @@ function otelConfig(env: Env): OtelConfig {
         int(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1),
         maxQueueSize,
       ),
-      scheduledDelayMillis: int(env, "OTEL_BSP_SCHEDULE_DELAY", 5000, 0),
-      exportTimeoutMillis: int(env, "OTEL_BSP_EXPORT_TIMEOUT", 30_000, 1),
+      scheduledDelayMillis: ms(env, "OTEL_BSP_SCHEDULE_DELAY", 5000, 0),
+      exportTimeoutMillis: ms(env, "OTEL_BSP_EXPORT_TIMEOUT", 30_000, 1),
     },
     captureRequestHeaders: (text(env, "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST") ??
       "").split(",").map((h) => h.trim().toLowerCase()).filter((h) => h !== ""),
@@ -289,6 +351,59 @@ function awsConfig(env: Env): AwsConfig | undefined {
     region,
     credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) },
   };
+}
+
+/** Rollbar refuses an item whose environment is longer than 255 characters (422). */
+function rollbarEnvironment(env: Env): string {
+  const value = text(env, "ROLLBAR_ENVIRONMENT") ?? "development";
+  if (value.length > 255) {
+    throw new ConfigError(
+      `ROLLBAR_ENVIRONMENT must be at most 255 characters (Rollbar's limit), got ${value.length}`,
+    );
+  }
+  return value;
+}
+
+/** CloudWatch Logs' CreateLogGroup pattern: 1-512 of letters, digits and `._-/#`. */
+function logGroupName(value: string): string {
+  if (!/^[.\-_/#A-Za-z0-9]{1,512}$/.test(value)) {
+    throw new ConfigError(
+      `CLOUDWATCH_LOG_GROUP must be 1-512 letters, digits or . _ - / # (CloudWatch's rule), got "${value}"`,
+    );
+  }
+  return value;
+}
+
+/** CloudWatch Logs' CreateLogStream pattern: 1-512 characters, none of `:` and `*`. */
+function logStreamName(value: string): string {
+  if (value.length > 512 || /[:*]/.test(value)) {
+    throw new ConfigError(
+      `CLOUDWATCH_LOG_STREAM must be 1-512 characters without : or * (CloudWatch's rule), got "${value}"`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The sampling rule file is read once here, so a missing or malformed file stops startup with
+ * one line instead of a stack trace when the X-Ray sink loads it.
+ */
+function checkSamplingRules(path: string): void {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    const why = error instanceof Error ? error.name : String(error);
+    throw new ConfigError(`AWS_XRAY_SAMPLING_RULES must name a readable file, "${path}": ${why}`);
+  }
+  try {
+    validateSamplingRule(JSON.parse(text));
+  } catch (error) {
+    const why = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    throw new ConfigError(
+      `AWS_XRAY_SAMPLING_RULES must be an X-Ray sampling rule JSON file, "${path}": ${why}`,
+    );
+  }
 }
 
 /** Reads and validates the environment; throws ConfigError naming the bad variable. */
@@ -315,13 +430,17 @@ export function loadConfig(env: Env): Config {
       );
     }
   }
+  const xrayEnabled = bool(env, "AWS_XRAY_ENABLED", xrayAddress !== undefined);
+  const samplingRulesPath = text(env, "AWS_XRAY_SAMPLING_RULES") ?? "aws/json/xray.json";
+  if (xrayEnabled) checkSamplingRules(samplingRulesPath);
   return {
     port: int(env, "PORT", 4567, 0, 65535),
-    hostname: text(env, "HOST") ?? "0.0.0.0",
+    hostname: host(env, "HOST", "0.0.0.0"),
     ...(frontendUrl ? { frontendUrl } : {}),
     ...(backendUrl ? { backendUrl } : {}),
     bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 64 * 1024, 1),
-    shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 0),
+    shutdownTimeoutMs: ms(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 0),
+    listenRecoveryMs: ms(env, "LISTEN_RECOVERY_MS", 30_000, 0),
     traceDemo: bool(env, "TRACE_DEMO", false),
     healthDetail: bool(env, "HEALTH_CHECK_DETAIL", false),
     serviceName,
@@ -331,20 +450,20 @@ export function loadConfig(env: Env): Config {
     logFormat: oneOf(env, "LOG_FORMAT", ["pretty", "json"] as const, "pretty"),
     otel: otelConfig(env),
     xray: {
-      enabled: bool(env, "AWS_XRAY_ENABLED", xrayAddress !== undefined),
+      enabled: xrayEnabled,
       daemonAddress: xrayAddress ?? "127.0.0.1:2000",
       ...(tracingName ? { tracingName } : {}),
       ...(xrayUrl ? { dynamicNamingPattern: xrayUrl } : {}),
-      samplingRulesPath: text(env, "AWS_XRAY_SAMPLING_RULES") ?? "aws/json/xray.json",
+      samplingRulesPath,
     },
     ...(aws ? { aws } : {}),
     ...(logGroup
       ? {
         cloudwatch: {
-          logGroup,
-          ...(logStream ? { logStream } : {}),
+          logGroup: logGroupName(logGroup),
+          ...(logStream ? { logStream: logStreamName(logStream) } : {}),
           ...(cwEndpoint ? { endpoint: cwEndpoint } : {}),
-          flushIntervalMs: int(env, "CLOUDWATCH_FLUSH_INTERVAL_MS", 5000, 10),
+          flushIntervalMs: ms(env, "CLOUDWATCH_FLUSH_INTERVAL_MS", 5000, 10),
           createLogGroup: bool(env, "CLOUDWATCH_CREATE_LOG_GROUP", true),
         },
       }
@@ -353,7 +472,7 @@ export function loadConfig(env: Env): Config {
       ? {
         rollbar: {
           accessToken: rollbarToken,
-          environment: text(env, "ROLLBAR_ENVIRONMENT") ?? "development",
+          environment: rollbarEnvironment(env),
           ...(rollbarVersion ? { codeVersion: rollbarVersion } : {}),
           ...(rollbarEndpoint ? { endpoint: rollbarEndpoint } : {}),
           itemsPerMinute: int(env, "ROLLBAR_ITEMS_PER_MINUTE", 60, 1),

@@ -4,7 +4,7 @@
  * flush every sink within one deadline, exit 0).
  */
 import process from "node:process";
-import { createApp } from "./app.ts";
+import { corsOrigins, createApp } from "./app.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { createMemoryStore } from "./services/store.ts";
 import { createTelemetry } from "./telemetry/mod.ts";
@@ -24,7 +24,15 @@ function readConfig(): Config {
 }
 const config = readConfig();
 
-const telemetry = await createTelemetry(config);
+/** Telemetry that cannot start (a sink's setup failed) is a startup failure, in one line. */
+async function startTelemetry() {
+  try {
+    return await createTelemetry(config);
+  } catch (error) {
+    fail(error instanceof Error ? error.message.split("\n")[0] ?? error.name : String(error));
+  }
+}
+const telemetry = await startTelemetry();
 const { logger } = telemetry;
 const clock = Date.now;
 const app = createApp({
@@ -48,6 +56,7 @@ async function handle(request: Request, info: Deno.ServeHandlerInfo): Promise<Re
       headers: { "content-type": "application/json", connection: "close", "retry-after": "1" },
     });
   }
+  if (outage) listenerRecovered();
   inFlight++;
   try {
     return await app.fetch(request, info);
@@ -60,16 +69,110 @@ function idle(): Promise<void> {
   return inFlight === 0 ? Promise.resolve() : new Promise((resolve) => onIdle = resolve);
 }
 
-const server = Deno.serve({
-  port: config.port,
-  hostname: config.hostname,
-  onListen({ hostname, port }) {
-    logger.info(`Cruddur backend listening on http://${hostname}:${port}`, {
-      mode: telemetry.mode,
+/** The startup banner's CORS line: who may call from a browser, or how to allow someone. */
+function corsLine(): string {
+  const origins = corsOrigins(config);
+  return origins.length > 0
+    ? `CORS: browsers may call from ${origins.join(", ")}`
+    : "CORS: no cross-origin browser calls are allowed (set FRONTEND_URL to the frontend's origin)";
+}
+
+let banner = true;
+function listen(port: number): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({
+    port,
+    hostname: config.hostname,
+    onListen({ hostname, port }) {
+      if (!banner) return;
+      banner = false;
+      logger.info(`Cruddur backend listening on http://${hostname}:${port}`, {
+        mode: telemetry.mode,
+      });
+      for (const line of telemetry.describe()) logger.info(line);
+      logger.info(corsLine());
+    },
+  }, handle);
+}
+
+/** A bind failure (port in use, an address this host lacks) is one startup line, exit 1. */
+function firstListen(): Deno.HttpServer<Deno.NetAddr> {
+  try {
+    return listen(config.port);
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      fail(
+        `PORT ${config.port} is already in use on HOST ${config.hostname}: set PORT to a free port`,
+      );
+    }
+    const why = error instanceof Error ? error.message : String(error);
+    fail(
+      `cannot listen on HOST ${config.hostname} PORT ${config.port} (${why}): check HOST and PORT`,
+    );
+  }
+}
+
+let server = firstListen();
+const boundPort = server.addr.port;
+watchListener(server);
+
+/**
+ * Deno 2.9's Deno.serve ends its accept loop for good when accept() fails, with EMFILE among
+ * others: `server.finished` rejects ("Too many open files (os error 24)"), the listening socket
+ * is closed and every later connection is refused while the process lives on. So the listener
+ * is watched: when it dies we listen again on the same port, with backoff, until a request is
+ * served (descriptors were freed). An outage longer than LISTEN_RECOVERY_MS shuts down
+ * gracefully with exit code 1, so a supervisor restarts us: never a process without listener.
+ */
+function watchListener(current: Deno.HttpServer<Deno.NetAddr>): void {
+  current.finished.then(
+    () => void lostListener(current, "the listener closed"),
+    (error) => void lostListener(current, error instanceof Error ? error.message : String(error)),
+  );
+}
+
+/** The listener outage in progress: since when, how many times we listened again. */
+let outage: { since: number; relistens: number; delayMs: number } | undefined;
+
+/** Called by the first request served after an outage: the listener is back for real. */
+function listenerRecovered(): void {
+  if (!outage) return;
+  logger.warn(`Listener recovered: serving again on port ${boundPort}`, {
+    outage_ms: Date.now() - outage.since,
+    relistens: outage.relistens,
+  });
+  outage = undefined;
+}
+
+async function lostListener(lost: Deno.HttpServer<Deno.NetAddr>, why: string): Promise<void> {
+  if (stopping || lost !== server) return;
+  if (!outage) {
+    outage = { since: Date.now(), relistens: 0, delayMs: 10 };
+    logger.error(`Listener failed: ${why}; listening again on port ${boundPort}`, {
+      recovery_ms: config.listenRecoveryMs,
     });
-    for (const line of telemetry.describe()) logger.info(line);
-  },
-}, handle);
+  }
+  for (;;) {
+    const current: { since: number; relistens: number; delayMs: number } = outage;
+    if (Date.now() - current.since >= config.listenRecoveryMs) {
+      logger.error(`Listener still failing after ${config.listenRecoveryMs} ms: ${why}`, {
+        relistens: current.relistens,
+      });
+      void shutdown("listener lost", 1);
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, current.delayMs));
+    current.delayMs = Math.min(current.delayMs * 2, 1000);
+    if (stopping) return;
+    try {
+      server = listen(boundPort);
+      current.relistens++;
+      watchListener(server);
+      return;
+    } catch (error) {
+      why = error instanceof Error ? error.message : String(error);
+    }
+  }
+}
 
 let stopping: Promise<void> | undefined;
 function shutdown(signal: string, exitCode = 0): Promise<void> {
@@ -85,7 +188,7 @@ function shutdown(signal: string, exitCode = 0): Promise<void> {
     const drained = new Promise((resolve) => {
       timer = setTimeout(resolve, Math.max(0, drainBy - Date.now()));
     });
-    await Promise.race([idle().then(() => server.shutdown()), drained]);
+    await Promise.race([idle().then(() => server.shutdown().catch(() => {})), drained]);
     clearTimeout(timer);
     await telemetry.forceFlush(deadline);
     await telemetry.shutdown(deadline);

@@ -213,3 +213,160 @@ Deno.test("main.ts with PORT=abc exits 1 with one clear line naming PORT", async
   assert.ok(!stderr.includes("    at "), "no stack trace");
   assert.equal(stdout, "", "nothing was served or logged");
 });
+
+Deno.test("loadConfig() refuses what would fail later: hosts, header syntax, Rollbar and CloudWatch limits, timers", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const malformed = `${dir}/malformed.json`;
+    await Deno.writeTextFile(malformed, "{ not json");
+    const misshapen = `${dir}/misshapen.json`;
+    await Deno.writeTextFile(misshapen, JSON.stringify({ version: 2, default: {} }));
+    const xray = { AWS_XRAY_DAEMON_ADDRESS: "127.0.0.1:2000" };
+    const rollbar = { ROLLBAR_ACCESS_TOKEN: "t" };
+    const cases: Array<[Record<string, string>, string, RegExp]> = [
+      [{ HOST: "exa mple" }, "HOST", /IP address or a host name/],
+      [{ HOST: "http://localhost" }, "HOST", /IP address or a host name/],
+      [{ HOST: "-bad-.example" }, "HOST", /host name/],
+      [
+        { OTEL_EXPORTER_OTLP_HEADERS: "x honeycomb team=abc" },
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        /HTTP token/,
+      ],
+      [
+        { OTEL_EXPORTER_OTLP_HEADERS: "x-team=abc%0D%0AX-Evil: 1" },
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        /CR, LF/,
+      ],
+      [
+        { OTEL_EXPORTER_OTLP_TRACES_HEADERS: "x-team=a%0Ab" },
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        /CR, LF/,
+      ],
+      [{ ...rollbar, ROLLBAR_ENVIRONMENT: "e".repeat(256) }, "ROLLBAR_ENVIRONMENT", /255/],
+      [{ CLOUDWATCH_LOG_GROUP: "cruddur logs" }, "CLOUDWATCH_LOG_GROUP", /\. _ - \/ #/],
+      [{ CLOUDWATCH_LOG_GROUP: "g".repeat(513) }, "CLOUDWATCH_LOG_GROUP", /1-512/],
+      [
+        { CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_LOG_STREAM: "a:b" },
+        "CLOUDWATCH_LOG_STREAM",
+        /: or \*/,
+      ],
+      [
+        { CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_LOG_STREAM: "a*" },
+        "CLOUDWATCH_LOG_STREAM",
+        /: or \*/,
+      ],
+      [
+        { ...xray, AWS_XRAY_SAMPLING_RULES: `${dir}/missing.json` },
+        "AWS_XRAY_SAMPLING_RULES",
+        /NotFound/,
+      ],
+      [{ ...xray, AWS_XRAY_SAMPLING_RULES: malformed }, "AWS_XRAY_SAMPLING_RULES", /JSON/],
+      [{ ...xray, AWS_XRAY_SAMPLING_RULES: misshapen }, "AWS_XRAY_SAMPLING_RULES", /SamplingRule/],
+      [{ LISTEN_RECOVERY_MS: "-1" }, "LISTEN_RECOVERY_MS", /milliseconds/],
+    ];
+    for (
+      const name of [
+        "SHUTDOWN_TIMEOUT_MS",
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "OTEL_BSP_EXPORT_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "LISTEN_RECOVERY_MS",
+      ]
+    ) {
+      cases.push([{ [name]: String(2 ** 31) }, name, /2147483647/]);
+    }
+    cases.push([
+      { CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_FLUSH_INTERVAL_MS: String(2 ** 31) },
+      "CLOUDWATCH_FLUSH_INTERVAL_MS",
+      /2147483647/,
+    ]);
+    for (const [env, variable, rule] of cases) {
+      rejects(env, variable);
+      assert.throws(() => loadConfig(env), rule, variable);
+    }
+    // The largest timer is fine, and so are the names and values the services accept.
+    const ok = loadConfig({
+      SHUTDOWN_TIMEOUT_MS: String(2 ** 31 - 1),
+      HOST: "::1",
+      OTEL_EXPORTER_OTLP_HEADERS: "x-honeycomb-team=a%20b",
+      ...rollbar,
+      ROLLBAR_ENVIRONMENT: "e".repeat(255),
+      CLOUDWATCH_LOG_GROUP: "/cruddur/backend-flask_#1",
+      CLOUDWATCH_LOG_STREAM: "host/2026 [pid 1]",
+      ...xray,
+    });
+    assert.equal(ok.shutdownTimeoutMs, 2 ** 31 - 1);
+    assert.equal(ok.hostname, "::1");
+    assert.equal(ok.otel.headers["x-honeycomb-team"], "a b");
+    assert.equal(loadConfig({ HOST: "[::1]" }).hostname, "::1");
+    assert.equal(loadConfig({ HOST: "localhost" }).hostname, "localhost");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Runs main.ts with `env` (nothing inherited) until it exits. */
+async function runMain(env: Record<string, string>) {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "main.ts"],
+    cwd: new URL("..", import.meta.url),
+    clearEnv: true,
+    env: {
+      ...(Deno.env.get("HOME") ? { HOME: Deno.env.get("HOME") as string } : {}),
+      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR") as string } : {}),
+      NO_COLOR: "1",
+      LOG_FORMAT: "json",
+      ...env,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  return { code: output.code, stderr, lines: stderr.split("\n").filter((l) => l.trim() !== "") };
+}
+
+Deno.test("main.ts with a port in use, a HOST it cannot bind or a missing rules file: one line, exit 1", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ HOST: "127.0.0.1", PORT: String(taken.addr.port) }, /PORT \d+ is already in use/],
+      // 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this host.
+      [{ HOST: "192.0.2.1", PORT: "0" }, /cannot listen on HOST 192\.0\.2\.1/],
+      [{ HOST: "bad host", PORT: "0" }, /^startup failed: HOST must be/],
+      [
+        { PORT: "0", AWS_XRAY_ENABLED: "true", AWS_XRAY_SAMPLING_RULES: "/nonexistent/rules.json" },
+        /AWS_XRAY_SAMPLING_RULES/,
+      ],
+    ];
+    for (const [env, line] of cases) {
+      const run = await runMain(env);
+      assert.equal(run.code, 1, run.stderr);
+      assert.equal(run.lines.length, 1, run.stderr);
+      assert.match(run.lines[0] ?? "", line);
+      assert.ok(!run.stderr.includes("    at "), "no stack trace");
+    }
+  } finally {
+    taken.close();
+  }
+});
+
+Deno.test("the startup banner says which origins CORS allows, or which variable to set", async () => {
+  const { startBackend } = await import("./support/backend.ts");
+  for (
+    const [env, expected] of [
+      [{}, /^CORS: no cross-origin browser calls are allowed \(set FRONTEND_URL/],
+      [
+        { FRONTEND_URL: "http://localhost:3000/app" },
+        /^CORS: browsers may call from http:\/\/localhost:3000$/,
+      ],
+    ] as Array<[Record<string, string>, RegExp]>
+  ) {
+    const backend = await startBackend(env);
+    try {
+      await backend.waitFor(expected);
+    } finally {
+      backend.child.kill("SIGTERM");
+      await Promise.all([backend.child.status, backend.done, backend.stderr]);
+    }
+  }
+});

@@ -15,10 +15,30 @@ export interface Backend {
   done: Promise<void>;
 }
 
+/** How to start the backend. */
+export interface BackendOptions {
+  /** Open-file limit for the process (`prlimit --nofile`), to run it out of descriptors. */
+  fileLimit?: number;
+}
+
 /** Starts main.ts on 127.0.0.1:0 and waits for its "listening" line. */
-export async function startBackend(env: Record<string, string> = {}): Promise<Backend> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "main.ts"],
+export async function startBackend(
+  env: Record<string, string> = {},
+  options: BackendOptions = {},
+): Promise<Backend> {
+  const deno = [
+    Deno.execPath(),
+    "run",
+    "--allow-net",
+    "--allow-env",
+    "--allow-read",
+    "--allow-sys",
+  ];
+  const argv = options.fileLimit === undefined
+    ? [...deno, "main.ts"]
+    : ["prlimit", `--nofile=${options.fileLimit}`, "--", ...deno, "main.ts"];
+  const child = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
     cwd: new URL("../..", import.meta.url),
     // Nothing from this process's environment: no exporter may reach the network.
     clearEnv: true,
