@@ -15,6 +15,8 @@ import { recordError } from "./traced.ts";
 export interface TracedFetchOptions {
   tracer: Tracer;
   store: ContextStore;
+  /** Root spans get random trace ids (X-Ray off): a call made outside any trace flags it. */
+  randomRoots?: boolean;
   /** The X-Amzn-Trace-Id value for a started CLIENT span, when X-Ray tracks its segment. */
   xrayHeader?: (span: Span) => string | undefined;
 }
@@ -41,7 +43,9 @@ export function createTracedFetch(options: TracedFetchOptions) {
     const ctx = trace.setSpan(parent, span);
     const headers = new Headers(init?.headers);
     const { traceId, spanId, traceFlags, traceState } = span.spanContext();
-    const random = parent.getValue(RANDOM_TRACE_ID_KEY) === true ? TRACE_FLAG_RANDOM : 0;
+    const randomId = parent.getValue(RANDOM_TRACE_ID_KEY) === true ||
+      (options.randomRoots === true && trace.getSpan(parent) === undefined);
+    const random = randomId ? TRACE_FLAG_RANDOM : 0;
     headers.set("traceparent", formatTraceParent(traceId, spanId, traceFlags | random));
     const state = traceState?.serialize();
     if (state) headers.set("tracestate", state);

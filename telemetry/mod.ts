@@ -210,10 +210,12 @@ export async function createTelemetry(
     },
   });
 
-  const traced = createTraced(tracer, store);
+  const randomRoots = mode === "sdk" && ids.style === "random";
+  const traced = createTraced(tracer, store, randomRoots);
   const tracedFetch = createTracedFetch({
     tracer,
     store,
+    randomRoots,
     ...(requestHook?.outgoingHeader
       ? { xrayHeader: requestHook.outgoingHeader.bind(requestHook) }
       : {}),

@@ -4,7 +4,7 @@
  * start, run inside the span's context, record a thrown error with ERROR status, end.
  */
 import { type Span, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api";
-import { activeSecrets, type ContextStore } from "./context.ts";
+import { activeSecrets, type ContextStore, RANDOM_TRACE_ID_KEY } from "./context.ts";
 import { scrubText } from "./scrub.ts";
 
 /** The attribute naming the X-Ray subsegment when it differs from the span name. */
@@ -22,8 +22,11 @@ export function recordError(span: Span, error: unknown, secrets?: ReadonlySet<st
   span.setStatus({ code: SpanStatusCode.ERROR, message });
 }
 
-/** Creates `traced` bound to a tracer and a context store. */
-export function createTraced(tracer: Tracer, store: ContextStore) {
+/**
+ * Creates `traced` bound to a tracer and a context store. `randomRoots`: a span started outside
+ * any trace gets a random trace id (telemetry/ids.ts), which outgoing headers then flag.
+ */
+export function createTraced(tracer: Tracer, store: ContextStore, randomRoots = false) {
   return function traced<T>(
     name: string,
     fn: (span: Span) => T | Promise<T>,
@@ -41,7 +44,11 @@ export function createTraced(tracer: Tracer, store: ContextStore) {
       throw error;
     };
     try {
-      const result = store.with(trace.setSpan(parent, span), fn, undefined, span);
+      let ctx = trace.setSpan(parent, span);
+      if (randomRoots && trace.getSpan(parent) === undefined) {
+        ctx = ctx.setValue(RANDOM_TRACE_ID_KEY, true);
+      }
+      const result = store.with(ctx, fn, undefined, span);
       if (result instanceof Promise) {
         return result.then((value) => {
           span.end();
