@@ -105,3 +105,19 @@ Deno.test("CORS without FRONTEND_URL or BACKEND_URL allows no origin at all", as
     await h.close();
   }
 });
+
+Deno.test("an allowed origin may read Server-Timing (exposed, Timing-Allow-Origin); others may not", async () => {
+  await withApp(async (h) => {
+    const allowed = await h.app.request("/api/activities/home", { headers: { origin: FRONTEND } });
+    await allowed.arrayBuffer();
+    assert.equal(allowed.headers.get("timing-allow-origin"), FRONTEND);
+    assert.ok(list(allowed.headers.get("access-control-expose-headers")).includes("server-timing"));
+    assert.match(allowed.headers.get("server-timing") ?? "", /^trace;desc=00-[0-9a-f]{32}-/);
+    const other = await h.app.request("/api/activities/home", {
+      headers: { origin: "https://evil.example" },
+    });
+    await other.arrayBuffer();
+    assert.equal(other.headers.get("timing-allow-origin"), null);
+    assert.equal(other.headers.get("access-control-allow-origin"), null);
+  }, CORS_ENV);
+});
