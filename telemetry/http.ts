@@ -24,7 +24,13 @@ import { type ContextStore, RANDOM_TRACE_ID_KEY, SECRETS_KEY } from "./context.t
 import type { TraceIds } from "./ids.ts";
 import type { Logger, LogTraceContext } from "./logger.ts";
 import { cap } from "./logger.ts";
-import { collectSecretValues, isSecretName, redactQuery } from "./scrub.ts";
+import {
+  collectSecretValues,
+  isSecretName,
+  redactQuery,
+  scrubHeaderValue,
+  scrubText,
+} from "./scrub.ts";
 import {
   formatServerTiming,
   formatTraceParent,
@@ -213,7 +219,12 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     const [serverAddress, serverPort] = splitHost(hostHeader);
     const scheme = url.startsWith("https:") ? "https" : "http";
     const client = clientAddress(c);
-    const userAgent = request.headers.get("user-agent");
+    // Collected first: the attributes below are scrubbed with them (the one scrubber, scrub.ts).
+    const secrets = new Set(collectSecretValues(request.headers, url));
+    const rawUserAgent = request.headers.get("user-agent");
+    const userAgent = rawUserAgent === null
+      ? null
+      : scrubText(scrubHeaderValue("user-agent", rawUserAgent), secrets);
     const known = KNOWN_METHODS.has(method);
     const attributes: Attributes = {
       "http.request.method": known ? method : "_OTHER",
@@ -240,7 +251,11 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     if (userAgent) attributes["user_agent.original"] = cap(userAgent, MAX_USER_AGENT);
     for (const name of captured) {
       const value = request.headers.get(name);
-      if (value !== null) attributes[`http.request.header.${name}`] = [cap(value, 256)];
+      if (value !== null) {
+        attributes[`http.request.header.${name}`] = [
+          cap(scrubText(scrubHeaderValue(name, value), secrets), 256),
+        ];
+      }
     }
 
     let span: Span;
@@ -272,7 +287,6 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
       parent = trace.setSpan(extracted.context, span);
       if (random) parent = parent.setValue(RANDOM_TRACE_ID_KEY, true);
     }
-    const secrets = new Set(collectSecretValues(request.headers, url));
     const ctx = parent.setValue(SECRETS_KEY, secrets);
     c.set("telemetry", { span, secrets } satisfies RequestTelemetry);
 

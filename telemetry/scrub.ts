@@ -1,6 +1,9 @@
 /**
- * Generic scrubbing helpers shared by the sinks: which names are secret, how a URL is redacted,
- * and how values seen in secret places are removed wherever they are echoed (error messages).
+ * The one scrubbing policy every sink applies (OTLP span attributes, X-Ray segments, the
+ * console and CloudWatch log, Rollbar items): which names are secret (by pattern), which values
+ * are secret whatever their name (JWTs, Bearer/Basic credentials, AWS access keys), how a URL
+ * and a Referer are redacted, and how values seen in secret places are removed wherever they
+ * are echoed. Scrubbing replaces values, never structure: keys stay, so a record stays valid.
  */
 
 /** The replacement written where a secret was. */
@@ -54,8 +57,24 @@ export const CLIENT_ADDRESS_HEADERS: readonly string[] = [
 export const MIN_SECRET_LENGTH = 6;
 
 const SECRET_NAME_SET = new Set(SECRET_NAMES);
-/** Names that are secret whatever their prefix or suffix (`new_password`, `githubToken`). */
-const SECRET_PART = /pass(?:wd|word)|secret|token|api[-_]?key|credential|session/i;
+/**
+ * Names that are secret whatever their prefix or suffix (`x-goog-iap-jwt-assertion`,
+ * `x-hub-signature-256`, `x-oauth`, `x-private-key`, `githubToken`); `email` is personal data.
+ */
+const SECRET_PART =
+  /auth|token|secret|key|signature|pass(?:wd|word)|jwt|session|credential|cookie|email/i;
+
+/** Values that are secret whatever their name. */
+const SECRET_SHAPES: ReadonlyArray<[RegExp, string]> = [
+  // A JWT (JWS compact form): three base64url parts, the first an encoded JSON header.
+  [/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, REDACTED],
+  // HTTP credentials: the scheme is kept, the credential goes.
+  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`],
+  // AWS access key ids (long-term AKIA, temporary ASIA, and the other documented prefixes).
+  [/\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b/g, REDACTED],
+];
+/** A cheap test run first: most text has none of the shapes and skips the expressions. */
+const MAYBE_SHAPED = /eyJ|bearer|basic|A[GIKNRS][DGINPV]A/i;
 
 /** Whether a header or field name holds a secret (case-insensitive). */
 export function isSecretName(name: string): boolean {
@@ -86,12 +105,43 @@ export function collectBodySecrets(body: unknown, secrets: Set<string>, depth = 
   }
 }
 
-/** Replaces each known secret, and any bearer or basic credential, in `text`. */
+/** Replaces JWTs, Bearer/Basic credentials and AWS access key ids in `text`. */
+export function scrubShapes(text: string): string {
+  // The common case, text without credentials, skips the regular expressions.
+  if (!MAYBE_SHAPED.test(text)) return text;
+  let out = text;
+  for (const [shape, replacement] of SECRET_SHAPES) out = out.replace(shape, replacement);
+  return out;
+}
+
+/** The credential-shaped substrings of `text` (to scrub them wherever else they appear). */
+function shapedSecrets(text: string): string[] {
+  if (!MAYBE_SHAPED.test(text)) return [];
+  const found: string[] = [];
+  for (const [shape] of SECRET_SHAPES) {
+    for (const match of text.matchAll(shape)) {
+      // For a credential the scheme is not the secret: keep what follows it.
+      found.push(match[1] ? match[0].slice(match[1].length).trim() : match[0]);
+    }
+  }
+  return found;
+}
+
+/**
+ * A request header's value as every sink records it: REDACTED for a secret name, the Referer
+ * with its query values redacted (like `url.query`), any other value with its secret shapes
+ * scrubbed.
+ */
+export function scrubHeaderValue(name: string, value: string): string {
+  const lower = name.toLowerCase();
+  if (isSecretName(lower)) return REDACTED;
+  if (lower === "referer") return scrubShapes(redactUrl(value));
+  return scrubShapes(value);
+}
+
+/** Replaces each known secret, and any secret-shaped value, in `text`. */
 export function scrubText(text: string, secrets: ReadonlySet<string> | undefined): string {
-  // The common case, text without credentials, skips the regular expression.
-  const out = /bearer|basic/i.test(text)
-    ? text.replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`)
-    : text;
+  const out = scrubShapes(text);
   if (!secrets || secrets.size === 0) return out;
   // Longest first, so a value that contains another is removed whole.
   return redactString(out, [...secrets].sort((a, b) => b.length - a.length));
@@ -139,29 +189,52 @@ export function collectSecretValues(headers: Headers, url: string): string[] {
       }
     } else if (isSecretName(lower)) {
       add(value);
+    } else {
+      // A Referer's query is the previous page's url.query: its values are secret alike.
+      if (lower === "referer") addQueryValues(value, add);
+      for (const secret of shapedSecrets(value)) add(secret);
     }
   }
-  const q = url.indexOf("?");
-  if (q !== -1) {
-    const hash = url.indexOf("#", q);
-    const query = url.slice(q + 1, hash === -1 ? undefined : hash);
-    for (const pair of query.split("&")) {
-      const eq = pair.indexOf("=");
-      if (eq !== -1) add(pair.slice(eq + 1).replace(/\+/g, " "));
-    }
-  }
+  addQueryValues(url, add);
   // Longest first, so a value that contains another is removed whole.
   return [...found].sort((a, b) => b.length - a.length);
 }
 
-/** Replaces every occurrence of each secret in every string of `value`, in place; returns it. */
-export function redactSecretValues<T>(value: T, secrets: readonly string[]): T {
-  if (secrets.length === 0) return value;
-  return walk(value, secrets, new WeakSet()) as T;
+function addQueryValues(url: string, add: (value: string) => void): void {
+  const q = url.indexOf("?");
+  if (q === -1) return;
+  const hash = url.indexOf("#", q);
+  const query = url.slice(q + 1, hash === -1 ? undefined : hash);
+  for (const pair of query.split("&")) {
+    const eq = pair.indexOf("=");
+    if (eq !== -1) add(pair.slice(eq + 1).replace(/\+/g, " "));
+  }
+}
+
+/**
+ * Replaces every occurrence of each secret, and every secret-shaped value, in every string
+ * value of `value`, in place; returns it. Keys are never touched (a query value equal to a
+ * payload key must not rename it), nor the values under `keep` at the top level (fields
+ * whose value is structure, such as Rollbar's `level` or `environment`).
+ */
+export function redactSecretValues<T>(
+  value: T,
+  secrets: readonly string[],
+  keep: ReadonlySet<string> = new Set(),
+): T {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return walk(value, secrets, new WeakSet()) as T;
+  }
+  const seen = new WeakSet<object>([value as object]);
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!keep.has(key)) record[key] = walk(record[key], secrets, seen);
+  }
+  return value;
 }
 
 function walk(value: unknown, secrets: readonly string[], seen: WeakSet<object>): unknown {
-  if (typeof value === "string") return redactString(value, secrets);
+  if (typeof value === "string") return scrubShapes(redactString(value, secrets));
   if (value === null || typeof value !== "object") return value;
   if (seen.has(value)) return value;
   seen.add(value);
@@ -170,12 +243,7 @@ function walk(value: unknown, secrets: readonly string[], seen: WeakSet<object>)
     return value;
   }
   const record = value as Record<string, unknown>;
-  for (const key of Object.keys(record)) {
-    const cleanKey = redactString(key, secrets);
-    const cleanValue = walk(record[key], secrets, seen);
-    if (cleanKey !== key) delete record[key];
-    record[cleanKey] = cleanValue;
-  }
+  for (const key of Object.keys(record)) record[key] = walk(record[key], secrets, seen);
   return value;
 }
 

@@ -7,10 +7,10 @@ import type { ErrorContext } from "../types.ts";
 import {
   CLIENT_ADDRESS_HEADERS,
   collectSecretValues,
-  isSecretName,
-  REDACTED,
   redactText,
   redactUrl,
+  scrubHeaderValue,
+  scrubShapes,
 } from "../scrub.ts";
 import { truncateText } from "../util/text.ts";
 
@@ -59,7 +59,7 @@ export function prepare(context: ErrorContext | undefined): Prepared {
   for (const [name, value] of request.headers) {
     const lower = name.toLowerCase();
     if (CLIENT_ADDRESS_HEADERS.includes(lower)) continue;
-    headers[lower] = isSecretName(lower) ? REDACTED : value;
+    headers[lower] = scrubHeaderValue(lower, value);
   }
   info.request = {
     url: redactUrl(request.url),
@@ -71,9 +71,28 @@ export function prepare(context: ErrorContext | undefined): Prepared {
   return info;
 }
 
+/**
+ * Top-level item fields whose values are structure, never scrubbed: a query value equal to
+ * `warning` must not make `level` invalid (422), nor one equal to `production` move the item
+ * to another environment, where an attacker's own error would hide.
+ */
+export const STRUCTURAL_FIELDS: ReadonlySet<string> = new Set([
+  "environment",
+  "level",
+  "timestamp",
+  "uuid",
+  "platform",
+  "language",
+  "framework",
+  "notifier",
+  "code_version",
+  "context",
+  "server",
+]);
+
 /** `text` without secrets, at most 4096 characters. */
 export function cleanText(text: string, secrets: readonly string[]): string {
-  const clean = redactText(text, secrets);
+  const clean = scrubShapes(redactText(text, secrets));
   return truncateText(clean, MAX_MESSAGE_CHARS);
 }
 

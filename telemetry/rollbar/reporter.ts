@@ -27,6 +27,7 @@ import {
   fitPayload,
   prepare,
   type Prepared,
+  STRUCTURAL_FIELDS,
 } from "./payload.ts";
 import { postItem } from "./transport.ts";
 
@@ -243,7 +244,7 @@ class RollbarReporter implements ErrorReporter {
           if (CLIENT_ADDRESS_HEADERS.includes(name.toLowerCase())) delete headers[name];
         }
       }
-      redactSecretValues(data, info?.secrets ?? []);
+      redactSecretValues(data, info?.secrets ?? [], STRUCTURAL_FIELDS);
       fitPayload(data, this.#options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
     } catch (error) {
       this.#report("scrub", `could not scrub an item: ${errorText(error)}`);

@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { buildApp, serve } from "../support/harness.ts";
+import { startRollbarStandIn } from "../support/rollbar_standin.ts";
+import type { Store } from "../../services/store.ts";
 
 const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[0-3]$/;
 const VALID = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -258,5 +260,54 @@ Deno.test("log injection: CR/LF, ANSI, NUL and 1 MB in a message and a User-Agen
     assert.ok(!h.lines.some((l) => l.startsWith("FAKE")));
   } finally {
     await h.close();
+  }
+});
+
+Deno.test("query and header values equal to Rollbar payload keys or levels never break an item (the stand-in validates the schema)", async () => {
+  const rollbar = startRollbarStandIn();
+  const h = await buildApp({
+    ROLLBAR_ACCESS_TOKEN: "rollbar-token",
+    ROLLBAR_ENDPOINT: rollbar.endpoint,
+    ROLLBAR_ENVIRONMENT: "production",
+  }, {
+    store: (s: Store): Store => ({
+      ...s,
+      addActivity() {
+        throw new Error("insert failed: connection reset");
+      },
+    }),
+  });
+  try {
+    const values = ["message", "environment", "trace_chain", "exception", "frames", "warning"];
+    const hostile = `x=${values.join("&x=")}&env=production&lvl=error`;
+    const headers = {
+      "content-type": "application/json",
+      "x-api-key": "trace_chain",
+      "x-csrf-token": "environment",
+      "x-auth": "message",
+    };
+    const post = await h.app.request(`/api/activities?${hostile}`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ message: "hello", ttl: "7-days" }),
+    });
+    assert.equal(post.status, 500);
+    await post.arrayBuffer();
+    const hello = await h.app.request(`/rollbar/test?${hostile}`, { headers });
+    assert.equal(hello.status, 200);
+    await hello.arrayBuffer();
+    await h.telemetry.forceFlush(Date.now() + 3000);
+    assert.deepEqual(rollbar.statuses, [200, 200], "both items are accepted");
+    const [error, message] = rollbar.items.map((i) => i.data);
+    assert.ok(error && message);
+    assert.ok(Array.isArray((error.body as Record<string, unknown>).trace_chain));
+    assert.equal(error.level, "error");
+    assert.equal(error.environment, "production", "the item stays in its environment");
+    assert.equal((message.body as { message: { body: string } }).message.body, "Hello World!");
+    assert.equal(message.level, "warning");
+    assert.equal(message.environment, "production");
+  } finally {
+    await h.close();
+    await rollbar.close();
   }
 });

@@ -1,8 +1,9 @@
 /**
  * A stand-in for Rollbar's item API (POST /api/1/item/) on 127.0.0.1. It enforces what the real
- * API documents: the X-Rollbar-Access-Token header (401 without it), a JSON body with
- * `data.environment` (≤255 chars) and exactly one of trace/trace_chain/message/crash_report
- * (422 otherwise), and the payload size limit (413). Every answer is JSON, like Rollbar's.
+ * API documents: the X-Rollbar-Access-Token header (401 without it), the item schema (422 with
+ * the first problem: `data.environment` ≤255 chars, exactly one of trace/trace_chain/message/
+ * crash_report with their required parts, the level enum, string limits; see `validate`), and
+ * the payload size limit (413). Every answer is JSON, like Rollbar's.
  */
 
 /**
@@ -159,6 +160,11 @@ export function startRollbarStandIn(options: RollbarStandInOptions = {}): Rollba
   };
 }
 
+/**
+ * The item schema of Rollbar's API reference ("Create an item", POST /api/1/item/): the
+ * required fields, the body kinds and their required parts, the level enum, and the
+ * documented string limits. The first problem found is answered 422, as the API does.
+ */
 function validate(payload: unknown): string | undefined {
   if (!isRecord(payload) || !isRecord(payload.data)) return "missing data";
   const data = payload.data;
@@ -169,6 +175,79 @@ function validate(payload: unknown): string | undefined {
   if (!isRecord(data.body)) return "data.body is required";
   const kinds = Object.keys(data.body).filter((k) => BODY_KINDS.includes(k));
   if (kinds.length !== 1) return "data.body needs exactly one of " + BODY_KINDS.join(", ");
+  const body = data.body;
+  if (kinds[0] === "trace") {
+    const problem = validateTrace(body.trace, "data.body.trace");
+    if (problem) return problem;
+  }
+  if (kinds[0] === "trace_chain") {
+    if (!Array.isArray(body.trace_chain) || body.trace_chain.length === 0) {
+      return "data.body.trace_chain must be a non-empty array of traces";
+    }
+    for (const [i, trace] of body.trace_chain.entries()) {
+      const problem = validateTrace(trace, `data.body.trace_chain[${i}]`);
+      if (problem) return problem;
+    }
+  }
+  if (kinds[0] === "message") {
+    if (!isRecord(body.message) || typeof body.message.body !== "string") {
+      return "data.body.message.body is required and must be a string";
+    }
+  }
+  if (kinds[0] === "crash_report") {
+    if (!isRecord(body.crash_report) || typeof body.crash_report.raw !== "string") {
+      return "data.body.crash_report.raw is required and must be a string";
+    }
+  }
+  if (data.level !== undefined && !LEVELS.includes(data.level as string)) {
+    return `data.level must be one of ${LEVELS.join(", ")}`;
+  }
+  if (data.timestamp !== undefined && !Number.isInteger(data.timestamp)) {
+    return "data.timestamp must be an integer (seconds since the epoch)";
+  }
+  for (const [field, max] of STRING_LIMITS) {
+    const value = data[field];
+    if (value === undefined) continue;
+    if (typeof value !== "string") return `data.${field} must be a string`;
+    if (value.length > max) return `data.${field} is longer than ${max} characters`;
+  }
+  for (const field of ["request", "server", "client", "custom", "notifier"]) {
+    if (data[field] !== undefined && !isRecord(data[field])) {
+      return `data.${field} must be an object`;
+    }
+  }
+  if (data.person !== undefined) {
+    if (!isRecord(data.person) || typeof data.person.id !== "string" || data.person.id === "") {
+      return "data.person.id is required and must be a string";
+    }
+    if (data.person.id.length > 40) return "data.person.id is longer than 40 characters";
+  }
+  return undefined;
+}
+
+const LEVELS = ["critical", "error", "warning", "info", "debug"];
+/** Optional top-level strings and their documented maximum lengths. */
+const STRING_LIMITS: ReadonlyArray<[string, number]> = [
+  ["platform", 255],
+  ["language", 255],
+  ["framework", 255],
+  ["context", 255],
+  ["code_version", 40],
+  ["uuid", 36],
+  ["title", 255],
+];
+
+function validateTrace(trace: unknown, where: string): string | undefined {
+  if (!isRecord(trace)) return `${where} must be an object`;
+  if (!Array.isArray(trace.frames)) return `${where}.frames is required and must be an array`;
+  for (const [i, frame] of trace.frames.entries()) {
+    if (!isRecord(frame) || typeof frame.filename !== "string") {
+      return `${where}.frames[${i}].filename is required`;
+    }
+  }
+  if (!isRecord(trace.exception) || typeof trace.exception.class !== "string") {
+    return `${where}.exception.class is required and must be a string`;
+  }
   return undefined;
 }
 
