@@ -79,15 +79,17 @@ export function createApp(deps: AppDeps): Hono {
     maxAge: 600,
   });
   // Only cross-origin requests carry Origin; the rest skip the CORS work but keep `Vary`.
-  app.use("/api/*", function corsForCrossOrigin(c, next) {
+  app.use("/api/*", async function corsForCrossOrigin(c, next) {
     const origin = c.req.header("origin");
     if (origin !== undefined) {
       // The page may read our Server-Timing trace metric (PerformanceServerTiming).
       if (origins.includes(origin)) c.header("Timing-Allow-Origin", origin);
       return corsHeaders(c, next);
     }
-    c.header("Vary", "Origin");
-    return next();
+    // On the response, after: a header set on the context before the handler makes Hono
+    // build every answer through the slow Headers-init path.
+    await next();
+    c.res.headers.append("Vary", "Origin");
   });
   const limitBody = bodyLimit({
     maxSize: config.bodyLimitBytes,

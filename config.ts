@@ -85,7 +85,8 @@ export interface Config {
   serviceVersion: string;
   environment: string;
   logLevel: "debug" | "info" | "warn" | "error";
-  logFormat: "pretty" | "json";
+  /** `auto`: `pretty` when stdout is a terminal (a person), `json` otherwise (a container). */
+  logFormat: "pretty" | "json" | "auto";
   otel: OtelConfig;
   xray: XRayConfig;
   /** Present when both a region and credentials are set. */
@@ -447,7 +448,7 @@ export function loadConfig(env: Env): Config {
     serviceVersion: text(env, "SERVICE_VERSION") ?? "0.1.0",
     environment: text(env, "DEPLOYMENT_ENVIRONMENT") ?? "development",
     logLevel: oneOf(env, "LOG_LEVEL", ["debug", "info", "warn", "error"] as const, "info"),
-    logFormat: oneOf(env, "LOG_FORMAT", ["pretty", "json"] as const, "pretty"),
+    logFormat: oneOf(env, "LOG_FORMAT", ["pretty", "json", "auto"] as const, "auto"),
     otel: otelConfig(env),
     xray: {
       enabled: xrayEnabled,

@@ -290,6 +290,8 @@ export interface ServerProcess {
   /** Lines the server wrote to stderr (telemetry diagnostics), the last 50. */
   stderrTail: string[];
   stderrLines(): number;
+  /** Spawn to the first 200 on the readiness path, ms (as fine as the polling interval). */
+  readyMs: number;
   /** SIGTERM, wait for a graceful exit up to `graceMs`, then SIGKILL. Returns the exit code. */
   stop(graceMs?: number): Promise<number>;
 }
@@ -305,6 +307,9 @@ export async function startServer(options: {
   wrapper?: string[];
   /** How long to wait for the first healthy answer. */
   readyTimeoutMs?: number;
+  /** Readiness polling: the path asked (default the health check) and the interval. */
+  readyPath?: string;
+  pollMs?: number;
 }): Promise<ServerProcess> {
   const appDir = options.appDir ?? APP_DIR;
   const deno = [
@@ -316,6 +321,7 @@ export async function startServer(options: {
     options.script,
   ];
   const argv = options.cpu === undefined ? deno : ["taskset", "-c", String(options.cpu), ...deno];
+  const spawnedAt = performance.now();
   const child = track(
     new Deno.Command(argv[0]!, {
       args: argv.slice(1),
@@ -353,6 +359,7 @@ export async function startServer(options: {
     env: options.env,
     stderrTail,
     stderrLines: () => lineCount,
+    readyMs: NaN,
     async stop(graceMs = 8000) {
       kill(child, "SIGTERM");
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -370,16 +377,19 @@ export async function startServer(options: {
   const readyMs = options.readyTimeoutMs ?? 30_000;
   const deadline = Date.now() + readyMs;
   while (Date.now() < deadline) {
-    const code = await Promise.race([exited, delay(100).then(() => undefined)]);
+    const code = await Promise.race([exited, delay(options.pollMs ?? 100).then(() => undefined)]);
     if (code !== undefined) {
       throw new Error(
         `The server exited with code ${code} before it was ready:\n${stderrTail.join("\n")}`,
       );
     }
     try {
-      const response = await fetch(`${url}/api/health-check`);
+      const response = await fetch(`${url}${options.readyPath ?? "/api/health-check"}`);
       await response.body?.cancel();
-      if (response.ok) return server;
+      if (response.ok) {
+        server.readyMs = performance.now() - spawnedAt;
+        return server;
+      }
     } catch {
       // Not listening yet.
     }

@@ -54,7 +54,10 @@ export interface Logger {
 export interface LoggerOptions {
   service: string;
   level: LogLevel;
-  format: "pretty" | "json";
+  /** `auto`: `pretty` when stdout is a terminal, else `json` (one serialisation per event). */
+  format: "pretty" | "json" | "auto";
+  /** Whether stdout is a terminal, for `auto` (default: `Deno.stdout.isTerminal()`). */
+  isTerminal?: () => boolean;
   /** Console output, one line at a time (buffered by the caller). */
   write: (line: string) => void;
   /** Waits for the console output by a deadline (see Logger.flush). */
@@ -105,6 +108,11 @@ function prettyLine(event: Record<string, unknown>): string {
 /** Creates the logger. */
 export function createLogger(options: LoggerOptions): Logger {
   const threshold = LEVELS[options.level];
+  const format = options.format !== "auto"
+    ? options.format
+    : (options.isTerminal ?? (() => Deno.stdout.isTerminal()))()
+    ? "pretty"
+    : "json";
   const now = options.now ?? Date.now;
   let lastTs = Number.NaN;
   let lastIso = "";
@@ -152,8 +160,8 @@ export function createLogger(options: LoggerOptions): Logger {
     }
     try {
       // Serialise once, and only into the forms that are written.
-      const json = options.format === "json" || options.sink ? JSON.stringify(event) : "";
-      options.write(options.format === "json" ? json : prettyLine(event));
+      const json = format === "json" || options.sink ? JSON.stringify(event) : "";
+      options.write(format === "json" ? json : prettyLine(event));
       options.sink?.push({ timestamp: ts, message: json });
     } catch {
       // A logger must never throw into the request; an unserialisable field loses the event.

@@ -24,7 +24,7 @@ Deno.test("loadConfig() with an empty environment uses the documented defaults",
   assert.equal(config.serviceName, "backend-deno");
   assert.equal(config.environment, "development");
   assert.equal(config.logLevel, "info");
-  assert.equal(config.logFormat, "pretty");
+  assert.equal(config.logFormat, "auto");
   assert.equal(config.otel.mode, "sdk");
   assert.deepEqual(config.otel.exporters, []);
   assert.equal(config.otel.tracesEndpoint, undefined);

@@ -1,0 +1,84 @@
+/**
+ * Issue 12's goals, checked against one bench run: each a table row with what was measured
+ * and PASS or FAIL. Ratios are per round against the baseline (or the healthy run) of the same
+ * round, then the median over rounds; RSS is the highest peak of any round.
+ */
+import { median } from "./lib.ts";
+
+/** The per-run figures a goal reads. */
+export interface GoalRun {
+  config: string;
+  round: number;
+  rps: number;
+  p99Ms: number;
+  rssMb: number;
+  cpuUsPerReq: number;
+}
+
+/** Median over rounds of `a`'s figure divided by `b`'s in the same round. */
+export type PairRatio = (a: string, b: string, key: "rps" | "p99Ms" | "cpuUsPerReq") => number;
+
+/** Peak RSS bound for every configuration, MB. */
+export const RSS_LIMIT_MB = 160;
+/** Cold start bound: spawn to the first 200 with every sink configured, ms. */
+export const COLD_START_LIMIT_MS = 200;
+
+/** The goal rows (markdown table rows: goal | measured | verdict). */
+export function goalLines(runs: GoalRun[], pair: PairRatio, coldStartMs: number[]): string[] {
+  const has = (name: string) => runs.some((r) => r.config === name);
+  const rows: string[] = [];
+  const row = (goal: string, measured: string, ok: boolean) =>
+    rows.push(`| ${goal} | ${measured} | ${ok ? "PASS" : "FAIL"} |`);
+  const x = (n: number) => `${n.toFixed(2)}×`;
+  const atLeast = (name: string, goal: number, label: string) => {
+    if (!has(name)) return;
+    const ratio = pair(name, "baseline", "rps");
+    row(`${label}: req/s ≥ ${goal.toFixed(2)}× baseline`, x(ratio), ratio >= goal);
+  };
+  atLeast("full", 0.33, "full (everything on, 100% sampled)");
+  if (has("full")) {
+    const p99 = pair("full", "baseline", "p99Ms");
+    row("full: p99 ≤ 3× baseline", x(p99), p99 <= 3);
+    const cpu = pair("full", "baseline", "cpuUsPerReq");
+    row("full: server CPU per request ≤ 3× baseline", x(cpu), cpu <= 3);
+  }
+  atLeast("full-shipped-rule", 0.4, "full, shipped X-Ray rule");
+  atLeast("bare", 0.7, "bare (telemetry off, access log on)");
+  atLeast("otel-sdk", 0.45, "OTel SDK only");
+  if (has("otel-sdk") && has("otel-native")) {
+    const ratio = pair("otel-sdk", "otel-native", "rps");
+    row(
+      "OTel SDK only ahead of Deno's built-in OTel (OTEL_DENO=true)",
+      `${x(ratio)} its req/s`,
+      ratio > 1,
+    );
+  }
+  if (has("full-blackholed") && has("full")) {
+    const rps = pair("full-blackholed", "full", "rps");
+    const p99 = pair("full-blackholed", "full", "p99Ms");
+    row("every sink black-holed: req/s within 10% of healthy", `${x(rps)} healthy`, rps >= 0.9);
+    row("every sink black-holed: p99 within 10% of healthy", `${x(p99)} healthy`, p99 <= 1.1);
+  }
+  const peaks = new Map<string, number>();
+  for (const r of runs) peaks.set(r.config, Math.max(peaks.get(r.config) ?? 0, r.rssMb));
+  const [worst, worstMb] = [...peaks.entries()].filter(([name]) => name !== "baseline")
+    .reduce((a, b) => (b[1] > a[1] ? b : a), ["", 0]);
+  if (worst) {
+    row(
+      `peak RSS ≤ ${RSS_LIMIT_MB} MB in every configuration`,
+      `highest: ${worst} ${worstMb.toFixed(0)} MB`,
+      worstMb <= RSS_LIMIT_MB,
+    );
+  }
+  if (coldStartMs.length > 0) {
+    const ms = median(coldStartMs);
+    row(
+      `cold start to the first 200, every sink configured, ≤ ${COLD_START_LIMIT_MS} ms`,
+      `${ms.toFixed(0)} ms (median of ${coldStartMs.length}: ${
+        coldStartMs.map((v) => v.toFixed(0)).join(", ")
+      })`,
+      ms <= COLD_START_LIMIT_MS,
+    );
+  }
+  return rows;
+}

@@ -1,0 +1,99 @@
+// deno-lint-ignore-file no-console -- a command-line report: printing is its job
+/**
+ * CPU per request of the app itself, in process: the real `createTelemetry` + `createApp` of a
+ * bench configuration, fed `app.fetch(request)` in a loop (no HTTP server, no load generator),
+ * with the sinks' own turns let run every 50 requests so their work is counted too. The figure
+ * is this process's CPU time (user + system) per request, the best of several rounds: on a
+ * shared machine the minimum is the steadiest estimate of the work done. For deciding whether a
+ * change helps; `deno task bench` gives the figures that count.
+ *
+ *   deno run -A bench/inprocess.ts --config=bare [--requests=20000] [--rounds=5]
+ *     [--env=KEY=VALUE] > /dev/null   (console lines go to stdout, as in the bench)
+ */
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { createApp } from "../app.ts";
+import { loadConfig } from "../config.ts";
+import { createBaselineApp } from "./baseline.ts";
+import { createMemoryStore } from "../services/store.ts";
+import { createTelemetry } from "../telemetry/mod.ts";
+import { ALWAYS_SAMPLE_RULE, CONFIGS, ROUTE } from "./lib.ts";
+import { startBlackholeSinks, startHealthySinks } from "./sinks.ts";
+
+const { values: args } = parseArgs({
+  args: Deno.args,
+  options: {
+    config: { type: "string", default: "bare" },
+    requests: { type: "string", default: "20000" },
+    rounds: { type: "string", default: "5" },
+    env: { type: "string", multiple: true },
+  },
+});
+const config = CONFIGS.find((c) => c.name === args.config);
+if (!config) throw new Error(`Unknown configuration ${args.config}`);
+const sinks = config.sinks === "healthy"
+  ? await startHealthySinks()
+  : config.sinks === "blackhole"
+  ? await startBlackholeSinks()
+  : undefined;
+const rule = await Deno.makeTempFile({ suffix: ".json" });
+await Deno.writeTextFile(rule, JSON.stringify(ALWAYS_SAMPLE_RULE));
+const env = {
+  HOST: "127.0.0.1",
+  PORT: "8080",
+  LOG_LEVEL: "info",
+  ...config.env(sinks, { alwaysRule: rule }),
+  ...Object.fromEntries(
+    (args.env ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+  ),
+};
+
+let fetcher: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>;
+let stop = () => Promise.resolve();
+if (config.script === "main.ts") {
+  const appConfig = loadConfig(env);
+  const telemetry = await createTelemetry(appConfig);
+  const app = createApp({
+    config: appConfig,
+    telemetry,
+    store: createMemoryStore({ seededAt: Date.now(), currentUser: "andrewbrown" }),
+    clock: Date.now,
+  });
+  fetcher = (request, info) => app.fetch(request, info);
+  stop = () => telemetry.shutdown(Date.now() + 3000);
+} else {
+  const app = createBaselineApp();
+  fetcher = (request, info) => app.fetch(request, info);
+}
+
+const info = {
+  remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 50000 },
+  completed: Promise.resolve(),
+} as unknown as Deno.ServeHandlerInfo;
+const url = `http://127.0.0.1:8080${ROUTE}`;
+const headers = { host: "127.0.0.1:8080", "user-agent": "bench/inprocess", accept: "*/*" };
+
+async function batch(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const response = await fetcher(new Request(url, { headers }), info);
+    await response.arrayBuffer();
+    if (response.status !== 200) throw new Error(`status ${response.status}`);
+    // Let timers (the sinks' batches and sends) run, as they would between requests.
+    if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
+
+const requests = Number(args.requests);
+await batch(Math.min(5000, requests));
+let best = Infinity;
+for (let round = 0; round < Number(args.rounds); round++) {
+  const before = process.cpuUsage();
+  await batch(requests);
+  const used = process.cpuUsage(before);
+  best = Math.min(best, (used.user + used.system) / requests);
+}
+console.error(`${config.name}: ${best.toFixed(1)} µs CPU per request (best of ${args.rounds})`);
+await stop();
+await sinks?.close();
+await Deno.remove(rule);
+Deno.exit(0);
