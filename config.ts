@@ -34,7 +34,15 @@ export interface OtelConfig {
   };
   /** Request headers recorded as `http.request.header.*` (lower-case allow-list). */
   captureRequestHeaders: string[];
+  /**
+   * Longest string attribute value on a span (OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, else
+   * OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT); the logger's field cap, so every sink sees one cap.
+   */
+  attributeValueLengthLimit: number;
 }
+
+/** Default attribute value cap: the logger's string-field cap (telemetry/logger.ts). */
+export const DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT = 2048;
 
 /** AWS X-Ray settings. */
 export interface XRayConfig {
@@ -130,6 +138,8 @@ export const CONFIG_VARIABLES = [
   "OTEL_BSP_SCHEDULE_DELAY",
   "OTEL_BSP_EXPORT_TIMEOUT",
   "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST",
+  "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+  "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
   "AWS_XRAY_ENABLED",
   "AWS_XRAY_DAEMON_ADDRESS",
   "AWS_XRAY_TRACING_NAME",
@@ -339,6 +349,9 @@ function otelConfig(env: Env): OtelConfig {
     },
     captureRequestHeaders: (text(env, "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST") ??
       "").split(",").map((h) => h.trim().toLowerCase()).filter((h) => h !== ""),
+    attributeValueLengthLimit: text(env, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT") !== undefined
+      ? int(env, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, 1)
+      : int(env, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, 1),
   };
 }
 

@@ -11,7 +11,9 @@ import {
   BasicTracerProvider,
   type IdGenerator,
   ParentBasedSampler,
+  type ReadableSpan,
   type Sampler,
+  type Span,
   type SpanProcessor,
   TraceIdRatioBasedSampler,
 } from "@opentelemetry/sdk-trace-base";
@@ -49,19 +51,55 @@ export interface TracerProviderOptions {
    * sampled spans only), for a sink that samples by its own rule (X-Ray).
    */
   recordUnsampled: boolean;
-  /** Longest attribute value; longer strings are cut by the SDK. */
-  attributeValueLengthLimit?: number;
 }
 
 /** Builds the SDK-mode provider. */
 export function createTracerProvider(options: TracerProviderOptions): BasicTracerProvider {
   const sampler = createSampler(options.config.sampler, options.config.samplerArg);
-  const limit = options.attributeValueLengthLimit;
+  // Every string that reaches a span sink is capped here, once: OTLP, X-Ray (built from
+  // these attributes) and the console exporter all see the capped value.
+  const attributeValueLengthLimit = options.config.attributeValueLengthLimit;
   return new BasicTracerProvider({
     resource: resourceFromAttributes(options.resource),
     idGenerator: options.ids,
     sampler: options.recordUnsampled ? createAlwaysRecordSampler(sampler) : sampler,
-    spanProcessors: options.processors,
-    ...(limit !== undefined ? { spanLimits: { attributeValueLengthLimit: limit } } : {}),
+    spanProcessors: [new DetachCappedValues(attributeValueLengthLimit), ...options.processors],
+    spanLimits: { attributeValueLengthLimit },
   });
+}
+
+/**
+ * Copies every attribute value the SDK cut to the cap into a string of its own. The SDK cuts
+ * with `slice`, and V8 keeps a sliced string's whole parent alive: a span queued for export
+ * would hold each 60 KB path it was cut from (hundreds of MB behind a failing collector).
+ * Runs first, so every sink's queue holds the small copy.
+ */
+class DetachCappedValues implements SpanProcessor {
+  readonly #limit: number;
+  readonly #encoder = new TextEncoder();
+  readonly #decoder = new TextDecoder();
+
+  constructor(limit: number) {
+    this.#limit = limit;
+  }
+
+  onStart(_span: Span): void {}
+
+  onEnd(span: ReadableSpan): void {
+    const attributes = span.attributes as Record<string, unknown>;
+    for (const key in attributes) {
+      const value = attributes[key];
+      if (typeof value === "string" && value.length >= this.#limit) {
+        attributes[key] = this.#decoder.decode(this.#encoder.encode(value));
+      }
+    }
+  }
+
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
 }

@@ -6,6 +6,7 @@ import { buildApp } from "../support/harness.ts";
 import { startOtlpReceiver } from "../support/otlp_receiver.ts";
 import { drive, pendingOf, percentile, until } from "../support/faults.ts";
 import { blockedStdoutRun } from "../support/blocked_stdout.ts";
+import { hostileSinkRows } from "./hostile_sinks.ts";
 
 interface Row {
   scenario: string;
@@ -124,5 +125,7 @@ lines.push(
     } after ${stalled.exitMs} ms ` +
     "(deadline 2000 ms) |",
 );
+// Issue 13.3-5: hostile sink answers, a dead resolver, large values with a failing collector.
+lines.push(...await hostileSinkRows());
 // deno-lint-ignore no-console
 console.log(lines.join("\n"));
