@@ -14,6 +14,7 @@ import { bodyReadError } from "./routes/body.ts";
 import { errorResponse, HttpError } from "./routes/errors.ts";
 import { healthRoutes, rollbarTestRoute } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
+import { rateLimitWrites } from "./routes/rate_limit.ts";
 import { fromRequestTarget, rejectInvalidHost } from "./routes/request_target.ts";
 import { traceDemoRoutes } from "./routes/trace_demo.ts";
 import type { Store } from "./services/store.ts";
@@ -91,6 +92,14 @@ export function createApp(deps: AppDeps): Hono {
     await next();
     c.res.headers.append("Vary", "Origin");
   });
+  app.use(
+    "/api/*",
+    rateLimitWrites({
+      perMinute: config.rateLimit.writesPerMinute,
+      burst: config.rateLimit.writeBurst,
+      clock: deps.clock,
+    }),
+  );
   const limitBody = bodyLimit({
     maxSize: config.bodyLimitBytes,
     onError: (c) => errorResponse(c, 413, ["payload_too_large"]),

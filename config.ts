@@ -87,6 +87,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** How long to keep trying to listen again after the listener died (EMFILE). */
   listenRecoveryMs: number;
+  /** Per-client write rate limit (routes/rate_limit.ts). */
+  rateLimit: { writesPerMinute: number; writeBurst: number };
   traceDemo: boolean;
   healthDetail: boolean;
   serviceName: string;
@@ -114,6 +116,8 @@ export const CONFIG_VARIABLES = [
   "BODY_LIMIT_BYTES",
   "SHUTDOWN_TIMEOUT_MS",
   "LISTEN_RECOVERY_MS",
+  "RATE_LIMIT_WRITES_PER_MINUTE",
+  "RATE_LIMIT_WRITE_BURST",
   "TRACE_DEMO",
   "HEALTH_CHECK_DETAIL",
   "SERVICE_VERSION",
@@ -455,6 +459,10 @@ export function loadConfig(env: Env): Config {
     bodyLimitBytes: int(env, "BODY_LIMIT_BYTES", 64 * 1024, 1),
     shutdownTimeoutMs: ms(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 0),
     listenRecoveryMs: ms(env, "LISTEN_RECOVERY_MS", 30_000, 0),
+    rateLimit: {
+      writesPerMinute: int(env, "RATE_LIMIT_WRITES_PER_MINUTE", 60, 0, 1_000_000),
+      writeBurst: int(env, "RATE_LIMIT_WRITE_BURST", 30, 1, 1_000_000),
+    },
     traceDemo: bool(env, "TRACE_DEMO", false),
     healthDetail: bool(env, "HEALTH_CHECK_DETAIL", false),
     serviceName,
