@@ -4,12 +4,14 @@ FROM denoland/deno:2.9.6
 
 WORKDIR /app
 
-# Dependencies in their own layer: rebuilt only when deno.json or deno.lock change. The image
-# already owns DENO_DIR (/deno-dir) by the unprivileged `deno` user, so the cache is written as
-# that user and the sources below stay root-owned and read-only to the server.
-COPY deno.json deno.lock ./
+# Dependencies in their own layer: rebuilt only when deno.json, deno.lock or deps.ts change.
+# Only the production packages (deps.ts, which tests keep equal to main.ts's graph) are cached,
+# not the whole import map: the test-only packages never enter the image. The image already
+# owns DENO_DIR (/deno-dir) by the unprivileged `deno` user, so the cache is written as that
+# user and the sources below stay root-owned and read-only to the server.
+COPY deno.json deno.lock deps.ts ./
 USER deno
-RUN deno install --frozen
+RUN deno install --frozen --entrypoint deps.ts
 
 USER root
 COPY . .

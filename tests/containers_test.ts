@@ -83,17 +83,44 @@ Deno.test("Dockerfile caches dependencies in their own layer before copying the 
   const steps = await dockerfile();
   const index = (op: string, pattern: RegExp) =>
     steps.findIndex((i) => i.op === op && pattern.test(i.args));
-  const copyManifests = index("COPY", /^deno\.json deno\.lock \.\/?$/);
-  const install = index("RUN", /^deno install\b.*--frozen/);
+  const copyManifests = index("COPY", /^deno\.json deno\.lock deps\.ts \.\/?$/);
+  const install = index("RUN", /^deno install\b.*--frozen.*--entrypoint deps\.ts$/);
   const copyAll = index("COPY", /^\.\s+\.\/?$/);
   const cache = index("RUN", /^deno cache\b.*\bmain\.ts$/);
-  assert.ok(copyManifests >= 0, "COPY deno.json deno.lock first");
+  assert.ok(copyManifests >= 0, "COPY deno.json deno.lock deps.ts first");
   assert.ok(install > copyManifests, "deno install after the manifests");
   assert.ok(copyAll > install, "sources after the dependency layer");
   assert.ok(cache > copyAll, "deno cache main.ts after the sources");
   // Nothing but the manifests is copied before the install, or every edit busts the cache.
   const copiesBefore = steps.slice(0, install).filter((i) => i.op === "COPY" || i.op === "ADD");
   assert.equal(copiesBefore.length, 1);
+});
+
+Deno.test("the image caches main.ts's npm packages only: deps.ts lists exactly those, no test-only ones", async () => {
+  const roots = async (entry: string) => {
+    const info = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", entry],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(info.code, 0, new TextDecoder().decode(info.stderr));
+    const graph = JSON.parse(new TextDecoder().decode(info.stdout));
+    const names = (graph.modules as Array<{ specifier: string }>).map((m) => m.specifier)
+      .filter((s) => s.startsWith("npm:"))
+      // npm:/hono@4.13.19/cors -> hono@4.13.19; npm:/@scope/name@1.2.3/x -> @scope/name@1.2.3
+      .map((s) => /^npm:\/?((?:@[^/]+\/)?[^/@]+@[^/]+)/.exec(s)?.[1] ?? s);
+    return [...new Set(names)].sort();
+  };
+  const production = await roots("main.ts");
+  assert.deepEqual(await roots("deps.ts"), production);
+  for (const testOnly of ["playwright-core", "yaml"]) {
+    assert.ok(!production.some((p) => p.startsWith(`${testOnly}@`)), `${testOnly} stays out`);
+  }
+  const imports = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).imports;
+  for (const unused of ["aws-xray-sdk-core", "@opentelemetry/semantic-conventions"]) {
+    assert.equal(imports[unused], undefined, `${unused} is imported by nothing`);
+  }
 });
 
 Deno.test("Dockerfile runs as the non-root deno user", async () => {
@@ -247,7 +274,13 @@ Deno.test(".dockerignore keeps out tests and secrets but nothing main.ts loads",
     .filter((s) => s.startsWith(root)).map((s) => s.slice(root.length));
   assert.ok(local.includes("main.ts") && local.includes("app.ts") && local.length > 20);
   // Files read at run time, beside the module graph.
-  const needed = [...local, "deno.json", "deno.lock", loadConfig({}).xray.samplingRulesPath];
+  const needed = [
+    ...local,
+    "deno.json",
+    "deno.lock",
+    "deps.ts",
+    loadConfig({}).xray.samplingRulesPath,
+  ];
   assert.deepEqual(needed.filter(ignored), []);
   for (const path of ["tests/config_test.ts", ".git/HEAD", "demo/index.html", ".env.local"]) {
     assert.ok(ignored(path), `${path} stays out`);

@@ -2,7 +2,8 @@
  * The hostile-sink figures of `deno task reliability` (issue 13, points 3-5): peak RSS while
  * CloudWatch or Rollbar answers 200 with a body that never ends, X-Ray with a daemon host
  * whose DNS never answers, and 60 KB handle paths with a healthy and a black-holed OTLP
- * collector. Everything runs in this process against stand-ins on 127.0.0.1.
+ * collector. Each scenario runs in a fresh `deno run` of this file (with the start task's V8
+ * flags), so its peak RSS is its own, against stand-ins on 127.0.0.1 in the same process.
  */
 import type { Hono } from "hono";
 import { createApp } from "../../app.ts";
@@ -197,14 +198,46 @@ function best(runs: Paths[]): Paths {
   };
 }
 
+const SCENARIOS: Record<string, () => Promise<unknown>> = {
+  "paths-healthy": () => largePaths(false),
+  "paths-failing": () => largePaths(true),
+  cloudwatch: floodedCloudWatch,
+  rollbar: floodedRollbar,
+  dns: deadDns,
+};
+
+/** Runs one scenario in a fresh process; returns what it printed (JSON). */
+async function isolated<T>(name: string): Promise<T> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--max-semi-space-size=2",
+      new URL(import.meta.url).pathname,
+      name,
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+  return JSON.parse(lines[lines.length - 1] ?? "null") as T;
+}
+
+if (import.meta.main) {
+  const run = SCENARIOS[Deno.args[0] ?? ""];
+  if (!run) throw new Error(`Unknown scenario; one of ${Object.keys(SCENARIOS).join(", ")}`);
+  // deno-lint-ignore no-console
+  console.log(JSON.stringify(await run()));
+  Deno.exit(0);
+}
+
 /** The markdown rows for issue 13 points 3-5. */
 export async function hostileSinkRows(): Promise<string[]> {
-  // Large paths first: RSS seldom shrinks, so a later scenario would inherit an earlier peak.
   // Alternating rounds, best of two each: the machine is shared, so one round is noise.
   const runs = { healthy: [] as Paths[], failing: [] as Paths[] };
   for (let round = 0; round < 2; round++) {
-    runs.healthy.push(await largePaths(false));
-    runs.failing.push(await largePaths(true));
+    runs.healthy.push(await isolated<Paths>("paths-healthy"));
+    runs.failing.push(await isolated<Paths>("paths-failing"));
   }
   const healthy = best(runs.healthy);
   const failing = best(runs.failing);
@@ -222,8 +255,8 @@ export async function hostileSinkRows(): Promise<string[]> {
     "",
     "| hostile sink | peak RSS (process) | request p99 | account |",
     "|---|---|---|---|",
-    await floodedCloudWatch(),
-    await floodedRollbar(),
-    await deadDns(),
+    await isolated<string>("cloudwatch"),
+    await isolated<string>("rollbar"),
+    await isolated<string>("dns"),
   ];
 }

@@ -1,0 +1,18 @@
+/**
+ * The production dependencies, for the image's dependency layer: `deno install --entrypoint
+ * deps.ts` caches these packages (and only these: the test-only ones in deno.json, such as
+ * playwright-core and yaml, stay out of the image). Never run. tests/containers_test.ts keeps
+ * this list equal to the npm packages main.ts's module graph loads.
+ */
+import "@aws-sdk/client-cloudwatch-logs";
+import "@opentelemetry/api";
+import "@opentelemetry/context-async-hooks";
+import "@opentelemetry/core";
+import "@opentelemetry/id-generator-aws-xray";
+import "@opentelemetry/otlp-exporter-base";
+import "@opentelemetry/otlp-transformer";
+import "@opentelemetry/resources";
+import "@opentelemetry/sdk-trace";
+import "@opentelemetry/sdk-trace-base";
+import "hono";
+import "rollbar";
