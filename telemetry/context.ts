@@ -19,6 +19,35 @@ export interface ContextStore {
   disable(): void;
 }
 
+/**
+ * An OpenTelemetry Context as a chain of (key, value) links. The API's own context copies its
+ * whole Map on every `setValue`, and a request sets four or five values (the remote parent,
+ * the SERVER span, its secrets, the service span): a link is one small object, and a look-up
+ * walks a chain that short.
+ */
+class LinkedContext implements Context {
+  constructor(
+    private readonly parent: LinkedContext | undefined,
+    private readonly key: symbol | undefined,
+    private readonly value: unknown,
+    /** A `deleteValue` link: the key reads as unset from here on. */
+    private readonly deleted = false,
+  ) {}
+  getValue(key: symbol): unknown {
+    if (this.key === key) return this.deleted ? undefined : this.value;
+    return this.parent?.getValue(key);
+  }
+  setValue(key: symbol, value: unknown): Context {
+    return new LinkedContext(this, key, value);
+  }
+  deleteValue(key: symbol): Context {
+    return new LinkedContext(this, key, undefined, true);
+  }
+}
+
+/** The empty context requests start from (see LinkedContext). */
+export const REQUEST_ROOT_CONTEXT: Context = new LinkedContext(undefined, undefined, undefined);
+
 /** Secret values seen in the current request, scrubbed from every text that leaves. */
 export const SECRETS_KEY = createContextKey("cruddur.request.secrets");
 

@@ -8,7 +8,6 @@ import {
   type Context as OtelContext,
   INVALID_SPAN_CONTEXT,
   isSpanContextValid,
-  ROOT_CONTEXT,
   type Span,
   type SpanContext,
   SpanKind,
@@ -20,7 +19,12 @@ import {
 import { W3CBaggagePropagator } from "@opentelemetry/core";
 import type { Context, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
-import { type ContextStore, RANDOM_TRACE_ID_KEY, SECRETS_KEY } from "./context.ts";
+import {
+  type ContextStore,
+  RANDOM_TRACE_ID_KEY,
+  REQUEST_ROOT_CONTEXT,
+  SECRETS_KEY,
+} from "./context.ts";
 import type { TraceIds } from "./ids.ts";
 import type { Logger, LogTraceContext } from "./logger.ts";
 import { cap } from "./logger.ts";
@@ -142,7 +146,7 @@ export interface ExtractedParent {
 /** Extracts the parent context from W3C headers, falling back to X-Amzn-Trace-Id. */
 export function extractParent(headers: Headers): ExtractedParent {
   const parent = parseTraceParent(headers.get("traceparent"));
-  let ctx = ROOT_CONTEXT;
+  let ctx = REQUEST_ROOT_CONTEXT;
   let parentId: string | undefined;
   let random = false;
   let seedTraceId: string | undefined;
