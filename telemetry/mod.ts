@@ -4,13 +4,7 @@
  * their own telemetry with stand-ins and a synchronous span exporter.
  */
 import { hostname } from "node:os";
-import {
-  type Span,
-  type SpanContext,
-  trace,
-  type Tracer,
-  type TracerProvider,
-} from "@opentelemetry/api";
+import { type SpanContext, trace, type Tracer, type TracerProvider } from "@opentelemetry/api";
 import {
   AlwaysOffSampler,
   BasicTracerProvider,
@@ -24,31 +18,18 @@ import type { CloudWatchSinkOptions } from "./cloudwatch/sink.ts";
 import { preciseTracer } from "./clock.ts";
 import { activeSecrets, type ContextStore, createContextStore } from "./context.ts";
 import { createTracedFetch } from "./fetch.ts";
-import {
-  clientAddress,
-  createHttpMiddleware,
-  HTTP_ROUTE_VAR,
-  type RequestTelemetry,
-  requestTelemetry,
-} from "./http.ts";
+import { createHttpMiddleware } from "./http.ts";
 import { type ConsoleWriter, createConsoleWriter } from "./console_writer.ts";
 import { createLogger, type Logger, type LogTraceContext } from "./logger.ts";
 import type { OtlpRetryOptions } from "./otlp/retry.ts";
 import type { RollbarOptions } from "./rollbar/reporter.ts";
 import { createTraceIds, type TraceIds } from "./ids.ts";
 import { nativeTracer } from "./native.ts";
-import { scrubText } from "./scrub.ts";
-import { SINKS } from "./sinks.ts";
-import { createTraced, recordError } from "./traced.ts";
+import { createErrorReporting } from "./errors.ts";
+import { SinkSet } from "./sinks.ts";
+import { createTraced } from "./traced.ts";
 import { createTracerProvider } from "./tracing.ts";
-import type {
-  Diagnostic,
-  ErrorContext,
-  LogLine,
-  Sink,
-  SinkContribution,
-  SinkStats,
-} from "./types.ts";
+import type { Diagnostic, SinkContribution, SinkStats } from "./types.ts";
 import { beforeDeadline } from "./util/deadline.ts";
 import { stderrDiagnostic } from "./util/throttle.ts";
 import type { XRayOptions } from "./xray/mod.ts";
@@ -140,6 +121,33 @@ function createProvider(
   });
 }
 
+/** The logger: console (asynchronous and bounded unless a test captures lines) plus the sinks. */
+function buildLogger(
+  config: Config,
+  store: ContextStore,
+  sinks: SinkSet,
+  logTrace: (span: SpanContext) => LogTraceContext,
+  captured: ((line: string) => void) | undefined,
+): { logger: Logger; writer: ConsoleWriter | undefined } {
+  // Asynchronous and bounded: a stdout nobody reads must not stop the event loop.
+  const writer = captured ? undefined : createConsoleWriter(Deno.stdout);
+  const remote = sinks.logDestination();
+  const logger = createLogger({
+    service: config.serviceName,
+    level: config.logLevel,
+    format: config.logFormat,
+    write: captured ?? writer!.write,
+    ...(writer ? { flush: writer.flush } : {}),
+    ...(remote ? { sink: remote } : {}),
+    secrets: () => activeSecrets(store),
+    traceContext() {
+      const span = trace.getSpan(store.active());
+      return span ? logTrace(span.spanContext()) : undefined;
+    },
+  });
+  return { logger, writer };
+}
+
 /** Builds the telemetry object from the config. */
 export async function createTelemetry(
   config: Config,
@@ -149,17 +157,18 @@ export async function createTelemetry(
   const mode = config.otel.mode;
   const store: ContextStore = createContextStore(mode);
   const resource = resourceAttributes(config);
-  const installed: SinkContribution[] = [];
-  for (const plugin of SINKS) {
-    const tuning = (overrides as Record<string, object | undefined>)[plugin.name];
-    installed.push(await plugin.install({ config, diagnostic, resource, tuning }));
-  }
-  const lines = installed.map((c) => c.startup);
-  const sinks: Sink[] = installed.flatMap((c) => (c.sink ? [c.sink] : []));
-  const requestHook = installed.find((c) => c.requestHook)?.requestHook;
+  const tuning = overrides as Readonly<Record<string, object | undefined>>;
+  const sinks = await SinkSet.install({ config, diagnostic, resource }, tuning);
+  const requestHook = sinks.requestHook;
   // X-Ray needs ids that start with the epoch seconds; without it, ids are random and say so.
   const ids = createTraceIds(requestHook ? "xray" : "random");
-  const tracerProvider = createProvider(config, resource, installed, overrides.spanExporter, ids);
+  const tracerProvider = createProvider(
+    config,
+    resource,
+    sinks.contributions,
+    overrides.spanExporter,
+    ids,
+  );
   const sdkTracer = tracerProvider.getTracer("cruddur-backend", config.serviceVersion);
   // Our spans take their times from one microsecond clock (see telemetry/clock.ts).
   const tracer = mode === "sdk"
@@ -167,47 +176,13 @@ export async function createTelemetry(
     : mode === "native"
     ? nativeTracer(sdkTracer)
     : sdkTracer;
-  const logIdSources = installed.flatMap((c) => (c.logIds ? [c.logIds.bind(c)] : []));
-  const logDestinations = installed.flatMap((c) => (c.logDestination ? [c.logDestination] : []));
-  const errorDestinations = installed.flatMap((c) =>
-    c.errorDestination ? [c.errorDestination] : []
-  );
-  // Detached when shutdown begins: a line logged after that (the summary) reaches the console
-  // only, so no sink counts or warns about a line it can no longer send.
-  let logsAttached = true;
-  const logFanOut = logDestinations.length === 0 ? undefined : {
-    push(line: LogLine): void {
-      if (!logsAttached) return;
-      for (const destination of logDestinations) destination.push(line);
-    },
-  };
-
-  let writer: ConsoleWriter | undefined;
-  let writeLine = overrides.writeLine;
-  if (!writeLine) {
-    // Asynchronous and bounded: a stdout nobody reads must not stop the event loop.
-    writer = createConsoleWriter(Deno.stdout);
-    writeLine = writer.write;
-  }
-  const logTrace = ({ traceId, spanId }: SpanContext): LogTraceContext => {
-    for (const ids of logIdSources) {
-      const extra = ids(traceId);
-      if (extra?.xrayTraceId) return { traceId, spanId, xrayTraceId: extra.xrayTraceId };
-    }
-    return { traceId, spanId };
-  };
-  const logger = createLogger({
-    service: config.serviceName,
-    level: config.logLevel,
-    format: config.logFormat,
-    write: writeLine,
-    ...(writer ? { flush: writer.flush } : {}),
-    ...(logFanOut ? { sink: logFanOut } : {}),
-    secrets: () => activeSecrets(store),
-    traceContext() {
-      const span = trace.getSpan(store.active());
-      return span ? logTrace(span.spanContext()) : undefined;
-    },
+  const logTrace = (span: SpanContext): LogTraceContext => sinks.logTrace(span);
+  const { logger, writer } = buildLogger(config, store, sinks, logTrace, overrides.writeLine);
+  const errors = createErrorReporting({
+    store,
+    logger,
+    logTrace,
+    destinations: sinks.errorDestinations,
   });
 
   const randomRoots = mode === "sdk" && ids.style === "random";
@@ -220,37 +195,7 @@ export async function createTelemetry(
       ? { xrayHeader: requestHook.outgoingHeader.bind(requestHook) }
       : {}),
   });
-  const reported = new WeakSet<object>();
   let stopping: Promise<void> | undefined;
-
-  /** What Rollbar and the error log need to know about the failing request, if any. */
-  function errorContext(c: Context | undefined): {
-    state: RequestTelemetry | undefined;
-    span: Span | undefined;
-    context: ErrorContext;
-  } {
-    const state = c ? requestTelemetry(c) : undefined;
-    const span = state?.span ?? trace.getSpan(store.active());
-    const ids = span ? logTrace(span.spanContext()) : undefined;
-    const request = c
-      ? {
-        method: c.req.method,
-        url: c.req.url,
-        route: c.get(HTTP_ROUTE_VAR) ?? c.req.routePath,
-        headers: c.req.raw.headers,
-        clientAddress: clientAddress(c),
-      }
-      : undefined;
-    return {
-      state,
-      span,
-      context: {
-        ...(request ? { request } : {}),
-        ...(ids ? { traceId: ids.traceId, spanId: ids.spanId } : {}),
-        ...(ids?.xrayTraceId ? { xrayTraceId: ids.xrayTraceId } : {}),
-      },
-    };
-  }
 
   return {
     mode,
@@ -270,62 +215,27 @@ export async function createTelemetry(
         captureRequestHeaders: config.otel.captureRequestHeaders,
         logTrace,
       }),
-    reportError(error, c, person) {
-      if (typeof error === "object" && error !== null) {
-        if (reported.has(error)) return;
-        reported.add(error);
-      }
-      const { state, span, context } = errorContext(c);
-      const secrets = state?.secrets ?? activeSecrets(store);
-      if (span && span !== state?.span) recordError(span, error, secrets);
-      const err = error instanceof Error ? error : new Error(String(error));
-      logger.error(`Unhandled error: ${scrubText(err.message, secrets)}`, {
-        error_type: err.name,
-        route: context.request?.route,
-      });
-      if (errorDestinations.length === 0) return;
-      const clean = new Error(scrubText(err.message, secrets));
-      clean.name = err.name;
-      if (err.stack) clean.stack = scrubText(err.stack, secrets);
-      for (const destination of errorDestinations) {
-        destination.reportError(clean, { ...context, ...(person ? { person } : {}) });
-      }
-    },
-    reportMessage(message, level, c) {
-      if (errorDestinations.length === 0) return;
-      const { context } = errorContext(c);
-      for (const destination of errorDestinations) {
-        destination.reportMessage(message, level, context);
-      }
-    },
+    reportError: errors.reportError,
+    reportMessage: errors.reportMessage,
     markSecret(value) {
       if (value.length > 0) activeSecrets(store)?.add(value);
     },
     fetch(input, init) {
       return mode === "sdk" ? tracedFetch(input, init) : fetch(input, init);
     },
-    describe: () => [...lines],
+    describe: () => sinks.startupLines(),
     stats() {
-      const result: Record<string, SinkStats> = {};
-      for (const sink of sinks) result[sink.name] = sink.stats();
+      const result = sinks.stats();
       if (writer) result.console = writer.stats();
       return result;
     },
-    details() {
-      const result: Record<string, Record<string, number>> = {};
-      for (const c of installed) if (c.sink && c.details) result[c.sink.name] = c.details();
-      return result;
-    },
+    details: () => sinks.details(),
     async forceFlush(deadlineMs) {
-      await Promise.all([
-        ...sinks.map((sink) => sink.forceFlush(deadlineMs)),
-        writer?.flush(deadlineMs),
-      ]);
+      await Promise.all([sinks.forceFlush(deadlineMs), writer?.flush(deadlineMs)]);
     },
     shutdown(deadlineMs) {
       stopping ??= (async () => {
-        logsAttached = false;
-        await Promise.all(sinks.map((sink) => sink.shutdown(deadlineMs)));
+        await sinks.shutdown(deadlineMs);
         if (tracerProvider instanceof BasicTracerProvider) {
           await beforeDeadline(tracerProvider.shutdown(), deadlineMs);
         }

@@ -5,7 +5,18 @@
 import { cloudwatchSink } from "./cloudwatch/mod.ts";
 import { otlpSink } from "./otlp/mod.ts";
 import { rollbarSink } from "./rollbar/mod.ts";
-import type { SinkPlugin } from "./types.ts";
+import type { SpanContext } from "@opentelemetry/api";
+import type { LogTraceContext } from "./logger.ts";
+import type {
+  ErrorDestination,
+  InstallContext,
+  LogDestination,
+  RequestHook,
+  Sink,
+  SinkContribution,
+  SinkPlugin,
+  SinkStats,
+} from "./types.ts";
 import { xraySink } from "./xray/mod.ts";
 
 /** The installed sinks: X-Ray first (its line comes first in the banner), then traces, logs, errors. */
@@ -15,3 +26,90 @@ export const SINKS: readonly SinkPlugin<unknown>[] = [
   cloudwatchSink,
   rollbarSink,
 ] as readonly SinkPlugin<unknown>[];
+
+/** The installed sinks, seen through the contract: what createTelemetry wires and loops over. */
+export class SinkSet {
+  readonly #contributions: readonly SinkContribution[];
+  readonly #sinks: readonly Sink[];
+  readonly #logDestinations: readonly LogDestination[];
+  /** Cleared when shutdown begins: later lines (the summary) reach the console only. */
+  #logsAttached = true;
+  /** The first request hook (X-Ray's segment opener), if any sink has one. */
+  readonly requestHook: RequestHook | undefined;
+  readonly errorDestinations: readonly ErrorDestination[];
+
+  constructor(contributions: readonly SinkContribution[]) {
+    this.#contributions = contributions;
+    this.#sinks = contributions.flatMap((c) => (c.sink ? [c.sink] : []));
+    this.#logDestinations = contributions.flatMap((c) =>
+      c.logDestination ? [c.logDestination] : []
+    );
+    this.errorDestinations = contributions.flatMap((c) =>
+      c.errorDestination ? [c.errorDestination] : []
+    );
+    this.requestHook = contributions.find((c) => c.requestHook)?.requestHook;
+  }
+
+  /** Installs every sink of {@linkcode SINKS} with its tuning from `overrides`. */
+  static async install(
+    context: Omit<InstallContext, "tuning">,
+    tuning: Readonly<Record<string, object | undefined>>,
+  ): Promise<SinkSet> {
+    const contributions: SinkContribution[] = [];
+    for (const plugin of SINKS) {
+      contributions.push(await plugin.install({ ...context, tuning: tuning[plugin.name] }));
+    }
+    return new SinkSet(contributions);
+  }
+
+  get contributions(): readonly SinkContribution[] {
+    return this.#contributions;
+  }
+
+  /** One banner line per sink. */
+  startupLines(): string[] {
+    return this.#contributions.map((c) => c.startup);
+  }
+
+  /** The logger's remote destination: every sink's, detached at shutdown; none without sinks. */
+  logDestination(): LogDestination | undefined {
+    if (this.#logDestinations.length === 0) return undefined;
+    return {
+      push: (line) => {
+        if (!this.#logsAttached) return;
+        for (const destination of this.#logDestinations) destination.push(line);
+      },
+    };
+  }
+
+  /** The ids a log line carries for a span: the X-Ray form too, when a sink has one. */
+  logTrace({ traceId, spanId }: SpanContext): LogTraceContext {
+    for (const c of this.#contributions) {
+      const xrayTraceId = c.logIds?.(traceId)?.xrayTraceId;
+      if (xrayTraceId) return { traceId, spanId, xrayTraceId };
+    }
+    return { traceId, spanId };
+  }
+
+  stats(): Record<string, SinkStats> {
+    const result: Record<string, SinkStats> = {};
+    for (const sink of this.#sinks) result[sink.name] = sink.stats();
+    return result;
+  }
+
+  details(): Record<string, Record<string, number>> {
+    const result: Record<string, Record<string, number>> = {};
+    for (const c of this.#contributions) if (c.sink && c.details) result[c.sink.name] = c.details();
+    return result;
+  }
+
+  async forceFlush(deadlineMs: number): Promise<void> {
+    await Promise.all(this.#sinks.map((sink) => sink.forceFlush(deadlineMs)));
+  }
+
+  /** Detaches the log destinations, then shuts every sink down within the deadline. */
+  async shutdown(deadlineMs: number): Promise<void> {
+    this.#logsAttached = false;
+    await Promise.all(this.#sinks.map((sink) => sink.shutdown(deadlineMs)));
+  }
+}

@@ -10,6 +10,7 @@ import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { beforeDeadline, sleep } from "../util/deadline.ts";
 import { errorText } from "../util/errors.ts";
+import { type Report, throttledDiagnostic } from "../util/throttle.ts";
 import type { Diagnostic, SinkStats } from "../types.ts";
 
 // About 48 KiB per millisecond at most (and one datagram at least): under load a timer fires
@@ -91,7 +92,7 @@ class DatagramSender<T> implements UdpSender<T> {
   #closing: Promise<void> | undefined;
   /** Ended at shutdown: wakes a lookup backoff, stops the pump. */
   readonly #stop = new AbortController();
-  #lastError = "";
+  readonly #throttled: Report;
   /** Shutdown counted the sends still out as dropped: their late callbacks count nothing. */
   #final = false;
 
@@ -99,6 +100,7 @@ class DatagramSender<T> implements UdpSender<T> {
     this.#options = options;
     this.#stats = options.stats;
     this.#lookup = options.lookup ?? ((host) => dnsLookup(host));
+    this.#throttled = throttledDiagnostic(options.diagnostic, { prefix: "xray", now: options.now });
     const family = isIP(options.address.host);
     if (family !== 0) {
       this.#resolved = { address: options.address.host, family: family === 6 ? 6 : 4 };
@@ -150,11 +152,9 @@ class DatagramSender<T> implements UdpSender<T> {
     this.#timer = undefined;
   }
 
+  /** Each distinct failure at most once a minute, so a missing daemon does not flood stderr. */
   #report(message: string): void {
-    // One line per distinct failure, so a missing daemon does not flood the console.
-    if (message === this.#lastError) return;
-    this.#lastError = message;
-    this.#options.diagnostic(message);
+    this.#throttled(message, message);
   }
 
   /** Encodes the queued items into the outbox and starts pumping it out. */
