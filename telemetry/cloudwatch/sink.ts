@@ -414,14 +414,20 @@ class CloudWatchLogSink implements CloudWatchSink {
     await this.forceFlush(deadlineMs);
     const lost = this.pending();
     this.#abandon.abort(new ShutdownError());
+    // A call cancelled now settles at once; one whose answer already arrived counts as sent.
+    const running = this.#pumping;
+    if (running !== null) {
+      await beforeDeadline(running, Math.max(deadlineMs, this.#now() + SETTLE_GRACE_MS), this.#now);
+    }
     if (this.#inflight !== null) this.#settle(this.#inflight, "dropped");
     this.#stats.dropped += this.#queue.drain().length;
     if (lost > 0) this.#report("shutdown", `shutdown deadline passed, ${lost} lines abandoned`);
-    const running = this.#pumping;
-    if (running !== null) await beforeDeadline(running, deadlineMs, this.#now);
     if (this.#ownsClient) this.#client.destroy();
   }
 }
+
+/** How long shutdown lets cancelled calls settle, so an answer already in counts as sent. */
+const SETTLE_GRACE_MS = 50;
 
 class ShutdownError extends Error {
   override name = "ShutdownError";

@@ -72,6 +72,8 @@ const DEFAULT_MAX_PENDING = 100;
 // (notifier.configured_options, notifier.diagnostic.raw_error: a few KiB).
 const DEFAULT_MAX_PAYLOAD_BYTES = 112 * 1024;
 const WINDOW_MS = 60_000;
+/** How long shutdown lets cancelled posts settle, so an answer already in counts as sent. */
+const SETTLE_GRACE_MS = 50;
 
 /** Rollbar's server defaults (rollbar 3.1.0 src/defaults.js), repeated so ours add to them. */
 const ROLLBAR_DEFAULT_SCRUB_HEADERS = [
@@ -179,10 +181,12 @@ class RollbarReporter implements ErrorReporter {
       process.off("unhandledRejection", this.#onUncaught);
     }
     if (await beforeDeadline(this.#idle(), deadlineMs)) return;
-    // Abandoned, not awaited: counted so the books still balance, and a late answer is ignored.
+    // Posts still out are cancelled; one whose answer already arrived still counts as sent,
+    // the rest are abandoned (dropped): the process exits without their answer.
     const abandoned = this.#pending.size;
-    for (const item of [...this.#pending]) this.#settle(item, "dropped");
     this.#abandon.abort();
+    await beforeDeadline(this.#idle(), Date.now() + SETTLE_GRACE_MS);
+    for (const item of [...this.#pending]) this.#settle(item, "dropped");
     this.#report("shutdown", `abandoned ${abandoned} item(s) at the shutdown deadline`);
   }
 
@@ -288,6 +292,8 @@ class RollbarReporter implements ErrorReporter {
       signal: callSignal(this.#options.requestTimeoutMs ?? 10_000, this.#abandon.signal),
     });
     if (outcome.ok) return this.#settle(item, "sent");
+    // Cancelled by shutdown: abandoned, not refused.
+    if (this.#abandon.signal.aborted) return this.#settle(item, "dropped");
     this.#report("send", `could not send an item: ${outcome.reason}`);
     this.#settle(item, "failed");
   }
