@@ -44,6 +44,40 @@ export interface OtelConfig {
 /** Default attribute value cap: the logger's string-field cap (telemetry/logger.ts). */
 export const DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT = 2048;
 
+/** Where the SDK pipeline sends metrics or log records (`OTEL_METRICS_EXPORTER`, `OTEL_LOGS_EXPORTER`). */
+export type SignalExporterKind = "otlp" | "console";
+
+/** OpenTelemetry metrics (SDK mode): HTTP server, runtime and the sinks' own counters. */
+export interface MetricsConfig {
+  exporters: SignalExporterKind[];
+  /** Full metrics URL, e.g. https://api.honeycomb.io/v1/metrics. */
+  endpoint?: string;
+  headers: Record<string, string>;
+  /** OTEL_METRIC_EXPORT_INTERVAL: time between two exports. */
+  intervalMs: number;
+  /** OTEL_METRIC_EXPORT_TIMEOUT: longest one export may take. */
+  timeoutMs: number;
+}
+
+/** OpenTelemetry logs (SDK mode): every logger event as an OTLP log record. */
+export interface LogsConfig {
+  exporters: SignalExporterKind[];
+  /** Full logs URL, e.g. https://api.honeycomb.io/v1/logs. */
+  endpoint?: string;
+  headers: Record<string, string>;
+  /** Per attempt (OTEL_EXPORTER_OTLP_TIMEOUT, shared with traces). */
+  timeoutMs: number;
+}
+
+/** CloudWatch Embedded Metric Format events written to the CloudWatch Logs stream. */
+export interface EmfConfig {
+  enabled: boolean;
+  /** CLOUDWATCH_METRICS_NAMESPACE (default Cruddur). */
+  namespace: string;
+  /** CLOUDWATCH_METRICS_INTERVAL_MS: aggregation period; one event set per period. */
+  intervalMs: number;
+}
+
 /** AWS X-Ray settings. */
 export interface XRayConfig {
   enabled: boolean;
@@ -66,6 +100,8 @@ export interface CloudWatchConfig {
   endpoint?: string;
   flushIntervalMs: number;
   createLogGroup: boolean;
+  /** Embedded Metric Format events in the same stream. */
+  metrics: EmfConfig;
 }
 
 /** Rollbar settings. */
@@ -98,6 +134,8 @@ export interface Config {
   /** `auto`: `pretty` when stdout is a terminal (a person), `json` otherwise (a container). */
   logFormat: "pretty" | "json" | "auto";
   otel: OtelConfig;
+  metrics: MetricsConfig;
+  logs: LogsConfig;
   xray: XRayConfig;
   /** Present when both a region and credentials are set. */
   aws?: AwsConfig;
@@ -144,6 +182,14 @@ export const CONFIG_VARIABLES = [
   "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST",
   "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
   "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+  "OTEL_METRICS_EXPORTER",
+  "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+  "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+  "OTEL_METRIC_EXPORT_INTERVAL",
+  "OTEL_METRIC_EXPORT_TIMEOUT",
+  "OTEL_LOGS_EXPORTER",
+  "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+  "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
   "AWS_XRAY_ENABLED",
   "AWS_XRAY_DAEMON_ADDRESS",
   "AWS_XRAY_TRACING_NAME",
@@ -160,6 +206,9 @@ export const CONFIG_VARIABLES = [
   "CLOUDWATCH_LOG_STREAM",
   "CLOUDWATCH_FLUSH_INTERVAL_MS",
   "CLOUDWATCH_CREATE_LOG_GROUP",
+  "CLOUDWATCH_METRICS_ENABLED",
+  "CLOUDWATCH_METRICS_NAMESPACE",
+  "CLOUDWATCH_METRICS_INTERVAL_MS",
   "ROLLBAR_ACCESS_TOKEN",
   "ROLLBAR_ENVIRONMENT",
   "ROLLBAR_CODE_VERSION",
@@ -359,6 +408,79 @@ function otelConfig(env: Env): OtelConfig {
   };
 }
 
+/** The exporters an OTEL_{METRICS,LOGS}_EXPORTER list names; `otlp` by default with an endpoint. */
+function signalExporters(
+  env: Env,
+  name: string,
+  endpoint: string | undefined,
+): SignalExporterKind[] {
+  const exporters: SignalExporterKind[] = [];
+  for (const entry of (text(env, name)?.toLowerCase() ?? (endpoint ? "otlp" : "none")).split(",")) {
+    const kind = entry.trim();
+    if (kind === "otlp" || kind === "console") exporters.push(kind);
+    else if (kind !== "none" && kind !== "") {
+      throw new ConfigError(`${name} must list otlp, console or none, got "${kind}"`);
+    }
+  }
+  // Deno's built-in OpenTelemetry has its own default endpoint (localhost:4318).
+  if (exporters.includes("otlp") && !endpoint && !bool(env, "OTEL_DENO", false)) {
+    throw new ConfigError(`${name} names otlp but OTEL_EXPORTER_OTLP_ENDPOINT is not set`);
+  }
+  return exporters;
+}
+
+/** A signal's URL: its own variable, else the base endpoint plus the signal's path. */
+function signalEndpoint(env: Env, name: string, path: string): string | undefined {
+  const base = url(env, "OTEL_EXPORTER_OTLP_ENDPOINT");
+  return url(env, name) ?? (base === undefined ? undefined : `${base.replace(/\/+$/, "")}${path}`);
+}
+
+function metricsConfig(env: Env): MetricsConfig {
+  const endpoint = signalEndpoint(env, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "/v1/metrics");
+  const intervalMs = int(env, "OTEL_METRIC_EXPORT_INTERVAL", 60_000, 100);
+  return {
+    exporters: signalExporters(env, "OTEL_METRICS_EXPORTER", endpoint),
+    ...(endpoint ? { endpoint } : {}),
+    headers: {
+      ...keyValues(env, "OTEL_EXPORTER_OTLP_HEADERS"),
+      ...keyValues(env, "OTEL_EXPORTER_OTLP_METRICS_HEADERS"),
+    },
+    intervalMs,
+    // The SDK requires the timeout to fit in the interval.
+    timeoutMs: Math.min(int(env, "OTEL_METRIC_EXPORT_TIMEOUT", 30_000, 1), intervalMs),
+  };
+}
+
+function logsConfig(env: Env): LogsConfig {
+  const endpoint = signalEndpoint(env, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "/v1/logs");
+  return {
+    exporters: signalExporters(env, "OTEL_LOGS_EXPORTER", endpoint),
+    ...(endpoint ? { endpoint } : {}),
+    headers: {
+      ...keyValues(env, "OTEL_EXPORTER_OTLP_HEADERS"),
+      ...keyValues(env, "OTEL_EXPORTER_OTLP_LOGS_HEADERS"),
+    },
+    timeoutMs: int(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000, 1),
+  };
+}
+
+const NAMESPACE = /^[A-Za-z0-9 ._\-\/#:]{1,255}$/;
+
+function emfConfig(env: Env): EmfConfig {
+  const namespace = text(env, "CLOUDWATCH_METRICS_NAMESPACE") ?? "Cruddur";
+  // CloudWatch's rule for a namespace; "AWS/" is reserved for AWS's own services.
+  if (!NAMESPACE.test(namespace) || namespace.startsWith("AWS/")) {
+    throw new ConfigError(
+      `CLOUDWATCH_METRICS_NAMESPACE must be 1-255 letters, digits or . _ - / # : space, not starting with AWS/, got "${namespace}"`,
+    );
+  }
+  return {
+    enabled: bool(env, "CLOUDWATCH_METRICS_ENABLED", true),
+    namespace,
+    intervalMs: int(env, "CLOUDWATCH_METRICS_INTERVAL_MS", 60_000, 1000),
+  };
+}
+
 function awsConfig(env: Env): AwsConfig | undefined {
   const region = text(env, "AWS_REGION") ?? text(env, "AWS_DEFAULT_REGION");
   const accessKeyId = text(env, "AWS_ACCESS_KEY_ID");
@@ -471,6 +593,8 @@ export function loadConfig(env: Env): Config {
     logLevel: oneOf(env, "LOG_LEVEL", ["debug", "info", "warn", "error"] as const, "info"),
     logFormat: oneOf(env, "LOG_FORMAT", ["pretty", "json", "auto"] as const, "auto"),
     otel: otelConfig(env),
+    metrics: metricsConfig(env),
+    logs: logsConfig(env),
     xray: {
       enabled: xrayEnabled,
       daemonAddress: xrayAddress ?? "127.0.0.1:2000",
@@ -487,6 +611,7 @@ export function loadConfig(env: Env): Config {
           ...(cwEndpoint ? { endpoint: cwEndpoint } : {}),
           flushIntervalMs: ms(env, "CLOUDWATCH_FLUSH_INTERVAL_MS", 5000, 10),
           createLogGroup: bool(env, "CLOUDWATCH_CREATE_LOG_GROUP", true),
+          metrics: emfConfig(env),
         },
       }
       : {}),

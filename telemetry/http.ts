@@ -28,6 +28,7 @@ import {
 import type { TraceIds } from "./ids.ts";
 import type { Logger, LogTraceContext } from "./logger.ts";
 import { cap } from "./logger.ts";
+import type { RequestRecorder } from "./metrics/http_server.ts";
 import {
   collectSecretValues,
   isSecretName,
@@ -76,6 +77,8 @@ export interface HttpMiddlewareOptions {
   ids?: TraceIds;
   /** The route template `method` would match at `path` (names CORS preflights by route). */
   routeOf?: (method: string, path: string) => string | undefined;
+  /** HTTP server metrics (OTLP and/or CloudWatch EMF); cheap, never throws. */
+  recorder?: RequestRecorder;
 }
 
 /** Per-request telemetry state, kept on the Hono context. */
@@ -207,7 +210,7 @@ function splitHost(host: string | undefined): [string | undefined, number | unde
 
 /** Creates the telemetry middleware. */
 export function createHttpMiddleware(options: HttpMiddlewareOptions): MiddlewareHandler {
-  const { tracer, store, logger, xray, logTrace } = options;
+  const { tracer, store, logger, xray, logTrace, recorder } = options;
   const captured = options.captureRequestHeaders.filter((h) => !isSecretName(h));
 
   return async function telemetryMiddleware(c, next) {
@@ -223,6 +226,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     const [serverAddress, serverPort] = splitHost(hostHeader);
     const scheme = url.startsWith("https:") ? "https" : "http";
     const client = clientAddress(c);
+    recorder?.begin(method, scheme);
     // Collected first: the attributes below are scrubbed with them (the one scrubber, scrub.ts).
     const secrets = new Set(collectSecretValues(request.headers, url));
     const rawUserAgent = request.headers.get("user-agent");
@@ -350,6 +354,21 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
       if (amzn) c.res.headers.set("x-amzn-trace-id", amzn);
     } finally {
       if (!options.native) span.end();
+    }
+    if (recorder) {
+      const requestLength = request.headers.get("content-length");
+      const length = c.res.headers.get("content-length");
+      recorder.end({
+        method,
+        scheme,
+        route: matched ? route : undefined,
+        status,
+        durationSeconds: (performance.now() - started) / 1000,
+        // As on the span: the 5xx's cause, or the client fault a route named.
+        errorType: status >= 500 ? c.error?.name ?? String(status) : errorType,
+        requestBytes: requestLength ? Number(requestLength) || 0 : undefined,
+        responseBytes: length ? Number(length) || 0 : undefined,
+      });
     }
     if (logger.enabled("info")) {
       logger.logWith("info", logTrace(spanContext), `${method} ${path} ${status}`, {

@@ -28,7 +28,21 @@ const RESERVED = new Set([
 export interface LogTraceContext {
   traceId: string;
   spanId: string;
+  /** W3C trace flags of the span (sampled bit), for sinks that link records to it. */
+  traceFlags?: number;
   xrayTraceId?: string;
+}
+
+/**
+ * Receives every kept event as the object the JSON line is made of (already scrubbed and
+ * capped), with its time and the span it was written in. Never throws.
+ */
+export interface LogRecordSink {
+  emit(
+    level: LogLevel,
+    event: Readonly<Record<string, unknown>>,
+    detail: { timeMs: number; trace: LogTraceContext | undefined },
+  ): void;
 }
 
 /** The logger the app and the services receive. */
@@ -64,6 +78,8 @@ export interface LoggerOptions {
   flush?: (deadlineMs: number) => Promise<void>;
   /** Optional remote sink (CloudWatch) fed the JSON line. */
   sink?: { push(line: LogLine): void };
+  /** Optional structured consumer (OTLP logs) fed the event after scrubbing and caps. */
+  records?: LogRecordSink;
   /** Reads the active trace context. */
   traceContext: () => LogTraceContext | undefined;
   /** The active request's secret values, scrubbed from every string of an event. */
@@ -163,6 +179,7 @@ export function createLogger(options: LoggerOptions): Logger {
       const json = format === "json" || options.sink ? JSON.stringify(event) : "";
       options.write(format === "json" ? json : prettyLine(event));
       options.sink?.push({ timestamp: ts, message: json });
+      options.records?.emit(level, event, { timeMs: ts, trace });
     } catch {
       // A logger must never throw into the request; an unserialisable field loses the event.
     }

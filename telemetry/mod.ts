@@ -132,6 +132,7 @@ function buildLogger(
   // Asynchronous and bounded: a stdout nobody reads must not stop the event loop.
   const writer = captured ? undefined : createConsoleWriter(Deno.stdout);
   const remote = sinks.logDestination();
+  const records = sinks.logRecords();
   const logger = createLogger({
     service: config.serviceName,
     level: config.logLevel,
@@ -139,6 +140,7 @@ function buildLogger(
     write: captured ?? writer!.write,
     ...(writer ? { flush: writer.flush } : {}),
     ...(remote ? { sink: remote } : {}),
+    ...(records ? { records } : {}),
     secrets: () => activeSecrets(store),
     traceContext() {
       const span = trace.getSpan(store.active());
@@ -158,7 +160,15 @@ export async function createTelemetry(
   const store: ContextStore = createContextStore(mode);
   const resource = resourceAttributes(config);
   const tuning = overrides as Readonly<Record<string, object | undefined>>;
-  const sinks = await SinkSet.install({ config, diagnostic, resource }, tuning);
+  // Filled in below; read lazily by stats(), which the metrics sink calls once per export.
+  const late: { sinks?: SinkSet; writer?: ConsoleWriter | undefined } = {};
+  const stats = (): Record<string, SinkStats> => {
+    const result = late.sinks?.stats() ?? {};
+    if (late.writer) result.console = late.writer.stats();
+    return result;
+  };
+  const sinks = await SinkSet.install({ config, diagnostic, resource, stats }, tuning);
+  late.sinks = sinks;
   const requestHook = sinks.requestHook;
   // X-Ray needs ids that start with the epoch seconds; without it, ids are random and say so.
   const ids = createTraceIds(requestHook ? "xray" : "random");
@@ -178,6 +188,8 @@ export async function createTelemetry(
     : sdkTracer;
   const logTrace = (span: SpanContext): LogTraceContext => sinks.logTrace(span);
   const { logger, writer } = buildLogger(config, store, sinks, logTrace, overrides.writeLine);
+  late.writer = writer;
+  const recorder = sinks.requestRecorder();
   const errors = createErrorReporting({
     store,
     logger,
@@ -214,6 +226,7 @@ export async function createTelemetry(
         ...(requestHook ? { xray: requestHook } : {}),
         captureRequestHeaders: config.otel.captureRequestHeaders,
         logTrace,
+        ...(recorder ? { recorder } : {}),
       }),
     reportError: errors.reportError,
     reportMessage: errors.reportMessage,
@@ -224,11 +237,7 @@ export async function createTelemetry(
       return mode === "sdk" ? tracedFetch(input, init) : fetch(input, init);
     },
     describe: () => sinks.startupLines(),
-    stats() {
-      const result = sinks.stats();
-      if (writer) result.console = writer.stats();
-      return result;
-    },
+    stats,
     details: () => sinks.details(),
     async forceFlush(deadlineMs) {
       await Promise.all([sinks.forceFlush(deadlineMs), writer?.flush(deadlineMs)]);

@@ -3,10 +3,13 @@
  * under telemetry/ exporting a {@linkcode SinkPlugin}, one config section, and one line here.
  */
 import { cloudwatchSink } from "./cloudwatch/mod.ts";
+import { metricsSink } from "./metrics/mod.ts";
 import { otlpSink } from "./otlp/mod.ts";
+import { otlpLogsSink } from "./otlp_logs/mod.ts";
 import { rollbarSink } from "./rollbar/mod.ts";
 import type { SpanContext } from "@opentelemetry/api";
-import type { LogTraceContext } from "./logger.ts";
+import type { LogRecordSink, LogTraceContext } from "./logger.ts";
+import type { RequestRecorder } from "./metrics/http_server.ts";
 import type {
   ErrorDestination,
   InstallContext,
@@ -19,12 +22,17 @@ import type {
 } from "./types.ts";
 import { xraySink } from "./xray/mod.ts";
 
-/** The installed sinks: X-Ray first (its line comes first in the banner), then traces, logs, errors. */
+/**
+ * The installed sinks: X-Ray first (its line comes first in the banner), then traces, log
+ * records, logs, errors, and metrics last (they report every other sink's counters).
+ */
 export const SINKS: readonly SinkPlugin<unknown>[] = [
   xraySink,
   otlpSink,
+  otlpLogsSink,
   cloudwatchSink,
   rollbarSink,
+  metricsSink,
 ] as readonly SinkPlugin<unknown>[];
 
 /** The installed sinks, seen through the contract: what createTelemetry wires and loops over. */
@@ -83,12 +91,37 @@ export class SinkSet {
   }
 
   /** The ids a log line carries for a span: the X-Ray form too, when a sink has one. */
-  logTrace({ traceId, spanId }: SpanContext): LogTraceContext {
+  logTrace({ traceId, spanId, traceFlags }: SpanContext): LogTraceContext {
     for (const c of this.#contributions) {
       const xrayTraceId = c.logIds?.(traceId)?.xrayTraceId;
-      if (xrayTraceId) return { traceId, spanId, xrayTraceId };
+      if (xrayTraceId) return { traceId, spanId, traceFlags, xrayTraceId };
     }
-    return { traceId, spanId };
+    return { traceId, spanId, traceFlags };
+  }
+
+  /** What the middleware records each request into: every sink's recorder (metrics, EMF). */
+  requestRecorder(): RequestRecorder | undefined {
+    const recorders = this.#contributions.flatMap((c) => c.requestRecorder ?? []);
+    if (recorders.length <= 1) return recorders[0];
+    return {
+      begin(method, scheme) {
+        for (const r of recorders) r.begin(method, scheme);
+      },
+      end(sample) {
+        for (const r of recorders) r.end(sample);
+      },
+    };
+  }
+
+  /** Where the logger's structured events go (OTLP log records), if a sink takes them. */
+  logRecords(): LogRecordSink | undefined {
+    const sinks = this.#contributions.flatMap((c) => c.logRecords ?? []);
+    if (sinks.length <= 1) return sinks[0];
+    return {
+      emit(level, event, detail) {
+        for (const s of sinks) s.emit(level, event, detail);
+      },
+    };
   }
 
   stats(): Record<string, SinkStats> {

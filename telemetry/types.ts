@@ -120,6 +120,10 @@ export interface SinkContribution {
   logIds?(traceId: string): { xrayTraceId?: string } | undefined;
   /** Counters beyond {@linkcode SinkStats}, for the health check's detail. */
   details?(): Record<string, number>;
+  /** Fed every logger event as a structured record (OTLP logs). */
+  readonly logRecords?: import("./logger.ts").LogRecordSink;
+  /** Fed every request's start and outcome (HTTP server metrics, EMF). */
+  readonly requestRecorder?: import("./metrics/http_server.ts").RequestRecorder;
 }
 
 /** What a sink is given to install itself. */
@@ -131,6 +135,8 @@ export interface InstallContext<Tuning = unknown> {
   readonly resource: Readonly<Record<string, string>>;
   /** Test tuning for this sink (short intervals, injected clients); production passes none. */
   readonly tuning: Partial<Tuning> | undefined;
+  /** Every installed sink's counters, read at call time (the metrics sink exports them). */
+  readonly stats: () => Record<string, SinkStats>;
 }
 
 /** A sink: one folder under telemetry/, listed once in telemetry/sinks.ts. */

@@ -67,8 +67,72 @@ Deno.test("loadConfig() rejects each bad value with a ConfigError naming the var
     [{ CLOUDWATCH_LOG_GROUP: "cruddur", CLOUDWATCH_FLUSH_INTERVAL_MS: "5" }, "CLOUDWATCH_FLUSH"],
     [{ ROLLBAR_ACCESS_TOKEN: "t", ROLLBAR_ITEMS_PER_MINUTE: "x" }, "ROLLBAR_ITEMS_PER_MINUTE"],
     [{ ROLLBAR_ENDPOINT: "nope" }, "ROLLBAR_ENDPOINT"],
+    [{ OTEL_METRICS_EXPORTER: "prometheus" }, "OTEL_METRICS_EXPORTER"],
+    [{ OTEL_METRICS_EXPORTER: "otlp" }, "OTEL_EXPORTER_OTLP_ENDPOINT"],
+    [{ OTEL_LOGS_EXPORTER: "syslog" }, "OTEL_LOGS_EXPORTER"],
+    [{ OTEL_LOGS_EXPORTER: "otlp" }, "OTEL_EXPORTER_OTLP_ENDPOINT"],
+    [{ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: "nope" }, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"],
+    [{ OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: "nope" }, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"],
+    [{ OTEL_EXPORTER_OTLP_METRICS_HEADERS: "=x" }, "OTEL_EXPORTER_OTLP_METRICS_HEADERS"],
+    [{ OTEL_EXPORTER_OTLP_LOGS_HEADERS: "=x" }, "OTEL_EXPORTER_OTLP_LOGS_HEADERS"],
+    [{ OTEL_METRIC_EXPORT_INTERVAL: "10" }, "OTEL_METRIC_EXPORT_INTERVAL"],
+    [{ OTEL_METRIC_EXPORT_TIMEOUT: "0" }, "OTEL_METRIC_EXPORT_TIMEOUT"],
+    [
+      { CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_METRICS_NAMESPACE: "AWS/EC2" },
+      "CLOUDWATCH_METRICS_NAMESPACE",
+    ],
+    [
+      { CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_METRICS_NAMESPACE: "a{b}" },
+      "CLOUDWATCH_METRICS_NAMESPACE",
+    ],
+    [
+      { CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_METRICS_ENABLED: "perhaps" },
+      "CLOUDWATCH_METRICS_ENABLED",
+    ],
+    [
+      { CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_METRICS_INTERVAL_MS: "10" },
+      "CLOUDWATCH_METRICS_INTERVAL_MS",
+    ],
   ];
   for (const [env, variable] of cases) rejects(env, variable);
+});
+
+Deno.test("metrics and logs follow the OTLP endpoint by default, each with its own URL and headers", () => {
+  const off = loadConfig({});
+  assert.deepEqual(off.metrics.exporters, []);
+  assert.deepEqual(off.logs.exporters, []);
+  assert.equal(off.metrics.intervalMs, 60_000);
+  assert.equal(off.metrics.timeoutMs, 30_000);
+  const on = loadConfig({
+    OTEL_EXPORTER_OTLP_ENDPOINT: "https://api.honeycomb.io/",
+    OTEL_EXPORTER_OTLP_HEADERS: "x-honeycomb-team=key",
+    OTEL_EXPORTER_OTLP_METRICS_HEADERS: "x-honeycomb-dataset=cruddur-metrics",
+    OTEL_METRIC_EXPORT_INTERVAL: "10000",
+  });
+  assert.deepEqual(on.metrics.exporters, ["otlp"]);
+  assert.equal(on.metrics.endpoint, "https://api.honeycomb.io/v1/metrics");
+  assert.deepEqual(on.metrics.headers, {
+    "x-honeycomb-team": "key",
+    "x-honeycomb-dataset": "cruddur-metrics",
+  });
+  assert.equal(on.metrics.timeoutMs, 10_000, "the timeout fits in the interval");
+  assert.deepEqual(on.logs.exporters, ["otlp"]);
+  assert.equal(on.logs.endpoint, "https://api.honeycomb.io/v1/logs");
+  assert.deepEqual(on.logs.headers, { "x-honeycomb-team": "key" });
+  assert.equal(on.otel.headers["x-honeycomb-dataset"], undefined, "the dataset is for metrics");
+  const own = loadConfig({
+    OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: "http://127.0.0.1:4318/custom/logs",
+    OTEL_METRICS_EXPORTER: "console",
+  });
+  assert.equal(own.logs.endpoint, "http://127.0.0.1:4318/custom/logs");
+  assert.deepEqual(own.logs.exporters, ["otlp"]);
+  assert.deepEqual(own.metrics.exporters, ["console"]);
+  const cw = loadConfig({ CLOUDWATCH_LOG_GROUP: "cruddur" });
+  assert.deepEqual(cw.cloudwatch?.metrics, {
+    enabled: true,
+    namespace: "Cruddur",
+    intervalMs: 60_000,
+  });
 });
 
 Deno.test("loadConfig() quotes the bad value so the operator sees what was set", () => {

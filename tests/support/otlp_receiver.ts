@@ -1,8 +1,28 @@
 /**
  * An OTLP/HTTP receiver on 127.0.0.1 that decodes JSON ExportTraceServiceRequest bodies and
  * answers as a collector would: 200, or on command 429 with Retry-After, 503, 400, a partial
- * success, a slow answer or none at all (a black hole).
+ * success, a slow answer or none at all (a black hole). It also takes /v1/metrics and
+ * /v1/logs, decoded strictly (tests/support/otlp_signals.ts): a malformed body gets 400 and is
+ * kept for the test to see. The commanded answers apply to traces only.
  */
+import {
+  decodeLogs,
+  decodeMetrics,
+  type ReceivedLogRecord,
+  type ReceivedMetric,
+} from "./otlp_signals.ts";
+
+export type { ReceivedLogRecord, ReceivedMetric } from "./otlp_signals.ts";
+
+/** A received metrics or logs export. */
+export interface SignalRequest<T> {
+  headers: Headers;
+  items: T[];
+  raw: string;
+  status: number;
+  /** Why a body was refused (400). */
+  error?: string;
+}
 
 /** One decoded span with its resource attributes flattened. */
 export interface ReceivedSpan {
@@ -41,6 +61,14 @@ export interface OtlpReceiver {
   spans(): ReceivedSpan[];
   /** The next `times` requests get this answer (Infinity: until changed). */
   answer(mode: Mode, times?: number): void;
+  /** Metrics exports, in arrival order (accepted and refused). */
+  metricRequests: SignalRequest<ReceivedMetric>[];
+  /** Logs exports, in arrival order (accepted and refused). */
+  logRequests: SignalRequest<ReceivedLogRecord>[];
+  /** Every log record accepted. */
+  logRecords(): ReceivedLogRecord[];
+  /** Resolves once `test` holds for what has arrived, or rejects after `timeoutMs`. */
+  waitFor(test: () => boolean, what: string, timeoutMs?: number): Promise<void>;
   /** Resolves once `n` spans have been accepted, or rejects after `timeoutMs`. */
   waitForSpans(n: number, timeoutMs?: number): Promise<ReceivedSpan[]>;
   close(): Promise<void>;
@@ -108,9 +136,38 @@ export function startOtlpReceiver(): OtlpReceiver {
   let mode: Mode = { kind: "ok" };
   let remaining = Infinity;
   const accepted = () => requests.filter((r) => r.status === 200).flatMap((r) => r.spans);
+  const metricRequests: SignalRequest<ReceivedMetric>[] = [];
+  const logRequests: SignalRequest<ReceivedLogRecord>[] = [];
+
+  async function signal<T>(
+    req: Request,
+    into: SignalRequest<T>[],
+    decode: (body: unknown) => T[],
+  ): Promise<Response> {
+    const raw = await req.text();
+    if (raw.length > MAX_BODY) return new Response("too large", { status: 413 });
+    try {
+      if (!req.headers.get("content-type")?.includes("application/json")) {
+        throw new Error(`content-type ${req.headers.get("content-type")}`);
+      }
+      into.push({ headers: req.headers, items: decode(JSON.parse(raw)), raw, status: 200 });
+    } catch (error) {
+      into.push({ headers: req.headers, items: [], raw, status: 400, error: String(error) });
+      return new Response("bad request", { status: 400 });
+    }
+    for (const wake of waiters.splice(0)) wake();
+    return Response.json({});
+  }
 
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
-    if (new URL(req.url).pathname !== "/v1/traces" || req.method !== "POST") {
+    const path = new URL(req.url).pathname;
+    if (req.method === "POST" && path === "/v1/metrics") {
+      return await signal(req, metricRequests, decodeMetrics);
+    }
+    if (req.method === "POST" && path === "/v1/logs") {
+      return await signal(req, logRequests, decodeLogs);
+    }
+    if (path !== "/v1/traces" || req.method !== "POST") {
       return new Response("not found", { status: 404 });
     }
     const length = Number(req.headers.get("content-length") ?? 0);
@@ -161,6 +218,22 @@ export function startOtlpReceiver(): OtlpReceiver {
     url: `http://127.0.0.1:${server.addr.port}`,
     requests,
     spans: accepted,
+    metricRequests,
+    logRequests,
+    logRecords: () => logRequests.filter((r) => r.status === 200).flatMap((r) => r.items),
+    async waitFor(test, what, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!test()) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`Timed out waiting for ${what}`);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          timer = setTimeout(resolve, Math.min(left, 50));
+        });
+        clearTimeout(timer);
+      }
+    },
     answer(next, times = Infinity) {
       mode = next;
       remaining = times;
