@@ -2,7 +2,8 @@
  * The CloudWatch Logs sink as the telemetry contract sees it: a log destination fed the
  * logger's JSON lines. The AWS SDK is loaded only when CloudWatch is configured.
  */
-import type { SinkPlugin } from "../types.ts";
+import type { Sink, SinkPlugin } from "../types.ts";
+import { EmfAggregator } from "./emf.ts";
 import type { CloudWatchSinkOptions } from "./sink.ts";
 
 /** Where a stream name comes from when CLOUDWATCH_LOG_STREAM is not set. */
@@ -53,10 +54,40 @@ export const cloudwatchSink: SinkPlugin<CloudWatchSinkOptions> = {
       diagnostic,
       ...tuning,
     });
+    if (!section.metrics.enabled) {
+      return {
+        startup: `Logs: console + CloudWatch Logs group "${section.logGroup}"`,
+        sink,
+        logDestination: sink,
+      };
+    }
+    // Embedded Metric Format events go straight into the sink's queue, beside the log lines.
+    const emf = new EmfAggregator({
+      namespace: section.metrics.namespace,
+      service: config.serviceName,
+      intervalMs: section.metrics.intervalMs,
+      push: (line) => sink.push(line),
+    });
+    emf.start();
+    const withMetrics: Sink = {
+      name: sink.name,
+      stats: () => sink.stats(),
+      forceFlush(deadlineMs) {
+        emf.flush();
+        return sink.forceFlush(deadlineMs);
+      },
+      shutdown(deadlineMs) {
+        emf.stop();
+        return sink.shutdown(deadlineMs);
+      },
+    };
     return {
-      startup: `Logs: console + CloudWatch Logs group "${section.logGroup}"`,
-      sink,
+      startup: `Logs: console + CloudWatch Logs group "${section.logGroup}" (+ EMF metrics in ${
+        JSON.stringify(section.metrics.namespace)
+      } every ${section.metrics.intervalMs} ms)`,
+      sink: withMetrics,
       logDestination: sink,
+      requestRecorder: emf,
     };
   },
 };

@@ -1,3 +1,4 @@
+import { type EmfDatum, readEmf } from "./emf.ts";
 import { sigV4Problem } from "./sigv4.ts";
 
 /**
@@ -53,6 +54,10 @@ export interface CloudWatchStandIn {
   endpoint: string;
   /** Stored events of one stream, in the order they were accepted. */
   events(group: string, stream: string): StoredEvent[];
+  /** Metric data extracted from stored Embedded Metric Format events, as CloudWatch does. */
+  emfMetrics(): EmfDatum[];
+  /** Why stored events with an `_aws` member yielded no metric (EMF validation errors). */
+  emfErrors(): string[];
   groups(): string[];
   streams(group: string): string[];
   calls: StandInCall[];
@@ -283,6 +288,18 @@ export function startCloudWatchStandIn(
     endpoint,
     events(group, stream) {
       return [...archive.get(`${group}\u0000${stream}`) ?? []];
+    },
+    emfMetrics() {
+      return [...archive.values()].flat().flatMap((e) => {
+        const result = readEmf(e.message);
+        return result.kind === "metrics" ? result.data : [];
+      });
+    },
+    emfErrors() {
+      return [...archive.values()].flat().flatMap((e) => {
+        const result = readEmf(e.message);
+        return result.kind === "invalid" ? [result.reason] : [];
+      });
     },
     groups() {
       return [...groups.keys()];

@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import type { HistogramMetricData } from "@opentelemetry/sdk-metrics";
+import {
+  HttpServerMetrics,
+  MAX_SERIES,
+  type RequestSample,
+} from "../../../telemetry/metrics/http_server.ts";
+
+function sample(overrides: Partial<RequestSample>): RequestSample {
+  return {
+    method: "GET",
+    scheme: "http",
+    route: "/api/activities/home",
+    status: 200,
+    durationSeconds: 0.001,
+    errorType: undefined,
+    requestBytes: undefined,
+    responseBytes: undefined,
+    ...overrides,
+  };
+}
+
+async function duration(metrics: HttpServerMetrics): Promise<HistogramMetricData> {
+  const { resourceMetrics } = await metrics.collect();
+  const metric = resourceMetrics.scopeMetrics[0]!.metrics.find((m) =>
+    m.descriptor.name === "http.server.request.duration"
+  );
+  assert.ok(metric);
+  return metric as HistogramMetricData;
+}
+
+function newMetrics(): HttpServerMetrics {
+  return new HttpServerMetrics(resourceFromAttributes({}), { name: "test" });
+}
+
+Deno.test("http.server.request.duration: upper bounds are inclusive, totals add up", async () => {
+  const metrics = newMetrics();
+  for (const s of [0.005, 0.0051, 10, 11]) metrics.end(sample({ durationSeconds: s }));
+  const [point] = (await duration(metrics)).dataPoints;
+  assert.ok(point);
+  const counts = point.value.buckets.counts;
+  assert.equal(counts[0], 1, "0.005 s is in the first bucket (le 0.005)");
+  assert.equal(counts[1], 1);
+  assert.equal(counts[13], 1, "10 s is in the le 10 bucket");
+  assert.equal(counts[14], 1, "above the last bound");
+  assert.equal(point.value.count, 4);
+  assert.equal(point.value.min, 0.005);
+  assert.equal(point.value.max, 11);
+});
+
+Deno.test("HTTP server metrics: attribute sets are capped, the rest go to one overflow series", async () => {
+  const metrics = newMetrics();
+  for (let i = 0; i < MAX_SERIES + 50; i++) metrics.end(sample({ route: `/r/${i}` }));
+  const points = (await duration(metrics)).dataPoints;
+  assert.equal(points.length, MAX_SERIES + 1);
+  const overflow = points.filter((p) => p.attributes["otel.metric.overflow"] === true);
+  assert.equal(overflow.length, 1);
+  assert.equal(overflow[0]!.value.count, 50);
+});
+
+Deno.test("HTTP server metrics: active requests go up and down per method; unknown methods are _OTHER", async () => {
+  const metrics = newMetrics();
+  metrics.begin("GET", "http");
+  metrics.begin("GET", "http");
+  metrics.begin("BREW", "http");
+  metrics.end(sample({}));
+  const { resourceMetrics } = await metrics.collect();
+  const active = resourceMetrics.scopeMetrics[0]!.metrics.find((m) =>
+    m.descriptor.name === "http.server.active_requests"
+  )!;
+  const byMethod = Object.fromEntries(
+    active.dataPoints.map((p) => [String(p.attributes["http.request.method"]), p.value]),
+  );
+  assert.deepEqual(byMethod, { GET: 1, _OTHER: 1 });
+});
