@@ -17,7 +17,7 @@ import { messageRoutes } from "./routes/messages.ts";
 import { rateLimitWrites } from "./routes/rate_limit.ts";
 import { fromRequestTarget, rejectInvalidHost } from "./routes/request_target.ts";
 import { traceDemoRoutes } from "./routes/trace_demo.ts";
-import type { Store } from "./services/store.ts";
+import type { Store } from "./services/store/types.ts";
 import type { Clock } from "./services/types.ts";
 import type { Telemetry } from "./telemetry/mod.ts";
 import { HTTP_ERROR_TYPE_VAR } from "./telemetry/http.ts";
@@ -133,6 +133,7 @@ export function createApp(deps: AppDeps): Hono {
   messageRoutes(app, routeDeps);
   healthRoutes(app, {
     version: config.serviceVersion,
+    database: deps.store,
     ...(config.healthDetail ? { detail: () => telemetry.stats() } : {}),
   });
   rollbarTestRoute(app, routeDeps);

@@ -3,6 +3,7 @@
  * naming the variable; nothing else in the app reads `Deno.env`.
  */
 
+import { type DatabaseConfig, redactDatabaseUrl } from "./services/store/mod.ts";
 import { parseDaemonAddress } from "./telemetry/xray/mod.ts";
 import { validateSamplingRule } from "./telemetry/xray/sampling.ts";
 
@@ -143,6 +144,10 @@ export interface Config {
   cloudwatch?: CloudWatchConfig;
   /** Present when ROLLBAR_ACCESS_TOKEN is set. */
   rollbar?: RollbarConfig;
+  /** The store: PGlite under DATA_DIR, a PostgreSQL server, or memory (DATABASE_URL). */
+  database: DatabaseConfig;
+  /** How long startup keeps retrying an unreachable database before exiting 1. */
+  databaseStartupTimeoutMs: number;
 }
 
 /** Every variable `loadConfig` reads, for documentation and the compose-file test. */
@@ -214,6 +219,12 @@ export const CONFIG_VARIABLES = [
   "ROLLBAR_CODE_VERSION",
   "ROLLBAR_ENDPOINT",
   "ROLLBAR_ITEMS_PER_MINUTE",
+  "DATABASE_URL",
+  "DATA_DIR",
+  "DATABASE_POOL_MAX",
+  "DATABASE_CONNECT_TIMEOUT_MS",
+  "DATABASE_STATEMENT_TIMEOUT_MS",
+  "DATABASE_STARTUP_TIMEOUT_MS",
 ] as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -546,6 +557,32 @@ function checkSamplingRules(path: string): void {
   }
 }
 
+/** DATABASE_URL: unset → PGlite, `memory:`, or a postgres(ql):// URL; errors never echo a password. */
+function databaseConfig(env: Env): DatabaseConfig {
+  const raw = text(env, "DATABASE_URL");
+  if (raw === undefined) return { kind: "pglite", dataDir: text(env, "DATA_DIR") ?? "./data" };
+  if (raw === "memory:") return { kind: "memory" };
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    // Reported below without the value: it may hold a password.
+  }
+  if (parsed === undefined || !["postgres:", "postgresql:"].includes(parsed.protocol)) {
+    const shown = parsed ? ` got "${redactDatabaseUrl(raw)}"` : " got an unparseable value";
+    throw new ConfigError(
+      `DATABASE_URL must be memory: or a postgres:// or postgresql:// URL,${shown}`,
+    );
+  }
+  return {
+    kind: "postgres",
+    url: raw,
+    poolMax: int(env, "DATABASE_POOL_MAX", 10, 1, 1000),
+    connectTimeoutMs: int(env, "DATABASE_CONNECT_TIMEOUT_MS", 5000, 1, 600_000),
+    statementTimeoutMs: int(env, "DATABASE_STATEMENT_TIMEOUT_MS", 5000, 1, 600_000),
+  };
+}
+
 /** Reads and validates the environment; throws ConfigError naming the bad variable. */
 export function loadConfig(env: Env): Config {
   const serviceName = text(env, "OTEL_SERVICE_NAME") ?? "backend-deno";
@@ -615,6 +652,8 @@ export function loadConfig(env: Env): Config {
         },
       }
       : {}),
+    database: databaseConfig(env),
+    databaseStartupTimeoutMs: int(env, "DATABASE_STARTUP_TIMEOUT_MS", 30_000, 0, 3_600_000),
     ...(rollbarToken
       ? {
         rollbar: {

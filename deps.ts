@@ -5,6 +5,7 @@
  * this list equal to the npm packages main.ts's module graph loads.
  */
 import "@aws-sdk/client-cloudwatch-logs";
+import "@electric-sql/pglite";
 import "@opentelemetry/api";
 import "@opentelemetry/api-logs";
 import "@opentelemetry/context-async-hooks";
@@ -18,4 +19,5 @@ import "@opentelemetry/sdk-metrics";
 import "@opentelemetry/sdk-trace";
 import "@opentelemetry/sdk-trace-base";
 import "hono";
+import "postgres";
 import "rollbar";

@@ -6,7 +6,12 @@
 import process from "node:process";
 import { corsOrigins, createApp } from "./app.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
-import { createMemoryStore } from "./services/store.ts";
+import {
+  DatabaseUnavailableError,
+  describeDatabase,
+  openStore,
+  type Store,
+} from "./services/store/mod.ts";
 import { createTelemetry } from "./telemetry/mod.ts";
 
 function fail(message: string): never {
@@ -35,12 +40,66 @@ async function startTelemetry() {
 const telemetry = await startTelemetry();
 const { logger } = telemetry;
 const clock = Date.now;
-const app = createApp({
-  config,
-  telemetry,
-  store: createMemoryStore({ seededAt: clock(), currentUser: "andrewbrown" }),
-  clock,
-});
+const CURRENT_USER = "andrewbrown";
+
+/** The password of DATABASE_URL, so no startup line can carry it even inside a driver message. */
+function withoutPassword(message: string): string {
+  if (config.database.kind !== "postgres") return message;
+  const password = decodeURIComponent(new URL(config.database.url).password);
+  return password ? message.replaceAll(password, "[REDACTED]") : message;
+}
+
+/**
+ * Opens the store, retrying an unreachable database with exponential backoff (250 ms to 5 s)
+ * until DATABASE_STARTUP_TIMEOUT_MS, then exit 1: the replica starts when its database does.
+ */
+async function openStoreWithRetry(): Promise<Store> {
+  const deadline = Date.now() + config.databaseStartupTimeoutMs;
+  const where = describeDatabase(config.database);
+  let delay = 250;
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await openStore({
+        database: config.database,
+        seededAt: clock(),
+        currentUser: CURRENT_USER,
+        traced: telemetry.traced,
+      });
+    } catch (error) {
+      const message = withoutPassword(error instanceof Error ? error.message : String(error));
+      if (!(error instanceof DatabaseUnavailableError)) {
+        await telemetry.shutdown(Date.now() + 2000);
+        fail(`${where}: ${message}`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        await telemetry.shutdown(Date.now() + 2000);
+        fail(
+          `${where}: ${message}; gave up after ${attempt} attempts (DATABASE_STARTUP_TIMEOUT_MS=${config.databaseStartupTimeoutMs})`,
+        );
+      }
+      const wait = Math.min(delay, left);
+      logger.warn(`${where}: ${message}; retrying in ${wait} ms`, { attempt });
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+}
+
+const store = await openStoreWithRetry();
+const app = createApp({ config, telemetry, store, clock, currentUser: CURRENT_USER });
+
+// Expired posts are deleted once a minute, so the store does not grow with dead rows.
+const PRUNE_INTERVAL_MS = 60_000;
+const pruner = setInterval(() => {
+  store.prune(clock()).then(
+    (removed) => {
+      if (removed > 0) logger.info("Pruned expired activities", { removed });
+    },
+    (error) => logger.warn(`Pruning expired activities failed: ${withoutPassword(String(error))}`),
+  );
+}, PRUNE_INTERVAL_MS);
+Deno.unrefTimer(pruner);
 
 // Requests are counted so shutdown can wait for them before closing the server: Deno 2.9's
 // server.shutdown() makes a request body still arriving unreadable (denoland/deno#36809).
@@ -88,6 +147,7 @@ function listen(port: number): Deno.HttpServer<Deno.NetAddr> {
       logger.info(`Cruddur backend listening on http://${hostname}:${port}`, {
         mode: telemetry.mode,
       });
+      logger.info(describeDatabase(config.database));
       for (const line of telemetry.describe()) logger.info(line);
       logger.info(corsLine());
     },
@@ -190,6 +250,10 @@ function shutdown(signal: string, exitCode = 0): Promise<void> {
     });
     await Promise.race([idle().then(() => server.shutdown().catch(() => {})), drained]);
     clearTimeout(timer);
+    clearInterval(pruner);
+    await store.close().catch((error) => {
+      logger.warn(`Closing the store failed: ${withoutPassword(String(error))}`);
+    });
     await telemetry.forceFlush(deadline);
     await telemetry.shutdown(deadline);
     // After the sinks stopped, so the counters are final (this line reaches the console only).

@@ -326,7 +326,8 @@ export async function startServer(options: {
     new Deno.Command(argv[0]!, {
       args: argv.slice(1),
       cwd: appDir,
-      env: options.env,
+      // The telemetry rows measure the pipeline on the memory store (issue 16 keeps them so).
+      env: { DATABASE_URL: "memory:", ...options.env },
       clearEnv: true,
       stdin: "null",
       stdout: "null",

@@ -1,5 +1,6 @@
 /** What routes receive: the services' dependencies and a few request-level capabilities. */
 import type { Context } from "hono";
+import { DatabaseUnavailableError } from "../services/store/types.ts";
 import type { ServiceDeps } from "../services/types.ts";
 import type { ServiceResult } from "../services/types.ts";
 import { errorResponse } from "./errors.ts";
@@ -19,8 +20,26 @@ export interface RouteDeps {
 /** The variable a route sets when its template is not Hono's path pattern. */
 export { HTTP_ROUTE_VAR as ROUTE_TEMPLATE } from "../telemetry/http.ts";
 
-/** Maps a service result to HTTP: 200 with data, 422 codes, 404 codes. */
-export function respond<T>(c: Context, result: ServiceResult<T>) {
+/** Seconds a client should wait before retrying when the database is unavailable. */
+export const DATABASE_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Maps a service result to HTTP: 200 with data, 422 codes, 404 codes. A database that is down
+ * or unreachable is a 503 `database_unavailable` with Retry-After (the query's span already
+ * holds the error), not a 500: the app recovers by itself once the database is back.
+ */
+export async function respond<T>(
+  c: Context,
+  work: ServiceResult<T> | Promise<ServiceResult<T>>,
+): Promise<Response> {
+  let result: ServiceResult<T>;
+  try {
+    result = await work;
+  } catch (error) {
+    if (!(error instanceof DatabaseUnavailableError)) throw error;
+    c.header("Retry-After", String(DATABASE_RETRY_AFTER_SECONDS));
+    return errorResponse(c, 503, ["database_unavailable"]);
+  }
   if (result.ok) return jsonResponse(c, result.data, 200);
   return errorResponse(c, result.kind === "not_found" ? 404 : 422, result.errors);
 }

@@ -1,5 +1,6 @@
 /** GET /api/health-check, and the seed's GET /rollbar/test. */
 import type { Hono } from "hono";
+import type { Store } from "../services/store/types.ts";
 import type { SinkStats } from "../telemetry/types.ts";
 import type { RouteDeps } from "./deps.ts";
 
@@ -8,17 +9,26 @@ export interface HealthOptions {
   version: string;
   /** When set, the answer includes every sink's counters (HEALTH_CHECK_DETAIL=true). */
   detail?: () => Record<string, SinkStats>;
+  /** The store's kind and readiness (never its address). */
+  database: Pick<Store, "kind" | "ready">;
 }
 
-/** Registers the health check: `{"success": true, "ver": 1}` as the original's later weeks. */
+/**
+ * Registers the health check: `{"success": true, "ver": 1}` as the original's later weeks,
+ * plus `database: {store, ready}`. Not ready is a 503 with `success: false`, so a load
+ * balancer takes the replica out while its database is away.
+ */
 export function healthRoutes(app: Hono, options: HealthOptions): void {
-  app.get("/api/health-check", (c) =>
-    c.json({
-      success: true,
+  app.get("/api/health-check", async (c) => {
+    const ready = await options.database.ready();
+    return c.json({
+      success: ready,
       ver: 1,
       version: options.version,
+      database: { store: options.database.kind, ready },
       ...(options.detail ? { telemetry: options.detail() } : {}),
-    }));
+    }, ready ? 200 : 503);
+  });
 }
 
 /** Registers the seed's Rollbar smoke test: reports a warning, answers "Hello World!". */

@@ -10,17 +10,17 @@ export function messageRoutes(app: Hono, deps: RouteDeps): void {
   const { services, currentUser } = deps;
   app.get(
     "/api/message_groups",
-    async (c) => respond(c, await messageGroups(services, currentUser)),
+    (c) => respond(c, messageGroups(services, currentUser)),
   );
-  app.get("/api/messages/:handle{@[^/]*}", async (c) => {
+  app.get("/api/messages/:handle{@[^/]*}", (c) => {
     c.set(ROUTE_TEMPLATE, "/api/messages/@:handle");
-    return respond(c, await messages(services, currentUser, handleParam(c)));
+    return respond(c, messages(services, currentUser, handleParam(c)));
   });
   app.post("/api/messages", async (c) => {
     const body = await readJsonObject(c, deps.noteBodySecrets);
     return respond(
       c,
-      await createMessage(services, {
+      createMessage(services, {
         senderHandle: currentUser,
         receiverHandle: body.user_receiver_handle,
         message: body.message,

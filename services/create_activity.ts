@@ -30,7 +30,7 @@ export function createActivity(
   deps: ServiceDeps,
   input: CreateActivityInput,
 ): Promise<ServiceResult<Activity>> {
-  return deps.traced("create-activity", (span) => {
+  return deps.traced("create-activity", async (span) => {
     const ttlMs = typeof input.ttl === "string" && Object.hasOwn(TTLS, input.ttl)
       ? TTLS[input.ttl]
       : undefined;
@@ -44,7 +44,7 @@ export function createActivity(
     }
     span.setAttribute("app.ttl", input.ttl as string);
     const now = deps.clock();
-    const activity = deps.store.addActivity({
+    const activity = await deps.store.addActivity({
       uuid: crypto.randomUUID(),
       handle: input.userHandle,
       message: input.message as string,

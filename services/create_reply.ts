@@ -23,7 +23,7 @@ export function createReply(
   deps: ServiceDeps,
   input: CreateReplyInput,
 ): Promise<ServiceResult<Reply>> {
-  return deps.traced("create-reply", (span) => {
+  return deps.traced("create-reply", async (span) => {
     span.setAttribute("app.activity_uuid", input.activityUuid);
     const errors: string[] = [];
     if (isBlank(input.userHandle)) errors.push("user_handle_blank");
@@ -34,7 +34,7 @@ export function createReply(
       return invalid<Reply>(...errors);
     }
     const now = deps.clock();
-    const reply = deps.store.addReply({
+    const reply = await deps.store.addReply({
       uuid: crypto.randomUUID(),
       activityUuid: input.activityUuid,
       handle: input.userHandle,

@@ -1,13 +1,18 @@
+import { FIRST_PAGE } from "./pagination.ts";
+import type { PageRequest } from "./store/types.ts";
 import { type Activity, ok, type ServiceDeps, type ServiceResult } from "./types.ts";
 
-/** HomeActivities: the home feed; the seed's `home-activities-mock-data` span. */
-export function homeActivities(deps: ServiceDeps): Promise<ServiceResult<Activity[]>> {
-  return deps.traced("home-activities-mock-data", (span) => {
+/** HomeActivities: one page of the home feed; the seed's `home-activities-mock-data` span. */
+export function homeActivities(
+  deps: ServiceDeps,
+  page: PageRequest = FIRST_PAGE,
+): Promise<ServiceResult<Activity[]>> {
+  return deps.traced("home-activities-mock-data", async (span) => {
     const now = deps.clock();
-    const results = deps.store.activities(now);
+    const { items: results, next } = await deps.store.activities(now, page);
     span.setAttribute("app.now", new Date(now).toISOString());
     span.setAttribute("app.result_length", results.length);
     deps.log.info("HomeActivities", { result_length: results.length });
-    return ok(results);
+    return ok(results, next);
   });
 }

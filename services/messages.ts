@@ -6,7 +6,7 @@ import {
   type ServiceDeps,
   type ServiceResult,
 } from "./types.ts";
-import { isBlank, messageErrors } from "./validate.ts";
+import { isBlank, isStorable, messageErrors } from "./validate.ts";
 
 /** Longest direct message, in characters (the original's limit). */
 export const MESSAGE_MAX_CHARS = 1024;
@@ -16,8 +16,8 @@ export function messageGroups(
   deps: ServiceDeps,
   userHandle: string,
 ): Promise<ServiceResult<MessageGroup[]>> {
-  return deps.traced("message-groups", (span) => {
-    const groups = deps.store.messageGroups(userHandle);
+  return deps.traced("message-groups", async (span) => {
+    const groups = await deps.store.messageGroups(userHandle);
     span.setAttribute("app.result_length", groups.length);
     return ok(groups);
   });
@@ -29,12 +29,16 @@ export function messages(
   userHandle: string,
   otherHandle: string,
 ): Promise<ServiceResult<Message[]>> {
-  return deps.traced("messages", (span) => {
+  return deps.traced("messages", async (span) => {
     if (isBlank(otherHandle)) {
       span.addEvent("validation_failed", { "app.errors": "blank_user_handle" });
       return invalid<Message[]>("blank_user_handle");
     }
-    const list = deps.store.messages(userHandle, otherHandle);
+    if (!isStorable(otherHandle)) {
+      span.addEvent("validation_failed", { "app.errors": "user_handle_invalid_characters" });
+      return invalid<Message[]>("user_handle_invalid_characters");
+    }
+    const list = await deps.store.messages(userHandle, otherHandle);
     span.setAttribute("app.result_length", list.length);
     return ok(list);
   });
@@ -52,17 +56,20 @@ export function createMessage(
   deps: ServiceDeps,
   input: CreateMessageInput,
 ): Promise<ServiceResult<Message>> {
-  return deps.traced("create-message", (span) => {
+  return deps.traced("create-message", async (span) => {
     const errors: string[] = [];
     if (isBlank(input.senderHandle)) errors.push("user_sender_handle_blank");
     // "reciever" is the original's spelling; the frontend matches on it.
     if (isBlank(input.receiverHandle)) errors.push("user_reciever_handle_blank");
+    else if (!isStorable(input.receiverHandle as string)) {
+      errors.push("user_reciever_handle_invalid_characters");
+    }
     errors.push(...messageErrors(input.message, MESSAGE_MAX_CHARS));
     if (errors.length > 0) {
       span.addEvent("validation_failed", { "app.errors": errors.join(",") });
       return invalid<Message>(...errors);
     }
-    const message = deps.store.addMessage({
+    const message = await deps.store.addMessage({
       uuid: crypto.randomUUID(),
       senderHandle: input.senderHandle,
       receiverHandle: (input.receiverHandle as string).trim(),

@@ -1,15 +1,20 @@
 import { SpanStatusCode } from "@opentelemetry/api";
+import { FIRST_PAGE } from "./pagination.ts";
+import type { PageRequest } from "./store/types.ts";
 import { type Activity, ok, type ServiceDeps, type ServiceResult } from "./types.ts";
 
-/** NotificationsActivities: the seed's `notification-mock-span`, status OK. */
-export function notificationsActivities(deps: ServiceDeps): Promise<ServiceResult<Activity[]>> {
-  return deps.traced("notification-mock-span", (span) => {
+/** NotificationsActivities: one page; the seed's `notification-mock-span`, status OK. */
+export function notificationsActivities(
+  deps: ServiceDeps,
+  page: PageRequest = FIRST_PAGE,
+): Promise<ServiceResult<Activity[]>> {
+  return deps.traced("notification-mock-span", async (span) => {
     const now = deps.clock();
-    const results = deps.store.notifications(now);
+    const { items: results, next } = await deps.store.notifications(now, page);
     span.setAttribute("notification", true);
     span.setAttribute("app.now", new Date(now).toISOString());
     span.setAttribute("app.result_length", results.length);
     span.setStatus({ code: SpanStatusCode.OK });
-    return ok(results);
+    return ok(results, next);
   });
 }

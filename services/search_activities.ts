@@ -1,18 +1,29 @@
+import { FIRST_PAGE } from "./pagination.ts";
+import type { PageRequest } from "./store/types.ts";
 import { type Activity, invalid, ok, type ServiceDeps, type ServiceResult } from "./types.ts";
-import { isBlank } from "./validate.ts";
+import { isBlank, isStorable } from "./validate.ts";
 
-/** SearchActivities: activities whose message contains the term. */
+/** SearchActivities: one page of the activities whose message contains the term. */
 export function searchActivities(
   deps: ServiceDeps,
   term: string | undefined,
+  page: PageRequest = FIRST_PAGE,
 ): Promise<ServiceResult<Activity[]>> {
-  return deps.traced("search-activities", (span) => {
+  return deps.traced("search-activities", async (span) => {
     if (isBlank(term)) {
       span.addEvent("validation_failed", { "app.errors": "search_term_blank" });
       return invalid<Activity[]>("search_term_blank");
     }
-    const results = deps.store.search((term as string).trim(), deps.clock());
+    if (!isStorable(term as string)) {
+      span.addEvent("validation_failed", { "app.errors": "search_term_invalid_characters" });
+      return invalid<Activity[]>("search_term_invalid_characters");
+    }
+    const { items: results, next } = await deps.store.search(
+      (term as string).trim(),
+      deps.clock(),
+      page,
+    );
     span.setAttribute("app.result_length", results.length);
-    return ok(results);
+    return ok(results, next);
   });
 }

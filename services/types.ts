@@ -2,7 +2,8 @@
  * What services share: the data model, the result shape and the capabilities they receive.
  * Services know nothing of Hono or of the telemetry sinks; they get `traced` and `log` injected.
  */
-import type { Span } from "@opentelemetry/api";
+import type { Attributes, Span, SpanKind } from "@opentelemetry/api";
+import type { Cursor, Store } from "./store/types.ts";
 
 /** A reply under an activity. */
 export interface Reply {
@@ -41,27 +42,39 @@ export interface Message {
   created_at: string;
 }
 
-/** A conversation with one other user, as listed in the inbox. */
+/** A conversation with one other user, as listed in the inbox: its last message and time. */
 export interface MessageGroup {
   uuid: string;
   display_name: string;
   handle: string;
+  /** The last message (the frontend's inbox preview). */
+  message: string;
+  /** When the last message was sent. */
   created_at: string;
 }
 
 /** The original's `{errors, data}` model made explicit: a value, or codes with a kind. */
 export type ServiceResult<T> =
-  | { ok: true; data: T }
+  | { ok: true; data: T; next?: Cursor }
   | { ok: false; kind: "invalid" | "not_found"; errors: string[] };
 
 /** Epoch milliseconds; injected so tests control expiry. */
 export type Clock = () => number;
 
+/** Options of a traced call: the X-Ray name, and for remote calls the kind and attributes. */
+export interface TracedOptions {
+  xrayName?: string;
+  /** SpanKind.CLIENT for a call to another service (a database query). */
+  kind?: SpanKind;
+  /** Attributes known when the span starts (samplers see them). */
+  attributes?: Attributes;
+}
+
 /** Runs `fn` inside a child span named `name`; the span is also an X-Ray subsegment. */
 export type Traced = <T>(
   name: string,
   fn: (span: Span) => T | Promise<T>,
-  options?: { xrayName?: string },
+  options?: TracedOptions,
 ) => Promise<T>;
 
 /** The structured logger's surface as services see it. */
@@ -72,15 +85,15 @@ export interface ServiceLogger {
 
 /** Everything a service may use. */
 export interface ServiceDeps {
-  store: import("./store.ts").Store;
+  store: Store;
   clock: Clock;
   traced: Traced;
   log: ServiceLogger;
 }
 
-/** Shorthand for a successful result. */
-export function ok<T>(data: T): ServiceResult<T> {
-  return { ok: true, data };
+/** Shorthand for a successful result; `next` is where the following page starts. */
+export function ok<T>(data: T, next?: Cursor): ServiceResult<T> {
+  return next ? { ok: true, data, next } : { ok: true, data };
 }
 
 /** Shorthand for a validation failure, the original's 422 list of codes. */

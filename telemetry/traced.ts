@@ -3,7 +3,14 @@
  * from it when the span ends). The lifecycle is the one OpenTelemetry instrumentations use:
  * start, run inside the span's context, record a thrown error with ERROR status, end.
  */
-import { type Span, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api";
+import {
+  type Attributes,
+  type Span,
+  type SpanKind,
+  SpanStatusCode,
+  trace,
+  type Tracer,
+} from "@opentelemetry/api";
 import { activeSecrets, type ContextStore, RANDOM_TRACE_ID_KEY } from "./context.ts";
 import { scrubText } from "./scrub.ts";
 
@@ -30,12 +37,21 @@ export function createTraced(tracer: Tracer, store: ContextStore, randomRoots = 
   return function traced<T>(
     name: string,
     fn: (span: Span) => T | Promise<T>,
-    options?: { xrayName?: string },
+    options?: { xrayName?: string; kind?: SpanKind; attributes?: Attributes },
   ): Promise<T> {
     const parent = store.active();
+    // Remote calls (database queries) say so with kind CLIENT and their attributes up front.
+    const attributes = options?.xrayName
+      ? { ...options.attributes, [XRAY_NAME_ATTRIBUTE]: options.xrayName }
+      : options?.attributes;
     const span = tracer.startSpan(
       name,
-      options?.xrayName ? { attributes: { [XRAY_NAME_ATTRIBUTE]: options.xrayName } } : undefined,
+      options?.kind !== undefined || attributes !== undefined
+        ? {
+          ...(options?.kind !== undefined ? { kind: options.kind } : {}),
+          ...(attributes ? { attributes } : {}),
+        }
+        : undefined,
       parent,
     );
     const fail = (error: unknown): never => {

@@ -380,6 +380,8 @@ async function runMain(env: Record<string, string>) {
       ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR") as string } : {}),
       NO_COLOR: "1",
       LOG_FORMAT: "json",
+      // The spawn grants no write, so not the default PGlite store.
+      DATABASE_URL: "memory:",
       ...env,
     },
     stdout: "piped",

@@ -138,7 +138,11 @@ Deno.test("Dockerfile's CMD is `deno task start` with the same narrow permission
   const argv = JSON.parse(cmd[0]?.args ?? "") as string[];
   const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).tasks;
   assert.deepEqual(argv, tasks.start.split(/\s+/));
-  assert.ok(!argv.some((arg) => /^(-A|--allow-all|--allow-write|--allow-run)/.test(arg)));
+  assert.ok(!argv.some((arg) => /^(-A|--allow-all|--allow-run)/.test(arg)));
+  // Writes only to the embedded database's directory.
+  assert.deepEqual(argv.filter((arg) => arg.startsWith("--allow-write")), [
+    "--allow-write=./data",
+  ]);
   assert.equal(steps.filter((i) => i.op === "ENTRYPOINT").length, 0, "the image's tini stays");
 });
 
@@ -177,6 +181,7 @@ Deno.test("compose sets only variables config.ts reads on the backend", async ()
     "AWS_XRAY_URL",
     "BACKEND_URL",
     "CLOUDWATCH_LOG_GROUP",
+    "DATABASE_URL",
     "FRONTEND_URL",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_HEADERS",
@@ -234,6 +239,34 @@ Deno.test("the X-Ray daemon address matches the daemon service's published UDP p
   assert.ok((await backend()).depends_on?.includes(address.host));
 });
 
+Deno.test("compose's db is the official postgres image, pinned, with a volume and a health check", async () => {
+  const services = await compose();
+  const db = services.db as Service & {
+    volumes?: string[];
+    healthcheck?: { test?: string[] };
+  };
+  assert.ok(db, "a db service");
+  assert.match(db.image ?? "", /^postgres:\d+\.\d+/, "official image, pinned to a minor release");
+  assert.equal(db.environment?.POSTGRES_DB, "cruddur");
+  assert.ok(db.volumes?.some((v) => v.endsWith(":/var/lib/postgresql/data")), "data on a volume");
+  assert.match(db.healthcheck?.test?.join(" ") ?? "", /pg_isready/);
+  // The backend points at that service, database and credentials, and waits for it.
+  const backendService = await backend();
+  const env = resolvedEnv(backendService, {});
+  const config = loadConfig(env);
+  assert.equal(config.database.kind, "postgres");
+  const url = new URL(env.DATABASE_URL ?? "");
+  assert.equal(url.hostname, "db");
+  assert.equal(Number(url.port), containerPorts(db, "tcp")[0]);
+  assert.equal(url.pathname, "/cruddur");
+  assert.equal(url.username, db.environment?.POSTGRES_USER);
+  assert.equal(
+    decodeURIComponent(url.password),
+    interpolate(db.environment?.POSTGRES_PASSWORD ?? "", {}),
+  );
+  assert.ok(backendService.depends_on?.includes("db"));
+});
+
 Deno.test("the xray-daemon service is the seed's", async () => {
   const daemon = (await compose())["xray-daemon"];
   assert.deepEqual(daemon, {
@@ -274,15 +307,21 @@ Deno.test(".dockerignore keeps out tests and secrets but nothing main.ts loads",
     .filter((s) => s.startsWith(root)).map((s) => s.slice(root.length));
   assert.ok(local.includes("main.ts") && local.includes("app.ts") && local.length > 20);
   // Files read at run time, beside the module graph.
+  const migrations = [...Deno.readDirSync(new URL("services/store/migrations/", ROOT))]
+    .map((entry) => `services/store/migrations/${entry.name}`);
+  assert.ok(migrations.length > 0);
   const needed = [
     ...local,
     "deno.json",
     "deno.lock",
     "deps.ts",
     loadConfig({}).xray.samplingRulesPath,
+    ...migrations,
   ];
   assert.deepEqual(needed.filter(ignored), []);
-  for (const path of ["tests/config_test.ts", ".git/HEAD", "demo/index.html", ".env.local"]) {
+  for (
+    const path of ["tests/config_test.ts", ".git/HEAD", "demo/index.html", ".env.local", "data"]
+  ) {
     assert.ok(ignored(path), `${path} stays out`);
   }
 });

@@ -58,7 +58,12 @@ Deno.test("main.ts serves, then on SIGTERM stops accepting, flushes the spans an
     assert.match(backend.url, /^http:\/\/127\.0\.0\.1:\d+$/);
     const health = await fetch(`${backend.url}/api/health-check`);
     assert.equal(health.status, 200);
-    assert.deepEqual(await health.json(), { success: true, ver: 1, version: "0.1.0" });
+    assert.deepEqual(await health.json(), {
+      success: true,
+      ver: 1,
+      version: "0.1.0",
+      database: { store: "memory", ready: true },
+    });
     assert.equal(receiver.requests.length, 0, "spans wait in the batch processor");
 
     child.kill("SIGTERM");

@@ -23,6 +23,8 @@ const MAX_HTTP_STRING = 250;
 const MAX_STACK_FRAMES = 20;
 const MAX_EXCEPTION_MESSAGE = 1_000;
 const APP_PREFIX = "app.";
+/** Long enough for every query the store runs; a bound all the same. */
+const MAX_SANITIZED_QUERY = 4_000;
 
 /** A finished span and its finished descendants. */
 export interface SpanNode {
@@ -85,6 +87,8 @@ export interface XRayDocument {
   annotations?: Record<string, string | number | boolean>;
   metadata?: Record<string, Record<string, unknown>>;
   subsegments?: XRayDocument[];
+  /** A database call (X-Ray's SQL fields); never a password, the query as parameterised. */
+  sql?: Record<string, string>;
 }
 
 interface XRayException {
@@ -156,6 +160,11 @@ function buildSubsegment(node: SpanNode, budget: Budget, counters: DocumentCount
     if (http !== undefined) {
       doc.namespace = "remote";
       doc.http = http;
+    }
+    const sql = clientSql(span.attributes);
+    if (sql !== undefined) {
+      doc.namespace = "remote";
+      doc.sql = sql;
     }
   }
   addChildren(doc, node, budget, counters);
@@ -287,6 +296,29 @@ function clientHttp(attributes: Attributes): XRayDocument["http"] {
   const url = stringAttr(attributes, "url.full");
   if (url !== undefined) request.url = cutString(stripQuery(url), MAX_HTTP_STRING);
   return { request, response: responseBlock(attributes) };
+}
+
+/** X-Ray's database_type for the OpenTelemetry db.system.name values we emit. */
+const DATABASE_TYPES: Readonly<Record<string, string>> = { postgresql: "PostgreSQL" };
+
+/**
+ * The `sql` block of a database CLIENT span: `url`, `user` and `database_version` from the
+ * `aws.xray.sql.*` attributes the store sets (OpenTelemetry has no attribute for them),
+ * `sanitized_query` from `db.query.text` (parameterised: values are never in it).
+ */
+function clientSql(attributes: Attributes): Record<string, string> | undefined {
+  const system = stringAttr(attributes, "db.system.name");
+  if (system === undefined) return undefined;
+  const sql: Record<string, string> = { database_type: DATABASE_TYPES[system] ?? system };
+  const url = stringAttr(attributes, "aws.xray.sql.url");
+  if (url !== undefined) sql.url = url;
+  const version = stringAttr(attributes, "aws.xray.sql.database_version");
+  if (version !== undefined) sql.database_version = version;
+  const user = stringAttr(attributes, "aws.xray.sql.user");
+  if (user !== undefined) sql.user = user;
+  const query = stringAttr(attributes, "db.query.text");
+  if (query !== undefined) sql.sanitized_query = cutString(query, MAX_SANITIZED_QUERY);
+  return sql;
 }
 
 function responseBlock(attributes: Attributes): Record<string, number> {

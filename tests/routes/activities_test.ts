@@ -291,3 +291,65 @@ Deno.test("POST /api/activities/:uuid/reply answers 422 for a bad message and 40
     assert.equal(show.body.replies_count, 1, "only the valid reply was stored");
   });
 });
+
+Deno.test("feeds page newest first: ?limit, a Link to the next page, 400 for a bad limit or cursor", async () => {
+  await withApp(async (h) => {
+    for (let i = 0; i < 25; i++) {
+      h.clock.advance(1000);
+      assert.equal(
+        (await postJson(h, "/api/activities", { message: `n${i}`, ttl: "1-day" }))
+          .status,
+        200,
+      );
+    }
+    const first = await h.app.request("/api/activities/home");
+    const page = await first.json() as Array<{ message: string }>;
+    assert.equal(page.length, 20, "the default page");
+    assert.equal(page[0]?.message, "n24");
+    const seen = page.map((a) => a.message);
+    let link = first.headers.get("link");
+    while (link) {
+      const next = /^<([^>]+)>; rel="next"$/.exec(link)?.[1];
+      assert.ok(next, link);
+      const res = await h.app.request(next);
+      seen.push(...(await res.json() as Array<{ message: string }>).map((a) => a.message));
+      link = res.headers.get("link");
+    }
+    assert.equal(seen.length, 29, "25 posts and the 4 seeded, each once");
+    assert.equal(new Set(seen).size, 29);
+    const small = await h.app.request("/api/activities/@andrewbrown?limit=2");
+    assert.equal((await small.json()).length, 2);
+    assert.match(
+      small.headers.get("link") ?? "",
+      /^<\/api\/activities\/@andrewbrown\?limit=2&cursor=/,
+    );
+    for (const bad of ["0", "101", "-1", "abc", "1.5"]) {
+      const res = await h.app.request(`/api/activities/home?limit=${bad}`);
+      assert.equal(res.status, 400, bad);
+      assert.deepEqual(await res.json(), ["invalid_limit"]);
+    }
+    for (const bad of ["x", "bm90IGEgY3Vyc29y", "%27%3B--"]) {
+      const res = await h.app.request(`/api/activities/search?term=n&cursor=${bad}`);
+      assert.equal(res.status, 400, bad);
+      assert.deepEqual(await res.json(), ["invalid_cursor"]);
+    }
+  });
+});
+
+Deno.test("text PostgreSQL cannot hold verbatim (NUL, lone surrogates) is refused with 422", async () => {
+  await withApp(async (h) => {
+    for (const message of ["a\u0000b", "half \ud83d pair"]) {
+      const res = await postJson(h, "/api/activities", { message, ttl: "1-day" });
+      assert.equal(res.status, 422);
+      assert.deepEqual(await res.json(), ["message_invalid_characters"]);
+      const dm = await postJson(h, "/api/messages", { user_receiver_handle: "worf", message });
+      assert.deepEqual(await dm.json(), ["message_invalid_characters"]);
+    }
+    const handle = await h.app.request("/api/activities/@a%00b");
+    assert.equal(handle.status, 422);
+    assert.deepEqual(await handle.json(), ["user_handle_invalid_characters"]);
+    const term = await h.app.request("/api/activities/search?term=a%00");
+    assert.deepEqual(await term.json(), ["search_term_invalid_characters"]);
+    assert.equal((await h.app.request("/api/activities/home")).status, 200);
+  });
+});

@@ -6,7 +6,12 @@ Deno.test("GET /api/health-check answers success with the version and no telemet
   try {
     const res = await h.app.request("/api/health-check");
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), { success: true, ver: 1, version: "1.2.3" });
+    assert.deepEqual(await res.json(), {
+      success: true,
+      ver: 1,
+      version: "1.2.3",
+      database: { store: "memory", ready: true },
+    });
   } finally {
     await h.close();
   }

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { createMemoryStore } from "../../services/store.ts";
 import { type Harness, postJson, withApp } from "../support/harness.ts";
 
 const HOUR = 3_600_000;
@@ -106,31 +105,4 @@ Deno.test("a message to a new receiver creates a group listed first in the inbox
     assert.equal(again.message_group_uuid, message.message_group_uuid);
     assert.equal((await (await h.app.request("/api/message_groups")).json()).length, 3);
   });
-});
-
-Deno.test("createMemoryStore() keeps separate stores independent", () => {
-  const now = Date.UTC(2023, 1, 25);
-  const a = createMemoryStore({ seededAt: now, currentUser: "andrewbrown" });
-  const b = createMemoryStore({ seededAt: now, currentUser: "andrewbrown" });
-  a.addActivity({
-    uuid: "11111111-1111-4111-8111-111111111111",
-    handle: "andrewbrown",
-    message: "only in a",
-    createdAt: now,
-    expiresAt: now + HOUR,
-  });
-  assert.equal(a.activities(now).length, 5);
-  assert.equal(b.activities(now).length, 4);
-  assert.equal(a.activities(now)[0]?.message, "only in a");
-  assert.equal(a.activities(now)[0]?.created_at, "2023-02-25T00:00:00.000Z");
-});
-
-Deno.test("createMemoryStore() search treats the term literally, not as a pattern", () => {
-  const now = Date.UTC(2023, 1, 25);
-  const store = createMemoryStore({ seededAt: now, currentUser: "andrewbrown" });
-  assert.deepEqual(store.search(".*", now), []);
-  assert.deepEqual(store.search("fun!", now).map((a) => a.message), [
-    "Cloud is fun!",
-    "Cloud is very fun!",
-  ]);
 });

@@ -19,13 +19,19 @@ export interface Backend {
 export interface BackendOptions {
   /** Open-file limit for the process (`prlimit --nofile`), to run it out of descriptors. */
   fileLimit?: number;
+  /** How long to wait for the "listening" line (a first PGlite start initialises a database). */
+  listenTimeoutMs?: number;
 }
 
-/** Starts main.ts on 127.0.0.1:0 and waits for its "listening" line. */
+/**
+ * Starts main.ts on 127.0.0.1:0 and waits for its "listening" line. The store is memory unless
+ * `env` names one (DATABASE_URL); with a DATA_DIR, only that directory is writable.
+ */
 export async function startBackend(
   env: Record<string, string> = {},
   options: BackendOptions = {},
 ): Promise<Backend> {
+  const write = env.DATA_DIR ? [`--allow-write=${env.DATA_DIR}`] : [];
   const deno = [
     Deno.execPath(),
     "run",
@@ -33,6 +39,7 @@ export async function startBackend(
     "--allow-env",
     "--allow-read",
     "--allow-sys",
+    ...write,
   ];
   const argv = options.fileLimit === undefined
     ? [...deno, "main.ts"]
@@ -47,6 +54,7 @@ export async function startBackend(
       HOST: "127.0.0.1",
       LOG_FORMAT: "json",
       NO_COLOR: "1",
+      DATABASE_URL: "memory:",
       ...(Deno.env.get("HOME") ? { HOME: Deno.env.get("HOME") as string } : {}),
       ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR") as string } : {}),
       ...env,
@@ -72,7 +80,7 @@ export async function startBackend(
     throw new Error(`No log line matching ${message} within ${timeoutMs} ms:\n${text}`);
   }
   try {
-    const listening = await waitFor(/listening on/);
+    const listening = await waitFor(/listening on/, options.listenTimeoutMs);
     const url = /listening on (http:\/\/[^\s]+)/.exec(String(listening.message))?.[1];
     assert.ok(url, String(listening.message));
     return { child, url, lines, waitFor, stderr, done };

@@ -45,6 +45,7 @@ export async function blockedStdoutRun(options: BlockedStdoutOptions): Promise<B
       LOG_LEVEL: "info",
       NO_COLOR: "1",
       HEALTH_CHECK_DETAIL: "true",
+      DATABASE_URL: "memory:",
       SHUTDOWN_TIMEOUT_MS: String(options.shutdownTimeoutMs),
       ...(Deno.env.get("HOME") ? { HOME: Deno.env.get("HOME") as string } : {}),
       ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR") as string } : {}),

@@ -45,6 +45,8 @@ Deno.test("native mode exports each attribute key once per span, integers as int
     clearEnv: true,
     env: {
       OTEL_DENO: "true",
+      // The spawn grants no write, so not the default PGlite store.
+      DATABASE_URL: "memory:",
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
       OTEL_DENO_CONSOLE: "ignore",

@@ -114,6 +114,7 @@ Deno.test("native mode (OTEL_DENO=true) enriches Deno's SERVER span instead of a
     cwd: new URL("../../..", import.meta.url),
     env: {
       OTEL_DENO: "true",
+      DATABASE_URL: "memory:",
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
       OTEL_EXPORTER_OTLP_HEADERS: "x-honeycomb-team=native-key",

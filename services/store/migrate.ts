@@ -1,0 +1,167 @@
+/**
+ * Schema migrations and the one-time seed. Migrations are the versioned SQL files in
+ * migrations/ (`NNN_name.sql`), applied in order and recorded in `schema_migrations`. All of it
+ * runs in one transaction under a transaction-scoped advisory lock, so two replicas starting
+ * at once apply each migration exactly once (the second waits, then finds them recorded).
+ */
+import {
+  SEED_ACTIVITIES,
+  SEED_MESSAGE_GROUPS,
+  SEED_MESSAGES,
+  SEED_NOTIFICATIONS,
+  type SeedActivity,
+} from "../seed.ts";
+import type { SqlClient, SqlSession } from "./sql_client.ts";
+
+/** Arbitrary, fixed: the advisory-lock key of "migrating the Cruddur schema". */
+const MIGRATION_LOCK = 7_215_016;
+
+/** One migration file. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+const MIGRATIONS_DIR = new URL("./migrations/", import.meta.url);
+
+/** Reads migrations/ in version order. */
+export async function loadMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migration[]> {
+  const found: Migration[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const match = /^(\d+)_([a-z0-9_]+)\.sql$/.exec(entry.name);
+    if (!entry.isFile || match === null) continue;
+    found.push({
+      version: Number(match[1]),
+      name: match[2]!,
+      sql: await Deno.readTextFile(new URL(entry.name, dir)),
+    });
+  }
+  return found.sort((a, b) => a.version - b.version);
+}
+
+/** What `migrate` did. */
+export interface MigrationResult {
+  applied: number[];
+  seeded: boolean;
+}
+
+/** Options of `migrate`. */
+export interface MigrateOptions {
+  /** Epoch ms the seed's relative times are based on (the first startup's clock). */
+  seededAt: number;
+  currentUser: string;
+  migrations?: Migration[];
+}
+
+/** Applies pending migrations and seeds an empty database, once, under the advisory lock. */
+export async function migrate(
+  client: SqlClient,
+  options: MigrateOptions,
+): Promise<MigrationResult> {
+  const migrations = options.migrations ?? await loadMigrations();
+  return await client.transaction(async (tx) => {
+    await tx.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);
+    await tx.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+  version integer PRIMARY KEY,
+  name text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+)`);
+    const done = new Set(
+      (await tx.query<{ version: number }>("SELECT version FROM schema_migrations", []))
+        .map((row) => row.version),
+    );
+    const applied: number[] = [];
+    for (const migration of migrations) {
+      if (done.has(migration.version)) continue;
+      await tx.exec(migration.sql);
+      await tx.query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", [
+        migration.version,
+        migration.name,
+      ]);
+      applied.push(migration.version);
+    }
+    const seeded = await seed(tx, options);
+    return { applied, seeded };
+  });
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** Inserts the sample data unless this database was seeded before (even if since emptied). */
+async function seed(tx: SqlSession, options: MigrateOptions): Promise<boolean> {
+  const { seededAt: at, currentUser } = options;
+  const first = await tx.query(
+    "INSERT INTO app_meta (key, value) VALUES ('seeded_at', $1) ON CONFLICT (key) DO NOTHING RETURNING key",
+    [iso(at)],
+  );
+  if (first.length === 0) return false;
+  for (const seed of SEED_ACTIVITIES) {
+    await tx.query(
+      `INSERT INTO activities (uuid, handle, message, likes_count, reposts_count, created_at, expires_at)
+VALUES ($1::uuid, $2, $3, $4, $5, $6::timestamptz, $7::timestamptz)`,
+      [...activityParams(seed, at)],
+    );
+    for (const reply of seed.replies) {
+      await tx.query(
+        `INSERT INTO replies (uuid, activity_uuid, handle, message, likes_count, created_at)
+VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6::timestamptz)`,
+        [
+          reply.uuid,
+          seed.uuid,
+          reply.handle,
+          reply.message,
+          reply.likes_count,
+          iso(at + reply.created_offset),
+        ],
+      );
+    }
+  }
+  for (const seed of SEED_NOTIFICATIONS) {
+    const replies = seed.replies.map((reply) => ({
+      uuid: reply.uuid,
+      handle: reply.handle,
+      message: reply.message,
+      likes_count: reply.likes_count,
+      created_at: iso(at + reply.created_offset),
+    }));
+    await tx.query(
+      `INSERT INTO notifications (uuid, handle, message, likes_count, reposts_count, created_at,
+  expires_at, recipient_handle, replies)
+VALUES ($1::uuid, $2, $3, $4, $5, $6::timestamptz, $7::timestamptz, $8, $9::text::jsonb)`,
+      [...activityParams(seed, at), currentUser, JSON.stringify(replies)],
+    );
+  }
+  for (const group of SEED_MESSAGE_GROUPS) {
+    const [a, b] = currentUser < group.handle
+      ? [currentUser, group.handle]
+      : [group.handle, currentUser];
+    await tx.query(
+      `INSERT INTO message_groups (uuid, member_a, member_b, updated_at)
+VALUES ($1::uuid, $2, $3, $4::timestamptz)`,
+      [group.uuid, a, b, iso(at)],
+    );
+    for (const message of SEED_MESSAGES.filter((m) => m.group_handle === group.handle)) {
+      await tx.query(
+        `INSERT INTO messages (uuid, message_group_uuid, handle, message, created_at)
+VALUES ($1::uuid, $2::uuid, $3, $4, $5::timestamptz)`,
+        [message.uuid, group.uuid, message.handle, message.message, iso(at)],
+      );
+    }
+  }
+  return true;
+}
+
+function activityParams(seed: SeedActivity, at: number): unknown[] {
+  return [
+    seed.uuid,
+    seed.handle,
+    seed.message,
+    seed.likes_count,
+    seed.reposts_count,
+    iso(at + seed.created_offset),
+    iso(at + seed.expires_offset),
+  ];
+}

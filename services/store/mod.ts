@@ -1,0 +1,84 @@
+/**
+ * The store behind the services, chosen by DATABASE_URL: PGlite under DATA_DIR (unset), a
+ * PostgreSQL server (`postgres://…`), or memory (`memory:`). The PostgreSQL drivers are
+ * loaded only when used, so the memory store carries neither.
+ */
+import type { Traced } from "../types.ts";
+import { migrate } from "./migrate.ts";
+import type { SqlClient } from "./sql_client.ts";
+import { classify } from "./sql_client.ts";
+import type { DatabaseConfig, Store } from "./types.ts";
+import { createMemoryStore } from "./memory.ts";
+
+export * from "./types.ts";
+export { createMemoryStore, type MemoryStoreOptions } from "./memory.ts";
+
+/** Options of `openStore`. */
+export interface OpenStoreOptions {
+  database: DatabaseConfig;
+  /** The seed's reference instant, used once on an empty database. */
+  seededAt: number;
+  currentUser: string;
+  /** Makes the queries' CLIENT spans. */
+  traced?: Traced;
+}
+
+/** Where a store's data lives, for the startup banner (never a password). */
+export function describeDatabase(database: DatabaseConfig): string {
+  switch (database.kind) {
+    case "memory":
+      return "Data: in memory (DATABASE_URL=memory:; lost on restart)";
+    case "pglite":
+      return `Data: embedded PostgreSQL (PGlite) under ${database.dataDir}`;
+    case "postgres":
+      return `Data: PostgreSQL server ${redactDatabaseUrl(database.url)}`;
+  }
+}
+
+/** `postgres://user:secret@host/db` → `postgres://user@host/db`; unparseable → a placeholder. */
+export function redactDatabaseUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.password = "";
+    for (const key of [...parsed.searchParams.keys()]) {
+      if (/pass|secret|key|token/i.test(key)) parsed.searchParams.set(key, "REDACTED");
+    }
+    return parsed.href;
+  } catch {
+    return "(unparseable URL)";
+  }
+}
+
+/**
+ * Opens the store: connects, applies migrations, seeds an empty database. A database that
+ * cannot be reached rejects with DatabaseUnavailableError (main.ts retries until its deadline).
+ */
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const { database } = options;
+  if (database.kind === "memory") {
+    return createMemoryStore({ seededAt: options.seededAt, currentUser: options.currentUser });
+  }
+  let client: SqlClient;
+  if (database.kind === "pglite") {
+    const { openPglite } = await import("./pglite.ts");
+    client = await openPglite(database.dataDir);
+  } else {
+    const { openPostgres } = await import("./postgres.ts");
+    client = openPostgres(database);
+  }
+  try {
+    await migrate(client, { seededAt: options.seededAt, currentUser: options.currentUser });
+    const [row] = await client.query<{ server_version: string }>("SHOW server_version", []);
+    const { createPgStore } = await import("./pg_store.ts");
+    return createPgStore({
+      kind: database.kind,
+      client,
+      currentUser: options.currentUser,
+      ...(options.traced ? { traced: options.traced } : {}),
+      ...(row ? { databaseVersion: row.server_version } : {}),
+    });
+  } catch (error) {
+    await client.close().catch(() => {});
+    throw classify(error);
+  }
+}

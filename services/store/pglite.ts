@@ -1,0 +1,30 @@
+/**
+ * Embedded PostgreSQL through PGlite (WASM): the default store, persisted under DATA_DIR so a
+ * plain `deno task start` keeps its posts across restarts. One connection by nature, so
+ * PGlite serialises queries itself; transactions hold it exclusively.
+ */
+import { PGlite, type Transaction } from "@electric-sql/pglite";
+import type { SqlClient, SqlSession } from "./sql_client.ts";
+
+function session(db: PGlite | Transaction): SqlSession {
+  return {
+    async query<T>(text: string, params: readonly unknown[]) {
+      return (await db.query<T>(text, [...params])).rows;
+    },
+    async exec(text: string) {
+      await db.exec(text);
+    },
+  };
+}
+
+/** Opens (creating on first use) the database under `dataDir`; `memory://` keeps it in memory. */
+export async function openPglite(dataDir: string): Promise<SqlClient> {
+  if (dataDir !== "memory://") await Deno.mkdir(dataDir, { recursive: true });
+  const db = await PGlite.create(dataDir);
+  return {
+    ...session(db),
+    info: { url: `pglite:${dataDir}`, database: "postgres", user: "postgres" },
+    transaction: (fn) => db.transaction((tx) => fn(session(tx))),
+    close: () => db.close(),
+  };
+}
