@@ -125,13 +125,25 @@ export function newXRayTraceId(nowMs: number): string {
   return `1-${seconds}-${randomHex(12)}`;
 }
 
-/** `bytes` random bytes as lowercase hex, never all zeros. */
+const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+/** Random bytes drawn 4 KiB at a time: one getRandomValues call serves ~250 trace ids. */
+const pool = new Uint8Array(4096);
+let poolAt = pool.length;
+
+/** `bytes` (at most 64) random bytes as lowercase hex, never all zeros. */
 export function randomHex(bytes: number): string {
-  const buffer = crypto.getRandomValues(new Uint8Array(bytes));
-  if (buffer.every((b) => b === 0)) buffer[0] = 1;
+  if (poolAt + bytes > pool.length) {
+    crypto.getRandomValues(pool);
+    poolAt = 0;
+  }
   let hex = "";
-  for (const b of buffer) hex += b.toString(16).padStart(2, "0");
-  return hex;
+  let any = 0;
+  for (let i = 0; i < bytes; i++) {
+    const b = pool[poolAt++]!;
+    any |= b;
+    hex += HEX_BYTE[b];
+  }
+  return any === 0 ? `${hex.slice(0, -2)}01` : hex;
 }
 
 function isZeroRoot(root: string): boolean {
