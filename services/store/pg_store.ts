@@ -19,13 +19,17 @@ import { displayName, iso, toPage } from "./views.ts";
 /** UUIDs as PostgreSQL's uuid type accepts them; anything else cannot match a row. */
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** An activity's columns with its replies counted and embedded, one lateral subquery per row. */
 const ACTIVITY_COLUMNS = `a.uuid, a.handle, a.message, a.likes_count, a.reposts_count,
-  a.created_at, a.expires_at,
-  (SELECT count(*)::int FROM replies x WHERE x.activity_uuid = a.uuid) AS replies_count,
-  coalesce((SELECT json_agg(json_build_object(
+  a.created_at, a.expires_at, r.replies_count, coalesce(r.replies, '[]'::json) AS replies`;
+
+const REPLIES_JOIN = `LEFT JOIN LATERAL (
+  SELECT count(*)::int AS replies_count, json_agg(json_build_object(
       'uuid', x.uuid, 'handle', x.handle, 'message', x.message,
       'likes_count', x.likes_count, 'created_at', x.created_at) ORDER BY x.created_at, x.seq)
-    FROM replies x WHERE x.activity_uuid = a.uuid), '[]'::json) AS replies`;
+    AS replies
+  FROM replies x WHERE x.activity_uuid = a.uuid
+) r ON true`;
 
 function select(text: string, collection = "activities"): Query {
   return { text, operation: "SELECT", collection };
@@ -39,7 +43,8 @@ function feed(filter: "" | "handle" | "search", cursor: boolean): Query {
   if (filter === "search") where.push(`strpos(lower(a.message), lower($${++n})) > 0`);
   if (cursor) where.push(`(a.created_at, a.uuid) < ($${++n}::timestamptz, $${++n}::uuid)`);
   return select(
-    `SELECT ${ACTIVITY_COLUMNS} FROM activities a WHERE ${where.join(" AND ")}
+    `SELECT ${ACTIVITY_COLUMNS} FROM activities a ${REPLIES_JOIN}
+WHERE ${where.join(" AND ")}
 ORDER BY a.created_at DESC, a.uuid DESC LIMIT $${++n}`,
   );
 }
@@ -51,7 +56,8 @@ const FEEDS = {
 } as const;
 
 const ONE_ACTIVITY = select(
-  `SELECT ${ACTIVITY_COLUMNS} FROM activities a WHERE a.uuid = $1::uuid AND a.expires_at > $2::timestamptz`,
+  `SELECT ${ACTIVITY_COLUMNS} FROM activities a ${REPLIES_JOIN}
+WHERE a.uuid = $1::uuid AND a.expires_at > $2::timestamptz`,
 );
 
 function notificationQuery(cursor: boolean): Query {
