@@ -54,6 +54,11 @@ class TraceSink implements Sink {
     return this.#processor;
   }
 
+  /** Where the pending spans are: the batch queue, or the retry layer's buffer. */
+  details(): Record<string, number> {
+    return { batch_queue: this.#processor.queued(), retry_buffer: this.#retry.pending() };
+  }
+
   stats(): SinkStats {
     if (this.#final) return { ...this.#final };
     const own = this.#retry.counts;
@@ -130,6 +135,7 @@ export const otlpSink: SinkPlugin<OtlpRetryOptions> = {
       startup: `Traces: SDK pipeline to ${where}`,
       sink: sink ?? new EmptyTraceSink(),
       spanProcessors: processors,
+      ...(sink ? { details: () => sink.details() } : {}),
     });
   },
 };

@@ -57,7 +57,8 @@ Deno.test("OTLP down past the retry buffer: drops are counted, reported once, th
     for (let i = 0; i < 5; i++) {
       const { statuses } = await drive(h.app, 10);
       assert.ok(statuses.every((s) => s === 200));
-      await new Promise((resolve) => setTimeout(resolve, 20)); // let the BSP hand batches over
+      // The batch processor hands its queue to the retry layer, whose buffer is what fills.
+      await until(() => h.telemetry.details().traces?.batch_queue === 0, 15_000, "hand-over");
     }
     const during = h.telemetry.stats().traces!;
     assert.equal(during.queued, 100);
