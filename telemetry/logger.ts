@@ -5,6 +5,7 @@
  * written off the request path; the CloudWatch sink receives the same JSON line.
  */
 import { scrubText } from "./scrub.ts";
+import { detached } from "./util/text.ts";
 import type { LogLine } from "./types.ts";
 
 /** Severity, lowest first. */
@@ -87,9 +88,10 @@ export interface LoggerOptions {
   now?: () => number;
 }
 
-/** Caps a string by UTF-16 length, marking the cut. */
+/** Caps a string by UTF-16 length, marking the cut; the result never pins the input. */
 export function cap(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max)}…[truncated ${text.length - max}]`;
+  if (text.length <= max) return text;
+  return detached(`${text.slice(0, max)}…[truncated ${text.length - max}]`);
 }
 
 function capValue(value: unknown, scrub: (text: string) => string, depth = 0): unknown {

@@ -18,6 +18,7 @@ import {
   TraceIdRatioBasedSampler,
 } from "@opentelemetry/sdk-trace-base";
 import type { OtelConfig } from "../config.ts";
+import { detached } from "./util/text.ts";
 
 /** Builds the configured sampler (OTEL_TRACES_SAMPLER / _ARG). */
 export function createSampler(name: string, arg: number | undefined): Sampler {
@@ -76,8 +77,6 @@ export function createTracerProvider(options: TracerProviderOptions): BasicTrace
  */
 class DetachCappedValues implements SpanProcessor {
   readonly #limit: number;
-  readonly #encoder = new TextEncoder();
-  readonly #decoder = new TextDecoder();
 
   constructor(limit: number) {
     this.#limit = limit;
@@ -90,7 +89,7 @@ class DetachCappedValues implements SpanProcessor {
     for (const key in attributes) {
       const value = attributes[key];
       if (typeof value === "string" && value.length >= this.#limit) {
-        attributes[key] = this.#decoder.decode(this.#encoder.encode(value));
+        attributes[key] = detached(value);
       }
     }
   }

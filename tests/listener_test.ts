@@ -5,33 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { type Backend, startBackend } from "./support/backend.ts";
+import { healthy, hogDescriptors } from "./support/descriptors.ts";
 
 const FILE_LIMIT = 64;
 const IDLE_CONNECTIONS = 100;
-
-/** Opens idle connections until `count` attempts were made; refused ones are skipped. */
-async function hogDescriptors(url: string, count: number): Promise<Deno.Conn[]> {
-  const { hostname, port } = new URL(url);
-  const conns: Deno.Conn[] = [];
-  for (let i = 0; i < count; i++) {
-    try {
-      conns.push(await Deno.connect({ hostname, port: Number(port) }));
-    } catch {
-      // Refused: the listener is already gone.
-    }
-  }
-  return conns;
-}
-
-async function healthy(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(`${url}/api/health-check`, { signal: AbortSignal.timeout(1000) });
-    await res.arrayBuffer();
-    return res.status === 200;
-  } catch {
-    return false;
-  }
-}
 
 async function stop(backend: Backend | undefined) {
   if (!backend) return;
@@ -48,7 +25,7 @@ Deno.test("out of descriptors: the listener dies on EMFILE and is regained once 
   let conns: Deno.Conn[] = [];
   try {
     backend = await startBackend({}, { fileLimit: FILE_LIMIT });
-    conns = await hogDescriptors(backend.url, IDLE_CONNECTIONS);
+    conns = (await hogDescriptors(backend.url, IDLE_CONNECTIONS)).conns;
     const failed = await backend.waitFor(/^Listener failed: .*Too many open files/);
     assert.equal(failed.level, "error");
     for (const conn of conns.splice(0)) conn.close();
@@ -74,7 +51,7 @@ Deno.test("out of descriptors for longer than LISTEN_RECOVERY_MS: graceful shutd
   const conns: Deno.Conn[] = [];
   try {
     backend = await startBackend({ LISTEN_RECOVERY_MS: "500" }, { fileLimit: FILE_LIMIT });
-    conns.push(...await hogDescriptors(backend.url, IDLE_CONNECTIONS));
+    conns.push(...(await hogDescriptors(backend.url, IDLE_CONNECTIONS)).conns);
     await backend.waitFor(/^Listener failed: .*Too many open files/);
     // The idle connections stay open and clients keep coming: every listener taken again dies
     // at its next accept, until the outage passes LISTEN_RECOVERY_MS and the process gives up.

@@ -6,6 +6,7 @@ import { buildApp } from "../support/harness.ts";
 import { startOtlpReceiver } from "../support/otlp_receiver.ts";
 import { drive, pendingOf, percentile, until } from "../support/faults.ts";
 import { blockedStdoutRun } from "../support/blocked_stdout.ts";
+import { descriptorRows } from "./descriptors.ts";
 import { hostileSinkRows } from "./hostile_sinks.ts";
 
 interface Row {
@@ -125,6 +126,8 @@ lines.push(
     } after ${stalled.exitMs} ms ` +
     "(deadline 2000 ms) |",
 );
+// Issue 13.2: out of file descriptors, then descriptors free again.
+lines.push(...await descriptorRows());
 // Issue 13.3-5: hostile sink answers, a dead resolver, large values with a failing collector.
 lines.push(...await hostileSinkRows());
 // deno-lint-ignore no-console
