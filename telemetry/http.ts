@@ -46,6 +46,7 @@ import {
 import { nativeValue } from "./native.ts";
 import { recordError } from "./traced.ts";
 import { parseAmznTraceId, xrayToOtelTraceId } from "./xray/trace_header.ts";
+import { isKnownMethod } from "./http_method.ts";
 
 /** What the middleware needs of the X-Ray sink. */
 export interface SegmentOpener {
@@ -94,18 +95,6 @@ const headerGetter = {
 };
 const MAX_USER_AGENT = 512;
 const UNMATCHED = new Set(["", "*", "/*"]);
-/** The methods the HTTP semantic conventions know (RFC 9110 and PATCH); others are `_OTHER`. */
-const KNOWN_METHODS = new Set([
-  "CONNECT",
-  "DELETE",
-  "GET",
-  "HEAD",
-  "OPTIONS",
-  "PATCH",
-  "POST",
-  "PUT",
-  "TRACE",
-]);
 /**
  * What Deno 2.9's own SERVER span already records (it appends rather than replaces a key, so
  * setting one of these again would export it twice): native mode leaves them to Deno.
@@ -233,7 +222,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     const userAgent = rawUserAgent === null
       ? null
       : scrubText(scrubHeaderValue("user-agent", rawUserAgent), secrets);
-    const known = KNOWN_METHODS.has(method);
+    const known = isKnownMethod(method);
     const attributes: Attributes = {
       "http.request.method": known ? method : "_OTHER",
       "url.path": path,

@@ -18,6 +18,7 @@ import {
   type MetricProducer,
 } from "@opentelemetry/sdk-metrics";
 import type { Resource } from "@opentelemetry/resources";
+import { semconvMethod } from "../http_method.ts";
 
 /** The conventions' advice for `http.server.request.duration`, in seconds. */
 export const DURATION_BOUNDARIES: readonly number[] = [
@@ -53,19 +54,6 @@ export const SIZE_BOUNDARIES: readonly number[] = [
 
 /** Series per metric at most; further attribute sets go to one overflow series (OTel spec). */
 export const MAX_SERIES = 2000;
-
-/** Methods the conventions know; any other becomes `_OTHER` (untrusted input, bounded). */
-const KNOWN_METHODS = new Set([
-  "CONNECT",
-  "DELETE",
-  "GET",
-  "HEAD",
-  "OPTIONS",
-  "PATCH",
-  "POST",
-  "PUT",
-  "TRACE",
-]);
 
 /** What the middleware reports when a response is done. */
 export interface RequestSample {
@@ -128,9 +116,7 @@ interface ActiveSeries {
 }
 
 /** Normalises a method for a metric attribute (the conventions' `_OTHER`). */
-export function metricMethod(method: string): string {
-  return KNOWN_METHODS.has(method) ? method : "_OTHER";
-}
+export const metricMethod = semconvMethod;
 
 /** Aggregates the HTTP server metrics; see the module comment. */
 export class HttpServerMetrics implements RequestRecorder, MetricProducer {
