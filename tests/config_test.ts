@@ -436,3 +436,14 @@ Deno.test("the startup banner says which origins CORS allows, or which variable 
     }
   }
 });
+
+Deno.test("README's configuration table lists every variable config.ts reads", () => {
+  const readme = Deno.readTextFileSync(new URL("../README.md", import.meta.url));
+  const table = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("\n## Data"));
+  const rows = table.split("\n").filter((line) => line.startsWith("| `"));
+  const documented = new Set(
+    rows.flatMap((row) => row.split("|")[1]!.match(/`[A-Z0-9_]+`/g) ?? []),
+  );
+  const missing = [...CONFIG_VARIABLES].filter((name) => !documented.has(`\`${name}\``));
+  assert.deepEqual(missing, []);
+});
