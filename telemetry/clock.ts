@@ -6,20 +6,17 @@
  * (microseconds or better, monotonic) keeps every child inside its parent.
  */
 import type {
-  AttributeValue,
   Context,
   Exception,
   HrTime,
-  Link,
   Span,
   SpanAttributes,
-  SpanContext,
   SpanOptions,
-  SpanStatus,
   TimeInput,
   Tracer,
 } from "@opentelemetry/api";
 import { hrTime } from "@opentelemetry/core";
+import { DelegatingSpan, isTime } from "./delegating_span.ts";
 
 /** Now, on the process's monotonic high-resolution clock, as epoch `[seconds, nanos]`. */
 export function hrNow(): HrTime {
@@ -27,57 +24,21 @@ export function hrNow(): HrTime {
 }
 
 /** A span whose times default to {@link hrNow} instead of the SDK's millisecond clock. */
-class PreciseSpan implements Span {
-  constructor(readonly inner: Span) {}
-  spanContext(): SpanContext {
-    return this.inner.spanContext();
-  }
-  setAttribute(key: string, value: AttributeValue): this {
-    this.inner.setAttribute(key, value);
-    return this;
-  }
-  setAttributes(attributes: SpanAttributes): this {
-    this.inner.setAttributes(attributes);
-    return this;
-  }
-  addEvent(
+class PreciseSpan extends DelegatingSpan {
+  override addEvent(
     name: string,
     attributesOrTime?: SpanAttributes | TimeInput,
     time?: TimeInput,
   ): this {
-    if (isTime(attributesOrTime)) this.inner.addEvent(name, attributesOrTime);
-    else this.inner.addEvent(name, attributesOrTime, time ?? hrNow());
-    return this;
+    if (isTime(attributesOrTime)) return super.addEvent(name, attributesOrTime);
+    return super.addEvent(name, attributesOrTime, time ?? hrNow());
   }
-  addLink(link: Link): this {
-    this.inner.addLink(link);
-    return this;
+  override end(endTime?: TimeInput): void {
+    super.end(endTime ?? hrNow());
   }
-  addLinks(links: Link[]): this {
-    this.inner.addLinks(links);
-    return this;
+  override recordException(exception: Exception, time?: TimeInput): void {
+    super.recordException(exception, time ?? hrNow());
   }
-  setStatus(status: SpanStatus): this {
-    this.inner.setStatus(status);
-    return this;
-  }
-  updateName(name: string): this {
-    this.inner.updateName(name);
-    return this;
-  }
-  end(endTime?: TimeInput): void {
-    this.inner.end(endTime ?? hrNow());
-  }
-  isRecording(): boolean {
-    return this.inner.isRecording();
-  }
-  recordException(exception: Exception, time?: TimeInput): void {
-    this.inner.recordException(exception, time ?? hrNow());
-  }
-}
-
-function isTime(value: SpanAttributes | TimeInput | undefined): value is TimeInput {
-  return typeof value === "number" || value instanceof Date || Array.isArray(value);
 }
 
 /** Wraps `tracer` so every span it starts is stamped with {@link hrNow}. */

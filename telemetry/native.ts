@@ -6,16 +6,13 @@
 import type {
   AttributeValue,
   Context,
-  Exception,
-  Link,
   Span,
   SpanAttributes,
-  SpanContext,
   SpanOptions,
-  SpanStatus,
   TimeInput,
   Tracer,
 } from "@opentelemetry/api";
+import { DelegatingSpan, isTime } from "./delegating_span.ts";
 
 /** A safe integer as a bigint (Deno exports it as `intValue`); anything else unchanged. */
 export function nativeValue(value: AttributeValue): AttributeValue {
@@ -34,50 +31,20 @@ function nativeAttributes(attributes: SpanAttributes | undefined): SpanAttribute
 }
 
 /** A Deno span whose integer attributes are sent as integers. */
-class NativeSpan implements Span {
-  constructor(readonly inner: Span) {}
-  spanContext(): SpanContext {
-    return this.inner.spanContext();
+class NativeSpan extends DelegatingSpan {
+  override setAttribute(key: string, value: AttributeValue): this {
+    return super.setAttribute(key, nativeValue(value));
   }
-  setAttribute(key: string, value: AttributeValue): this {
-    this.inner.setAttribute(key, nativeValue(value));
-    return this;
+  override setAttributes(attributes: SpanAttributes): this {
+    return super.setAttributes(nativeAttributes(attributes) ?? {});
   }
-  setAttributes(attributes: SpanAttributes): this {
-    this.inner.setAttributes(nativeAttributes(attributes) ?? {});
-    return this;
-  }
-  addEvent(name: string, attributesOrTime?: SpanAttributes | TimeInput, time?: TimeInput): this {
-    const isTime = typeof attributesOrTime === "number" || attributesOrTime instanceof Date ||
-      Array.isArray(attributesOrTime);
-    if (isTime) this.inner.addEvent(name, attributesOrTime as TimeInput);
-    else this.inner.addEvent(name, nativeAttributes(attributesOrTime as SpanAttributes), time);
-    return this;
-  }
-  addLink(link: Link): this {
-    this.inner.addLink(link);
-    return this;
-  }
-  addLinks(links: Link[]): this {
-    this.inner.addLinks(links);
-    return this;
-  }
-  setStatus(status: SpanStatus): this {
-    this.inner.setStatus(status);
-    return this;
-  }
-  updateName(name: string): this {
-    this.inner.updateName(name);
-    return this;
-  }
-  end(endTime?: TimeInput): void {
-    this.inner.end(endTime);
-  }
-  isRecording(): boolean {
-    return this.inner.isRecording();
-  }
-  recordException(exception: Exception, time?: TimeInput): void {
-    this.inner.recordException(exception, time);
+  override addEvent(
+    name: string,
+    attributesOrTime?: SpanAttributes | TimeInput,
+    time?: TimeInput,
+  ): this {
+    if (isTime(attributesOrTime)) return super.addEvent(name, attributesOrTime);
+    return super.addEvent(name, nativeAttributes(attributesOrTime), time);
   }
 }
 
