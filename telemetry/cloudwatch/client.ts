@@ -4,7 +4,7 @@
  * small, fixed amount of any response and cuts a body that never ends when the call's
  * signal aborts (the SDK's default handler buffers whatever the endpoint sends).
  */
-import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
+import { CloudWatchLogsClient, PutLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
 import { readBounded } from "../util/body.ts";
 
 /** Largest response body kept: PutLogEvents answers in bytes, DescribeLogGroups(50) in a few KiB. */
@@ -127,3 +127,35 @@ export function createCloudWatchLogsClient(options: CloudWatchClientOptions): Cl
 type CloudWatchLogsClientConfig = NonNullable<
   ConstructorParameters<typeof CloudWatchLogsClient>[0]
 >;
+
+/** The request as the SDK's build step holds it (Smithy's HttpRequest). */
+interface BuiltRequest {
+  headers: Record<string, string>;
+  body?: unknown;
+}
+
+/**
+ * A PutLogEventsCommand whose request body is `body`, the batch's JSON already written by
+ * `prepareBatch` (one JSON.stringify and one UTF-8 encode per batch). The SDK's schema
+ * serialiser writes JSON one character at a time in JavaScript, the dominant cost of a large
+ * batch; everything else is the SDK's own: endpoint, headers, SigV4 over this body, the request
+ * handler, response and error parsing. The command's input names the same group and stream
+ * with no events, so the serialiser has nothing to write; the body is swapped in at the build
+ * step, before the content length is set and the request is signed.
+ */
+export function putLogEventsWithBody(
+  target: { logGroupName: string; logStreamName: string },
+  body: Uint8Array,
+): PutLogEventsCommand {
+  const command = new PutLogEventsCommand({ ...target, logEvents: [] });
+  command.middlewareStack.add(
+    (next) => (args) => {
+      const request = args.request as BuiltRequest;
+      request.body = body;
+      request.headers["content-length"] = String(body.byteLength);
+      return next(args);
+    },
+    { step: "build", priority: "high", name: "cruddurPreparedBody" },
+  );
+  return command;
+}

@@ -11,8 +11,9 @@
  * only `Latency`. Two dimension sets: (Service, Route, StatusClass) and (Service) alone, the
  * one the alarms in aws/json/ watch.
  *
- * A request costs one string key, one Map lookup and a few increments; nothing is written
- * until the interval ends, and an idle interval writes nothing.
+ * A request costs two Map lookups by strings it already holds (route template, method), one by
+ * status class, an arithmetic rounding and a few increments: no string is built per request.
+ * Nothing is written until the interval ends, and an idle interval writes nothing.
  */
 import type { LogLine } from "../types.ts";
 import { metricMethod, type RequestRecorder, type RequestSample } from "../metrics/http_server.ts";
@@ -50,15 +51,36 @@ interface Bucket {
   latencies: Map<number, number>;
 }
 
-/** Rounds a latency to two significant digits (0 stays 0). */
+/** Exact powers of ten, 10^0 … 10^22 (the largest a double holds exactly). */
+const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
+
+/**
+ * Rounds a latency to two significant digits (0 stays 0): `Number(ms.toPrecision(2))`, by
+ * arithmetic (toPrecision formats a string, several times the cost); a value within rounding
+ * error of a tie is decided by toPrecision itself, so the result is the same double.
+ */
 export function quantizeMs(ms: number): number {
   if (!(ms > 0)) return 0;
-  return Number(ms.toPrecision(2));
+  const k = Math.floor(Math.log10(ms)) - 1; // ms = n · 10^k with n in [10, 100)
+  if (k < -22 || k > 22 || ms === Infinity) return Number(ms.toPrecision(2));
+  const scaled = k < 0 ? ms * POW10[-k]! : ms / POW10[k]!;
+  const n = Math.round(scaled);
+  if (Math.abs(scaled - n) > 0.49999) return Number(ms.toPrecision(2));
+  // A division or product by an exact power of ten is the double nearest "n e k", as Number()
+  // parses it.
+  return k < 0 ? n / POW10[-k]! : n * POW10[k]!;
 }
 
 /** Aggregates request outcomes and writes EMF events; see the module comment. */
 export class EmfAggregator implements RequestRecorder {
-  private buckets = new Map<string, Bucket>();
+  /** Every bucket of the interval, in the order they appeared (the order events are written). */
+  private buckets: Bucket[] = [];
+  /** route template → method → status class (status / 100) → bucket. */
+  private routes = new Map<string, Map<string, Map<number, Bucket>>>();
+  /** Requests no route matched, by status class. */
+  private unmatched = new Map<number, Bucket>();
+  /** Pairs past MAX_KEYS, by status class. */
+  private overflow = new Map<number, Bucket>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
   private readonly now: () => number;
@@ -81,18 +103,7 @@ export class EmfAggregator implements RequestRecorder {
   end(sample: RequestSample): void {
     if (this.stopped) return;
     const status = sample.status;
-    const statusClass = `${Math.floor(status / 100)}xx`;
-    const route = sample.route === undefined
-      ? UNMATCHED_ROUTE
-      : `${metricMethod(sample.method)} ${sample.route}`;
-    const key = `${route} ${statusClass}`;
-    let bucket = this.buckets.get(key);
-    if (!bucket) {
-      bucket = this.buckets.size < MAX_KEYS
-        ? this.add(key, route, statusClass)
-        : this.buckets.get(`${OVERFLOW_ROUTE} ${statusClass}`) ??
-          this.add(`${OVERFLOW_ROUTE} ${statusClass}`, OVERFLOW_ROUTE, statusClass);
-    }
+    const bucket = this.bucketOf(sample.route, sample.method, Math.floor(status / 100));
     bucket.count++;
     if (status >= 500) bucket.faults++;
     else if (status >= 400) bucket.errors++;
@@ -104,26 +115,49 @@ export class EmfAggregator implements RequestRecorder {
     latencies.set(ms, (latencies.get(ms) ?? 0) + 1);
   }
 
-  private add(key: string, route: string, statusClass: string): Bucket {
+  private bucketOf(route: string | undefined, method: string, statusClass: number): Bucket {
+    if (route === undefined) return this.inClass(this.unmatched, UNMATCHED_ROUTE, statusClass);
+    const m = metricMethod(method);
+    let byMethod = this.routes.get(route);
+    if (byMethod === undefined) this.routes.set(route, byMethod = new Map());
+    let byClass = byMethod.get(m);
+    if (byClass === undefined) byMethod.set(m, byClass = new Map());
+    const bucket = byClass.get(statusClass);
+    if (bucket !== undefined) return bucket;
+    if (this.buckets.length >= MAX_KEYS) {
+      return this.inClass(this.overflow, OVERFLOW_ROUTE, statusClass);
+    }
+    return this.add(byClass, `${m} ${route}`, statusClass);
+  }
+
+  private inClass(byClass: Map<number, Bucket>, route: string, statusClass: number): Bucket {
+    return byClass.get(statusClass) ?? this.add(byClass, route, statusClass);
+  }
+
+  private add(byClass: Map<number, Bucket>, route: string, statusClass: number): Bucket {
     const bucket: Bucket = {
       route,
-      statusClass,
+      statusClass: `${statusClass}xx`,
       count: 0,
       errors: 0,
       faults: 0,
       latencies: new Map(),
     };
-    this.buckets.set(key, bucket);
+    byClass.set(statusClass, bucket);
+    this.buckets.push(bucket);
     return bucket;
   }
 
   /** Writes the interval's events and starts a new interval. */
   flush(): void {
-    if (this.buckets.size === 0) return;
+    if (this.buckets.length === 0) return;
     const buckets = this.buckets;
-    this.buckets = new Map();
+    this.buckets = [];
+    this.routes = new Map();
+    this.unmatched = new Map();
+    this.overflow = new Map();
     const timestamp = this.now();
-    for (const bucket of buckets.values()) {
+    for (const bucket of buckets) {
       for (const event of this.events(bucket, timestamp)) {
         this.options.push({ timestamp, message: JSON.stringify(event) });
       }

@@ -9,20 +9,24 @@ import {
   CreateLogStreamCommand,
   DescribeLogGroupsCommand,
   type DescribeLogGroupsCommandOutput,
-  PutLogEventsCommand,
   type PutLogEventsCommandOutput,
 } from "@aws-sdk/client-cloudwatch-logs";
 import {
+  BatchWriter,
+  countedSize,
   countRejected,
   createEventQueue,
-  EVENT_OVERHEAD_BYTES,
   type EventQueue,
   hasFullBatch,
+  type LogTarget,
   MAX_EVENT_BYTES,
   type QueuedEvent,
-  takeBatch,
 } from "./batch.ts";
-import { type CloudWatchClientOptions, createCloudWatchLogsClient } from "./client.ts";
+import {
+  type CloudWatchClientOptions,
+  createCloudWatchLogsClient,
+  putLogEventsWithBody,
+} from "./client.ts";
 import { beforeDeadline, callSignal, sleep } from "../util/deadline.ts";
 import { errorName, errorText } from "../util/errors.ts";
 import { truncateUtf8 } from "../util/text.ts";
@@ -49,7 +53,11 @@ export interface CloudWatchSinkOptions {
   flushIntervalMs?: number;
   /** Queue cap in events (the batch in flight is extra). Default 20,000. */
   maxQueueEvents?: number;
-  /** Queue cap in AWS-counted bytes (UTF-8 + 26 per event). Default 8 MiB. */
+  /**
+   * Queue cap in counted bytes: UTF-16 length + 26 per event, AWS's count for ASCII lines (a
+   * line is not scanned on the request path; batches are cut by exact UTF-8 sizes). Default
+   * 8 MiB.
+   */
   maxQueueBytes?: number;
   /**
    * What a full queue sacrifices. Default "newest": during an incident the first lines carry
@@ -71,7 +79,10 @@ export interface CloudWatchSinkOptions {
 
 /** A {@linkcode Sink} that also accepts log lines; `pending()` counts lines not yet settled. */
 export interface CloudWatchSink extends Sink {
-  /** Enqueues one line: never blocks, never throws. */
+  /**
+   * Enqueues one line: never blocks, never throws. Costs a few field reads and one small
+   * object; batching, the request body, signing and I/O happen in the sink's own turns.
+   */
   push(line: LogLine): void;
   /** Lines queued or in flight, so queued = sent + dropped + rejected + failed + pending(). */
   pending(): number;
@@ -92,6 +103,8 @@ type Outcome =
 /** One PutLogEvents batch; settled once, whatever answers or deadlines come after. */
 interface Batch {
   events: QueuedEvent[];
+  /** The PutLogEvents body, written once and sent as is by every attempt. */
+  body: Uint8Array;
   settled: boolean;
 }
 
@@ -133,15 +146,21 @@ class CloudWatchLogSink implements CloudWatchSink {
   readonly #report: Report;
   readonly #client: CloudWatchLogsClient;
   readonly #ownsClient: boolean;
-  readonly #target: { logGroupName: string; logStreamName: string };
+  readonly #target: LogTarget;
   readonly #stats = emptyStats();
   readonly #queue: EventQueue = createEventQueue();
+  readonly #writer: BatchWriter;
   /** Aborted at the shutdown deadline: wakes every backoff sleep and cancels every call. */
   readonly #abandon = new AbortController();
   #retryTokens: number;
   #resourcesReady: boolean;
   #inflight: Batch | null = null;
-  #flushWanted = false;
+  /**
+   * Lines at the queue's front that a flush (timer or forceFlush) wants sent now, full batch
+   * or not. Lines pushed after it wait for a full batch or the next interval, so a steady
+   * stream goes out in full batches instead of one small call per round trip.
+   */
+  #flushCount = 0;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #timerImmediate = false;
   #pumping: Promise<void> | null = null;
@@ -162,6 +181,7 @@ class CloudWatchLogSink implements CloudWatchSink {
     this.#ownsClient = options.client === undefined;
     this.#client = options.client ?? createCloudWatchLogsClient(options);
     this.#target = { logGroupName: options.logGroup, logStreamName: options.logStream };
+    this.#writer = new BatchWriter(this.#target);
     this.#retryTokens = this.#settings.budget;
     this.#resourcesReady = !this.#settings.createResources;
   }
@@ -185,7 +205,10 @@ class CloudWatchLogSink implements CloudWatchSink {
       }
       if (!this.#makeRoom(event)) return this.#dropOne();
       this.#queue.push(event);
-      this.#scheduleFlush(hasFullBatch(this.#queue));
+      // Most pushes find the interval timer already set and no full batch: nothing to do.
+      if (this.#timer === null || hasFullBatch(this.#queue)) {
+        this.#scheduleFlush(hasFullBatch(this.#queue));
+      }
     } catch (error) {
       this.#report("push", `push failed: ${errorText(error)}`);
     }
@@ -216,25 +239,32 @@ class CloudWatchLogSink implements CloudWatchSink {
     return { ...this.#stats };
   }
 
+  /** Our own `{timestamp, message}` (the batch body serialises it as it is), or undefined. */
   #toEvent(line: LogLine): QueuedEvent | undefined {
-    const text = typeof line.message === "string" ? line.message : String(line.message);
-    if (text.length === 0) return undefined;
-    const { message, bytes } = truncateUtf8(text, MAX_EVENT_BYTES);
+    let message = typeof line.message === "string" ? line.message : String(line.message);
+    if (message.length === 0) return undefined;
+    // At most 3 UTF-8 bytes per UTF-16 unit: only a line this long can be over the limit.
+    if (message.length * 3 > MAX_EVENT_BYTES) {
+      message = truncateUtf8(message, MAX_EVENT_BYTES).message;
+    }
     const timestamp = Number.isFinite(line.timestamp) ? Math.trunc(line.timestamp) : this.#now();
-    return { timestamp, message, size: bytes + EVENT_OVERHEAD_BYTES };
+    return { timestamp, message };
   }
 
   /** Applies the drop policy; false when `event` itself must go. */
   #makeRoom(event: QueuedEvent): boolean {
     const { maxQueueEvents, maxQueueBytes, dropPolicy } = this.#settings;
     const queue = this.#queue;
-    const full = () => queue.length >= maxQueueEvents || queue.bytes + event.size > maxQueueBytes;
-    if (dropPolicy === "newest") return !full();
-    while (queue.length > 0 && full()) {
+    const size = countedSize(event);
+    if (queue.length < maxQueueEvents && queue.bytes + size <= maxQueueBytes) return true;
+    if (dropPolicy === "newest") return false;
+    while (
+      queue.length > 0 && (queue.length >= maxQueueEvents || queue.bytes + size > maxQueueBytes)
+    ) {
       queue.shift();
       this.#dropOne();
     }
-    return event.size <= maxQueueBytes;
+    return size <= maxQueueBytes;
   }
 
   #dropOne(): void {
@@ -255,7 +285,8 @@ class CloudWatchLogSink implements CloudWatchSink {
     this.#timerImmediate = immediate;
     this.#timer = setTimeout(() => {
       this.#timer = null;
-      this.#flushWanted = true;
+      // The interval has passed for everything queued; a full batch alone needs no flush.
+      if (!immediate) this.#flushCount = this.#queue.length;
       this.#kick();
     }, immediate ? 0 : this.#settings.flushIntervalMs);
   }
@@ -273,9 +304,11 @@ class CloudWatchLogSink implements CloudWatchSink {
   async #pump(): Promise<void> {
     this.#stalled = false;
     const queue = this.#queue;
-    while (!this.#abandoned && (this.#flushWanted ? queue.length > 0 : hasFullBatch(queue))) {
-      const batch: Batch = { events: takeBatch(queue), settled: false };
-      if (batch.events.length === 0) break;
+    while (!this.#abandoned && (this.#flushCount > 0 ? queue.length > 0 : hasFullBatch(queue))) {
+      const { events, body } = this.#writer.prepare(queue);
+      if (events.length === 0) break;
+      const batch: Batch = { events, body, settled: false };
+      this.#flushCount = Math.max(0, this.#flushCount - batch.events.length);
       this.#inflight = batch;
       const delivered = await this.#sendBatch(batch);
       this.#inflight = null;
@@ -284,7 +317,7 @@ class CloudWatchLogSink implements CloudWatchSink {
         break;
       }
     }
-    if (queue.length === 0) this.#flushWanted = false;
+    if (queue.length === 0) this.#flushCount = 0;
   }
 
   #settle(batch: Batch, field: "sent" | "dropped" | "failed", rejected = 0): void {
@@ -300,7 +333,7 @@ class CloudWatchLogSink implements CloudWatchSink {
     let recreated = false;
     while (!batch.settled) {
       attempt++;
-      const outcome = await this.#attemptSend(batch.events);
+      const outcome = await this.#attemptSend(batch);
       if (batch.settled) return false; // abandoned by shutdown while the call was out
       if (outcome.kind === "not-found" && this.#settings.createResources && !recreated) {
         recreated = true;
@@ -362,18 +395,16 @@ class CloudWatchLogSink implements CloudWatchSink {
     return true;
   }
 
-  async #attemptSend(events: QueuedEvent[]): Promise<Outcome> {
+  async #attemptSend(batch: Batch): Promise<Outcome> {
     try {
       if (!this.#resourcesReady) {
         await this.#ensureResources();
         this.#resourcesReady = true;
       }
-      const command = new PutLogEventsCommand({
-        ...this.#target,
-        logEvents: events.map((e) => ({ timestamp: e.timestamp, message: e.message })),
-      });
+      const command = putLogEventsWithBody(this.#target, batch.body);
       const output = await this.#call<PutLogEventsCommandOutput>(command);
-      return { kind: "ok", rejected: countRejected(output.rejectedLogEventsInfo, events.length) };
+      const rejected = countRejected(output.rejectedLogEventsInfo, batch.events.length);
+      return { kind: "ok", rejected };
     } catch (error) {
       return classify(error, this.#abandoned);
     }
@@ -399,7 +430,7 @@ class CloudWatchLogSink implements CloudWatchSink {
   /** Sends until nothing is pending or the deadline passes; resolves by the deadline. */
   async #drain(deadlineMs: number): Promise<void> {
     while (this.pending() > 0 && !this.#abandoned && this.#now() < deadlineMs) {
-      this.#flushWanted = true;
+      this.#flushCount = this.#queue.length;
       this.#kick();
       const running = this.#pumping;
       if (running === null) break;

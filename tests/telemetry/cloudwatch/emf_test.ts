@@ -142,3 +142,22 @@ Deno.test("readEmf() refuses what CloudWatch refuses", () => {
     assert.equal(readEmf(JSON.stringify(event)).kind, "invalid", what);
   }
 });
+
+Deno.test("quantizeMs() is Number(ms.toPrecision(2)) exactly, ties and powers of ten included", () => {
+  const values = [0, -1, Number.NaN, 1e-30, 1e30, Infinity, 0.001, 0.0042, 4.2, 250, 999.5];
+  for (let e = -6; e <= 8; e++) {
+    for (let n = 100; n < 1000; n++) {
+      const tie = (n + 0.5) * 10 ** (e - 2); // x.y5 ties and their binary neighbours
+      values.push(tie, tie * (1 + Number.EPSILON), tie * (1 - Number.EPSILON), n * 10 ** e);
+    }
+  }
+  let seed = 7;
+  for (let i = 0; i < 100_000; i++) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    values.push((seed / 2 ** 31) * 10 ** ((i % 12) - 4));
+  }
+  for (const ms of values) {
+    const expected = ms > 0 ? Number(ms.toPrecision(2)) : 0;
+    assert.equal(quantizeMs(ms), expected, `quantizeMs(${ms})`);
+  }
+});
