@@ -31,6 +31,9 @@ const { values: args } = parseArgs({
 });
 const config = CONFIGS.find((c) => c.name === args.config);
 if (!config) throw new Error(`Unknown configuration ${args.config}`);
+if (config.store) {
+  throw new Error(`${config.name} runs on ${config.store}: only bench/run.ts runs it`);
+}
 const sinks = config.sinks === "healthy"
   ? await startHealthySinks()
   : config.sinks === "blackhole"

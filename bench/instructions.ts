@@ -109,6 +109,7 @@ async function main(): Promise<number> {
   for (const name of names) {
     const config = CONFIGS.find((c) => c.name === name);
     if (!config) throw new Error(`Unknown configuration ${name}`);
+    if (config.store) throw new Error(`${name} runs on ${config.store}: only bench/run.ts runs it`);
     const sinks = config.sinks === "none"
       ? undefined
       : config.sinks === "healthy"

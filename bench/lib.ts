@@ -122,6 +122,9 @@ export function freePort(): number {
 /** Which sinks a configuration talks to. */
 export type SinkKind = "none" | "healthy" | "blackhole";
 
+/** The store a configuration runs on: the telemetry rows use memory (issue 16 keeps them so). */
+export type StoreKind = "memory" | "pglite" | "postgres";
+
 /** One server configuration. */
 export interface BenchConfig {
   name: string;
@@ -129,6 +132,40 @@ export interface BenchConfig {
   script: string;
   sinks: SinkKind;
   env(sinks: Sinks | undefined, files: { alwaysRule: string }): Record<string, string>;
+  /** The store; default memory. */
+  store?: StoreKind;
+  /** The configuration its ratios are to, in the same round; default `baseline`. */
+  baseline?: string;
+}
+
+/** Where the store rows' data lives: made once per bench run (bench/stores.ts). */
+export interface StoreTargets {
+  /** A PGlite data directory, migrated and seeded. */
+  pgliteDir?: string;
+  /** A database on a PostgreSQL server, migrated and seeded (with its password). */
+  postgresUrl?: string;
+}
+
+/** The environment and extra Deno flags that put a server on its configuration's store. */
+export function storeSettings(
+  store: StoreKind | undefined,
+  targets: StoreTargets,
+): { env: Record<string, string>; denoFlags: string[] } {
+  switch (store ?? "memory") {
+    case "memory":
+      return { env: { DATABASE_URL: "memory:" }, denoFlags: [] };
+    case "pglite": {
+      const dir = targets.pgliteDir;
+      if (!dir) throw new Error("A PGlite row needs its data directory (bench/stores.ts).");
+      // "" is unset for config.ts: the default store, PGlite under DATA_DIR.
+      return { env: { DATABASE_URL: "", DATA_DIR: dir }, denoFlags: [`--allow-write=${dir}`] };
+    }
+    case "postgres": {
+      const url = targets.postgresUrl;
+      if (!url) throw new Error("A PostgreSQL row needs a server (bench/stores.ts).");
+      return { env: { DATABASE_URL: url }, denoFlags: [] };
+    }
+  }
 }
 
 /** An X-Ray sampling rule that samples every request. */
@@ -249,7 +286,54 @@ export const CONFIGS: BenchConfig[] = [
     sinks: "blackhole",
     env: (sinks, files) => fullEnv(sinks, files.alwaysRule),
   },
+  {
+    name: "baseline-pglite",
+    description: "bench/baseline.ts on PGlite (a seeded DATA_DIR), no telemetry, untraced queries",
+    script: "bench/baseline.ts",
+    sinks: "none",
+    env: () => ({}),
+    store: "pglite",
+  },
+  {
+    name: "full-pglite",
+    description: "as full, on PGlite (the same DATA_DIR): every query a CLIENT span + subsegment",
+    script: "main.ts",
+    sinks: "healthy",
+    env: (sinks, files) => fullEnv(sinks, files.alwaysRule),
+    store: "pglite",
+    baseline: "baseline-pglite",
+  },
+  {
+    name: "baseline-postgres",
+    description: "bench/baseline.ts on a PostgreSQL server (throwaway cluster on 127.0.0.1)",
+    script: "bench/baseline.ts",
+    sinks: "none",
+    env: () => ({}),
+    store: "postgres",
+  },
+  {
+    name: "full-postgres",
+    description: "as full, on the same PostgreSQL database: every query a CLIENT span + subsegment",
+    script: "main.ts",
+    sinks: "healthy",
+    env: (sinks, files) => fullEnv(sinks, files.alwaysRule),
+    store: "postgres",
+    baseline: "baseline-postgres",
+  },
 ];
+
+/**
+ * The configurations to run for `--only` (all when undefined): the named ones, the memory
+ * baseline, and the baseline each one's ratios are to.
+ */
+export function selectConfigs(wanted: string[] | undefined): BenchConfig[] {
+  if (!wanted) return CONFIGS;
+  const names = new Set(["baseline", ...wanted]);
+  for (const config of CONFIGS) {
+    if (names.has(config.name) && config.baseline) names.add(config.baseline);
+  }
+  return CONFIGS.filter((config) => names.has(config.name));
+}
 
 /** The environment every server gets; nothing is inherited from the caller's. */
 export function baseEnv(port: number): Record<string, string> {
@@ -326,7 +410,8 @@ export async function startServer(options: {
     new Deno.Command(argv[0]!, {
       args: argv.slice(1),
       cwd: appDir,
-      // The telemetry rows measure the pipeline on the memory store (issue 16 keeps them so).
+      // The telemetry rows measure the pipeline on the memory store (issue 16 keeps them so);
+      // the store rows say otherwise in their env (storeSettings).
       env: { DATABASE_URL: "memory:", ...options.env },
       clearEnv: true,
       stdin: "null",

@@ -159,9 +159,11 @@ async function main(): Promise<number> {
     console.log(summarise(profile, appDir, 0, top));
     return 0;
   }
-  const config = CONFIGS.find((c) => c.name === args.config);
+  const config = CONFIGS.find((c) => c.name === args.config && !c.store);
   if (!config) {
-    console.error(`Unknown --config; one of ${CONFIGS.map((c) => c.name).join(", ")}`);
+    console.error(
+      `Unknown --config; one of ${CONFIGS.filter((c) => !c.store).map((c) => c.name).join(", ")}`,
+    );
     return 1;
   }
   const tmpDir = await Deno.makeTempDir({ prefix: "cruddur-profile-" });

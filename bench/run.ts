@@ -7,6 +7,9 @@
  * CPU 1, with this process and its loopback sinks) warms it up, then measures it; the rounds
  * alternate configurations and rotate their order. Prints and writes bench/results.md.
  *
+ * The store rows (baseline-pglite, full-pglite, baseline-postgres, full-postgres) run on data
+ * bench/stores.ts made before the rounds; each full row's ratios are to the baseline on its store.
+ *
  * Options: --rounds=3 --duration=10 --warmup=3 --connections=50 --only=full,bare
  *          --app-dir=/path/to/a/copy --out=bench/results.md --no-install --no-write
  */
@@ -31,12 +34,16 @@ import {
   pollRss,
   procSample,
   ROUTE,
+  selectConfigs,
   shellLine,
   startServer,
+  storeSettings,
+  type StoreTargets,
   telemetryStats,
 } from "./lib.ts";
 import { goalLines } from "./goals.ts";
 import { type Sinks, startBlackholeSinks, startHealthySinks } from "./sinks.ts";
+import { type PreparedStores, prepareStores } from "./stores.ts";
 
 interface RunResult {
   config: string;
@@ -46,6 +53,8 @@ interface RunResult {
   p99Ms: number;
   rssMb: number;
   cpuUsPerReq: number;
+  /** The PostgreSQL server's own CPU per request (its processes), when it is our cluster. */
+  dbCpuUsPerReq?: number;
   errors: number;
   requests: number;
   stderrLines: number;
@@ -81,7 +90,10 @@ const overrides = Object.fromEntries(
   (args.env ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
 );
 const wanted = args.only?.split(",").map((s) => s.trim());
-const configs = CONFIGS.filter((c) => !wanted || c.name === "baseline" || wanted.includes(c.name));
+/** Reassigned once the stores are prepared: rows whose store is missing are dropped. */
+let configs = selectConfigs(wanted);
+/** Rows that could not run here, and why (printed and in the report). */
+let skipped = new Map<string, string>();
 
 function fmt(n: number, digits = 0): string {
   return n.toLocaleString("en-US", {
@@ -97,28 +109,39 @@ async function measure(
   files: { alwaysRule: string },
   load: Awaited<ReturnType<typeof findLoadGenerator>> & object,
   pin: boolean,
+  stores: PreparedStores,
 ): Promise<RunResult & { command: string }> {
   const port = freePort();
   const sinkSet = config.sinks === "none" ? undefined : sinks[config.sinks];
+  const onStore = storeSettings(config.store, stores.targets);
   const env = {
     ...baseEnv(port),
     ...config.env(sinkSet, files),
+    ...onStore.env,
     ...(config.script === "main.ts" ? overrides : {}),
   };
   const server = await startServer({
     script: config.script,
     env,
     appDir,
+    denoFlags: onStore.denoFlags,
     ...(pin ? { cpu: 0 } : {}),
+    // PGlite's first start after a copy of the data dir can be seconds on a loaded machine.
+    ...(config.store ? { readyTimeoutMs: 120_000 } : {}),
   });
   const url = `${server.url}${ROUTE}`;
   try {
     await load.run(url, warmup, connections);
+    // The warm-up's last requests may still be queued in the server (PGlite runs one query at
+    // a time): one more request returns once they are served, so the measurement starts idle.
+    await (await fetch(url)).body?.cancel();
     const before = await procSample(server.pid);
+    const dbBefore = config.store === "postgres" ? await stores.databaseCpuMs() : undefined;
     const rss = pollRss(server.pid);
     const leakCheck = delay((duration * 1000) / 2).then(() => nonLoopbackPeers(server.pid));
     const result = await load.run(url, duration, connections);
     const after = await procSample(server.pid);
+    const dbAfter = dbBefore === undefined ? undefined : await stores.databaseCpuMs();
     const peakKb = await rss.stop();
     const leaks = await leakCheck;
     leaks.push(...await nonLoopbackPeers(server.pid));
@@ -134,6 +157,9 @@ async function measure(
       p99Ms: result.p99Ms,
       rssMb: Math.max(peakKb, after?.hwmKb ?? 0) / 1024,
       cpuUsPerReq: (cpuMs * 1000) / result.requests,
+      ...(dbBefore !== undefined && dbAfter !== undefined
+        ? { dbCpuUsPerReq: ((dbAfter - dbBefore) * 1000) / result.requests }
+        : {}),
       errors: result.errors,
       requests: result.requests,
       stderrLines: server.stderrLines(),
@@ -178,6 +204,11 @@ async function main(): Promise<number> {
   onCleanup(() => healthy.close());
   const blackhole = await startBlackholeSinks();
   onCleanup(() => blackhole.close());
+  const stores = await prepareStores(configs, tmpDir);
+  onCleanup(() => stores.close());
+  skipped = stores.skipped;
+  configs = configs.filter((c) => !skipped.has(c.name));
+  for (const [name, why] of skipped) console.log(`${name}: skipped (${why})`);
 
   const command = `deno task bench ${Deno.args.join(" ")}`.trim();
   console.log(`# Cruddur telemetry benchmark: GET ${ROUTE}`);
@@ -199,13 +230,22 @@ async function main(): Promise<number> {
     const shift = (round - 1) % configs.length;
     const order = [...configs.slice(shift), ...configs.slice(0, shift)];
     for (const config of order) {
-      const r = await measure(config, round, { healthy, blackhole }, { alwaysRule }, load, cpuPin);
+      const r = await measure(
+        config,
+        round,
+        { healthy, blackhole },
+        { alwaysRule },
+        load,
+        cpuPin,
+        stores,
+      );
       commands.set(config.name, r.command);
       results.push(r);
       console.log(
         `round ${round} ${config.name.padEnd(18)} ${fmt(r.rps).padStart(7)} req/s  ` +
           `p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  ` +
           `RSS ${r.rssMb.toFixed(0)} MB  CPU ${r.cpuUsPerReq.toFixed(0)} us/req` +
+          (r.dbCpuUsPerReq !== undefined ? ` + db ${r.dbCpuUsPerReq.toFixed(0)} us/req` : "") +
           (r.errors ? `  ERRORS ${r.errors}` : "") +
           (r.leaks.length ? `  NON-LOOPBACK ${r.leaks.join("; ")}` : "") +
           (r.telemetry ? `  [${sinkSummary(r.telemetry)}]` : "") +
@@ -237,13 +277,141 @@ async function main(): Promise<number> {
     );
   }
 
-  const md = report(results, { host, load, command, commands, cpuPin, coldStart });
+  const pgliteColdStart = await pgliteColdStarts(stores.targets, healthy, alwaysRule, cpuPin);
+
+  const md = report(results, {
+    host,
+    load,
+    command,
+    commands,
+    cpuPin,
+    coldStart,
+    pgliteColdStart,
+  });
   console.log(`\n${md}`);
   if (!args["no-write"]) {
     await Deno.writeTextFile(outFile, md);
     console.log(`written to ${outFile}`);
   }
   return results.some((r) => r.errors > 0 || r.leaks.length > 0) ? 2 : 0;
+}
+
+/** PGlite's cold starts: what issue 16 bounds (first data answer after spawn). */
+interface PgliteColdStart {
+  /** Spawn to the first 200 of the route on the prepared (existing) DATA_DIR, ms. */
+  existing: number[];
+  /** The same on an empty DATA_DIR (initdb, migrations, seed), ms. */
+  empty?: number;
+}
+
+/**
+ * With full-pglite selected: five starts of the full configuration on the prepared DATA_DIR,
+ * then one on an empty one, each timed from spawn to the first 200 of the route (polled every
+ * 2 ms), after the rounds so the module cache is warm.
+ */
+async function pgliteColdStarts(
+  targets: StoreTargets,
+  healthy: Sinks,
+  alwaysRule: string,
+  cpuPin: boolean,
+): Promise<PgliteColdStart | undefined> {
+  const config = configs.find((c) => c.name === "full-pglite");
+  if (!config || !targets.pgliteDir) return undefined;
+  const start = async (dataDir: string) => {
+    const onStore = storeSettings("pglite", { pgliteDir: dataDir });
+    const server = await startServer({
+      script: config.script,
+      env: {
+        ...baseEnv(freePort()),
+        ...config.env(healthy, { alwaysRule }),
+        ...onStore.env,
+        ...overrides,
+      },
+      appDir,
+      denoFlags: onStore.denoFlags,
+      ...(cpuPin ? { cpu: 0 } : {}),
+      readyPath: ROUTE,
+      pollMs: 2,
+      readyTimeoutMs: 120_000,
+    });
+    await server.stop();
+    return server.readyMs;
+  };
+  const existing: number[] = [];
+  for (let i = 0; i < 5; i++) existing.push(await start(targets.pgliteDir));
+  const empty = await start(`${targets.pgliteDir}-empty`);
+  console.log(
+    `PGlite cold start to the first 200 (full-pglite): existing DATA_DIR ${
+      existing.map((ms) => ms.toFixed(0)).join(", ")
+    } ms; empty DATA_DIR ${empty.toFixed(0)} ms`,
+  );
+  return { existing, empty };
+}
+
+/** The store rows' section: each store's baseline and full row, the store's own cost. */
+function storeLines(results: RunResult[], pgliteColdStart: PgliteColdStart | undefined): string[] {
+  const cpu = (name: string) => {
+    const runs = results.filter((r) => r.config === name);
+    return runs.length ? median(runs.map((r) => r.cpuUsPerReq)) : NaN;
+  };
+  const dbCpu = (name: string) => {
+    const values = results.filter((r) => r.config === name && r.dbCpuUsPerReq !== undefined)
+      .map((r) => r.dbCpuUsPerReq!);
+    return values.length ? median(values) : undefined;
+  };
+  const lines: string[] = [];
+  const memory = cpu("baseline");
+  for (const store of ["pglite", "postgres"] as const) {
+    const base = `baseline-${store}`;
+    const full = `full-${store}`;
+    const why = skipped.get(base) ?? skipped.get(full);
+    if (why) {
+      lines.push(`| ${store} | skipped: ${why} | | | | |`);
+      continue;
+    }
+    if (!results.some((r) => r.config === base)) continue;
+    const db = dbCpu(base);
+    const own = cpu(base) - memory + (db ?? 0);
+    const ratio = (key: "rps" | "cpuUsPerReq") => {
+      const values = results.filter((r) => r.config === full).map((r) => {
+        const b = results.find((x) => x.config === base && x.round === r.round);
+        return b ? r[key] / b[key] : NaN;
+      });
+      return values.length ? median(values) : NaN;
+    };
+    lines.push(
+      `| ${store} | ${cpu(base).toFixed(0)}${db !== undefined ? ` + db ${db.toFixed(0)}` : ""} | ` +
+        `${cpu(full).toFixed(0)}${
+          dbCpu(full) !== undefined ? ` + db ${dbCpu(full)!.toFixed(0)}` : ""
+        } | ` +
+        `${ratio("rps").toFixed(2)}× | ${ratio("cpuUsPerReq").toFixed(2)}× | ${own.toFixed(0)} |`,
+    );
+  }
+  if (lines.length === 0) return [];
+  const out = [
+    "## Stores (issue 16)",
+    "",
+    "Each store's baseline (bench/baseline.ts on that store, untraced) and full row (everything " +
+    "on, every query a CLIENT span and an X-Ray subsegment) on the same data: the seed, made by " +
+    "bench/stores.ts before the rounds. CPU is the app server's per request (PGlite runs inside " +
+    "it); `db` is the PostgreSQL server's own processes (on CPU 1 with the load generator). The " +
+    "store's own cost is its baseline's CPU minus the memory baseline's, plus the database " +
+    "server's.",
+    "",
+    "| store | baseline CPU µs/req | full CPU µs/req | full req/s ×its baseline | full CPU ×its baseline | store's own cost µs/req |",
+    "|---|---:|---:|---:|---:|---:|",
+    ...lines,
+    "",
+  ];
+  if (pgliteColdStart) {
+    out.push(
+      `PGlite cold start, spawn to the first 200 of ${ROUTE} (full-pglite's env): existing ` +
+        `DATA_DIR ${pgliteColdStart.existing.map((ms) => ms.toFixed(0)).join(", ")} ms; ` +
+        `empty DATA_DIR (initdb, migrations, seed) ${pgliteColdStart.empty?.toFixed(0)} ms.`,
+      "",
+    );
+  }
+  return out;
 }
 
 function report(
@@ -255,13 +423,18 @@ function report(
     commands: Map<string, string>;
     cpuPin: boolean;
     coldStart: number[];
+    pgliteColdStart: PgliteColdStart | undefined;
   },
 ): string {
-  const baseOf = (round: number) =>
-    results.find((r) => r.config === "baseline" && r.round === round);
+  /** The run a row's ratios are to: its configuration's baseline in the same round. */
+  const baseFor = (name: string, round: number) => {
+    const baseline = CONFIGS.find((c) => c.name === name)?.baseline ?? "baseline";
+    return results.find((r) => r.config === baseline && r.round === round);
+  };
   const rows: string[] = [];
   for (const config of configs) {
     const runs = results.filter((r) => r.config === config.name);
+    const baseOf = (round: number) => baseFor(config.name, round);
     const rpsRatio = runs.map((r) => r.rps / (baseOf(r.round)?.rps ?? NaN));
     const p99Ratio = runs.map((r) => r.p99Ms / (baseOf(r.round)?.p99Ms ?? NaN));
     const m = {
@@ -280,7 +453,7 @@ function report(
     );
   }
   const perRound = results.map((r) => {
-    const base = baseOf(r.round);
+    const base = baseFor(r.config, r.round);
     return `| ${r.round} | ${r.config} | ${fmt(r.rps)} | ${
       (r.rps / (base?.rps ?? NaN)).toFixed(2)
     }× | ` +
@@ -298,7 +471,7 @@ function report(
     }
     return ratios.length ? median(ratios) : NaN;
   };
-  const goals = goalLines(results, pair, ctx.coldStart);
+  const goals = goalLines(results, pair, ctx.coldStart, ctx.pgliteColdStart?.existing ?? []);
   const leaks = results.flatMap((r) => r.leaks);
   goals.push(
     leaks.length === 0
@@ -321,7 +494,7 @@ function report(
     "",
     `Each row: the median of ${rounds} rounds (warm-up ${warmup} s, then ${duration} s measured), ` +
     "each configuration a fresh server process, order rotated every round. Ratios are to the " +
-    "baseline of the same round, then the median. RSS is the peak (VmHWM / polled VmRSS) over " +
+    "baseline of the same round (a store row's: the baseline on its store), then the median. RSS is the peak (VmHWM / polled VmRSS) over " +
     "the run, max across rounds. CPU is server CPU time per request in the measured window.",
     "",
     "## Median of rounds",
@@ -330,15 +503,19 @@ function report(
     "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows,
     "",
-    "## Goals (issue 12)",
+    "## Goals (issues 12 and 16)",
     "",
     "| goal | measured | verdict |",
     "|---|---|---|",
     ...goals,
     "",
+    ...storeLines(results, ctx.pgliteColdStart),
     "## Configurations",
     "",
-    ...configs.map((c) => `- **${c.name}**: ${c.description}`),
+    ...configs.map((c) =>
+      `- **${c.name}**: ${c.description}` + (c.baseline ? ` (ratios to ${c.baseline})` : "")
+    ),
+    ...[...skipped].map(([name, why]) => `- **${name}**: skipped, ${why}`),
     "",
     "## Every run",
     "",

@@ -12,6 +12,7 @@ import {
   type SeedActivity,
 } from "../seed.ts";
 import type { SqlClient, SqlSession } from "./sql_client.ts";
+import { describeStatement, type StatementTracing, tracedQuery } from "./traced_query.ts";
 
 /** Arbitrary, fixed: the advisory-lock key of "migrating the Cruddur schema". */
 const MIGRATION_LOCK = 7_215_016;
@@ -52,6 +53,8 @@ export interface MigrateOptions {
   seededAt: number;
   currentUser: string;
   migrations?: Migration[];
+  /** Traces one `migrate` span with a CLIENT span per statement, as the store's queries. */
+  tracing?: StatementTracing;
 }
 
 /**
@@ -65,6 +68,39 @@ export async function migrate(
   options: MigrateOptions,
 ): Promise<MigrationResult> {
   const migrations = options.migrations ?? await loadMigrations();
+  const { tracing } = options;
+  if (!tracing) return await migrateOn(client, migrations, options);
+  const traced = tracedClient(client, tracing);
+  return await tracing.traced("migrate", async (span) => {
+    const result = await migrateOn(traced, migrations, options);
+    span.setAttribute("cruddur.migrations.applied", result.applied);
+    span.setAttribute("cruddur.seeded", result.seeded);
+    return result;
+  });
+}
+
+/** The session with each statement in its CLIENT span (named from its text). */
+function tracedSession(session: SqlSession, tracing: StatementTracing): SqlSession {
+  return {
+    query: (text, params) =>
+      tracedQuery(tracing, describeStatement(text), () => session.query(text, params)),
+    exec: (text) => tracedQuery(tracing, describeStatement(text), () => session.exec(text)),
+  };
+}
+
+function tracedClient(client: SqlClient, tracing: StatementTracing): SqlClient {
+  return {
+    ...client,
+    ...tracedSession(client, tracing),
+    transaction: (fn) => client.transaction((tx) => fn(tracedSession(tx, tracing))),
+  };
+}
+
+async function migrateOn(
+  client: SqlClient,
+  migrations: Migration[],
+  options: MigrateOptions,
+): Promise<MigrationResult> {
   if (await upToDate(client, migrations)) return { applied: [], seeded: false };
   return await client.transaction(async (tx) => {
     await tx.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK]);

@@ -7,6 +7,7 @@ import type { Traced } from "../types.ts";
 import { migrate } from "./migrate.ts";
 import type { SqlClient } from "./sql_client.ts";
 import { classify } from "./sql_client.ts";
+import { databaseAttributes } from "./traced_query.ts";
 import type { DatabaseConfig, Store } from "./types.ts";
 import { createMemoryStore } from "./memory.ts";
 
@@ -67,15 +68,28 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     client = openPostgres(database);
   }
   try {
-    await migrate(client, { seededAt: options.seededAt, currentUser: options.currentUser });
+    // First: the version is in every statement's span, the migrations' too.
     const [row] = await client.query<{ server_version: string }>("SHOW server_version", []);
+    const version = row?.server_version;
+    await migrate(client, {
+      seededAt: options.seededAt,
+      currentUser: options.currentUser,
+      ...(options.traced
+        ? {
+          tracing: {
+            traced: options.traced,
+            attributes: databaseAttributes(client.info, version),
+          },
+        }
+        : {}),
+    });
     const { createPgStore } = await import("./pg_store.ts");
     return createPgStore({
       kind: database.kind,
       client,
       currentUser: options.currentUser,
       ...(options.traced ? { traced: options.traced } : {}),
-      ...(row ? { databaseVersion: row.server_version } : {}),
+      ...(version !== undefined ? { databaseVersion: version } : {}),
     });
   } catch (error) {
     await client.close().catch(() => {});

@@ -4,15 +4,9 @@
  * semantic conventions, made through the injected `traced` (so it is also an X-Ray
  * subsegment with the `sql` block); connection failures become DatabaseUnavailableError.
  */
-import { SpanKind } from "@opentelemetry/api";
 import type { Activity, Message, MessageGroup, Reply, Traced } from "../types.ts";
-import {
-  classify,
-  type DatabaseInfo,
-  errorCode,
-  type Query,
-  type SqlClient,
-} from "./sql_client.ts";
+import type { Query, SqlClient } from "./sql_client.ts";
+import { databaseAttributes, tracedQuery } from "./traced_query.ts";
 import type { Cursor, Page, PageRequest, Store, StoreKind } from "./types.ts";
 import { displayName, iso, toPage } from "./views.ts";
 
@@ -226,54 +220,15 @@ export interface PgStoreOptions {
   databaseVersion?: string;
 }
 
-/** The span attributes every query of this database carries. */
-function baseAttributes(info: DatabaseInfo, version: string | undefined) {
-  return {
-    "db.system.name": "postgresql",
-    "db.namespace": info.database,
-    ...(info.address !== undefined ? { "server.address": info.address } : {}),
-    ...(info.port !== undefined ? { "server.port": info.port } : {}),
-    // X-Ray's sql block wants these; OpenTelemetry has no attribute for them any more.
-    "aws.xray.name": `${info.database}@${info.address ?? "pglite"}`,
-    "aws.xray.sql.url": info.url,
-    "aws.xray.sql.user": info.user,
-    ...(version !== undefined ? { "aws.xray.sql.database_version": version } : {}),
-  };
-}
-
 /** Creates the store over a connected, migrated client. */
 export function createPgStore(options: PgStoreOptions): Store {
   const { client, traced, currentUser } = options;
-  const base = baseAttributes(client.info, options.databaseVersion);
+  const tracing = traced
+    ? { traced, attributes: databaseAttributes(client.info, options.databaseVersion) }
+    : undefined;
 
-  async function run<T>(query: Query, params: readonly unknown[]): Promise<T[]> {
-    const execute = async () => {
-      try {
-        return await client.query<T>(query.text, params);
-      } catch (error) {
-        throw classify(error);
-      }
-    };
-    if (!traced) return execute();
-    const name = query.collection ? `${query.operation} ${query.collection}` : query.operation;
-    return await traced(name, async (span) => {
-      try {
-        return await execute();
-      } catch (error) {
-        const code = errorCode((error as Error).cause ?? error);
-        if (code !== undefined) span.setAttribute("db.response.status_code", code);
-        span.setAttribute("error.type", code ?? (error as Error).name ?? "Error");
-        throw error;
-      }
-    }, {
-      kind: SpanKind.CLIENT,
-      attributes: {
-        ...base,
-        "db.operation.name": query.operation,
-        ...(query.collection ? { "db.collection.name": query.collection } : {}),
-        "db.query.text": query.text,
-      },
-    });
+  function run<T>(query: Query, params: readonly unknown[]): Promise<T[]> {
+    return tracedQuery(tracing, query, () => client.query<T>(query.text, params));
   }
 
   async function page(

@@ -8,7 +8,15 @@ import { DatabaseUnavailableError } from "./types.ts";
 /** A statement and what the trace says about it (db.operation.name, db.collection.name). */
 export interface Query {
   readonly text: string;
-  readonly operation: "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "WITH";
+  readonly operation:
+    | "SELECT"
+    | "INSERT"
+    | "UPDATE"
+    | "DELETE"
+    | "WITH"
+    | "CREATE TABLE"
+    // Several statements in one script (a migration), as the conventions name a batch.
+    | "BATCH";
   readonly collection: string;
 }
 

@@ -1,11 +1,16 @@
 /**
  * Migrations and the seed on a real PostgreSQL (PGlite in memory): a database that has
  * everything is left as it is (no migration re-run, no second seed), and one that lacks a
- * migration or the seed gets it on the next start.
+ * migration or the seed gets it on the next start; the startup's statements are traced as the
+ * store's queries are.
  */
 import assert from "node:assert/strict";
+import { SpanKind } from "@opentelemetry/api";
 import { loadMigrations, migrate, type Migration } from "../../services/store/migrate.ts";
 import type { SqlClient } from "../../services/store/sql_client.ts";
+import { databaseAttributes } from "../../services/store/traced_query.ts";
+import { SEED_ACTIVITIES } from "../../services/seed.ts";
+import { buildApp } from "../support/harness.ts";
 
 const USER = "andrewbrown";
 const T0 = Date.UTC(2026, 0, 15, 12);
@@ -76,6 +81,50 @@ Deno.test("store migrations", async (t) => {
       const result = await migrate(db, { seededAt: T0, currentUser: USER });
       assert.deepEqual(result, { applied: [], seeded: true });
       assert.ok(await count(db, "activities") > 0);
+    });
+
+    await t.step("startup migrations are traced: a CLIENT span per statement", async () => {
+      const db = await emptyDatabase();
+      const h = await buildApp();
+      try {
+        const tracing = {
+          traced: h.telemetry.traced,
+          attributes: databaseAttributes(db.info, "18.0"),
+        };
+        await migrate(db, { seededAt: T0, currentUser: USER, tracing });
+        const root = h.exporter.byName("migrate");
+        assert.deepEqual(root.attributes["cruddur.migrations.applied"], [1]);
+        assert.equal(root.attributes["cruddur.seeded"], true);
+        const statements = h.exporter.spans.filter((s) => s !== root);
+        assert.ok(statements.length > SEED_ACTIVITIES.length);
+        for (const span of statements) {
+          assert.equal(span.kind, SpanKind.CLIENT, span.name);
+          assert.equal(span.parentSpanContext?.spanId, root.spanContext().spanId, span.name);
+          assert.equal(span.attributes["db.system.name"], "postgresql");
+          assert.equal(span.attributes["db.namespace"], "postgres");
+          assert.equal(span.attributes["aws.xray.sql.database_version"], "18.0");
+        }
+        const schema = h.exporter.byName("BATCH");
+        assert.equal(schema.attributes["db.operation.name"], "BATCH");
+        assert.match(String(schema.attributes["db.query.text"]), /CREATE TABLE activities/);
+        const insert = h.exporter.byName("INSERT activities");
+        assert.equal(insert.attributes["db.collection.name"], "activities");
+        // Parameterised: the seed's text is a parameter, never in the query text.
+        const texts = statements.map((s) => String(s.attributes["db.query.text"])).join("\n");
+        for (const seed of SEED_ACTIVITIES) assert.ok(!texts.includes(seed.message));
+        assert.match(String(insert.attributes["db.query.text"]), /\$1::uuid/);
+
+        // The next start: two reads under the migrate span, nothing written.
+        h.exporter.reset();
+        await migrate(db, { seededAt: T0, currentUser: USER, tracing });
+        const again = h.exporter.spans.filter((s) => s.name !== "migrate");
+        assert.deepEqual(again.map((s) => s.attributes["db.operation.name"]), [
+          "SELECT",
+          "SELECT",
+        ]);
+      } finally {
+        await h.close();
+      }
     });
   } finally {
     await pglite?.close();

@@ -35,6 +35,8 @@ export interface PostgresCluster {
   url: string;
   password: string;
   port: number;
+  /** The cluster's data directory (postmaster.pid names the server's process). */
+  dataDir: string;
   /** Stops the server (fast shutdown), keeping the data directory. */
   stop(): Promise<void>;
   /** Starts it again on the same port. */
@@ -113,6 +115,7 @@ export async function startCluster(): Promise<PostgresCluster> {
     url: `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
     password,
     port,
+    dataDir: data,
     async stop() {
       await stop();
       running = false;
@@ -132,6 +135,8 @@ export async function startCluster(): Promise<PostgresCluster> {
 export interface PostgresServer {
   /** A URL of the server's `postgres` database (a superuser). */
   url: string;
+  /** Our cluster's data directory; undefined for TEST_DATABASE_URL's server. */
+  dataDir?: string;
   /** A URL of a new, empty database on it (dropped by `close`). */
   freshDatabase(): Promise<string>;
   close(): Promise<void>;
@@ -147,6 +152,7 @@ export async function postgresServer(): Promise<PostgresServer> {
   const made: string[] = [];
   return {
     url,
+    ...(cluster ? { dataDir: cluster.dataDir } : {}),
     async freshDatabase() {
       const name = `cruddur_test_${crypto.randomUUID().replaceAll("-", "")}`;
       await admin.unsafe(`CREATE DATABASE ${name}`);
