@@ -7,14 +7,12 @@
 import "@aws-sdk/client-cloudwatch-logs";
 import "@electric-sql/pglite";
 import "@opentelemetry/api";
-import "@opentelemetry/api-logs";
 import "@opentelemetry/context-async-hooks";
 import "@opentelemetry/core";
 import "@opentelemetry/id-generator-aws-xray";
 import "@opentelemetry/otlp-exporter-base";
 import "@opentelemetry/otlp-transformer";
 import "@opentelemetry/resources";
-import "@opentelemetry/sdk-logs";
 import "@opentelemetry/sdk-metrics";
 import "@opentelemetry/sdk-trace";
 import "@opentelemetry/sdk-trace-base";

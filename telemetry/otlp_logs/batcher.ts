@@ -1,0 +1,187 @@
+/**
+ * The log records' batch loop, the way the SDK's BatchLogRecordProcessor schedules (one batch
+ * at a time, at once when a batch is full, else after the scheduled delay), over plain data:
+ * {@linkcode LogBatcher.emit} only pushes the logger's event into the bounded buffer (a full
+ * buffer turns the record away, counted dropped); the sink's own timer turn encodes a batch and
+ * sends it. Flush delivers what was buffered when it was called; shutdown flushes within the
+ * deadline, then counts whatever never settled as dropped.
+ */
+import type { LogLevel, LogRecordSink, LogTraceContext } from "../logger.ts";
+import type { Diagnostic, Sink, SinkStats } from "../types.ts";
+import { beforeDeadline } from "../util/deadline.ts";
+import { type LogEvent, RecordBuffer, type RecordVisitor } from "./buffer.ts";
+import type { ConsoleLogRecords } from "./console.ts";
+import type { OtlpLogsDelivery } from "./delivery.ts";
+import type { LogsRequestEncoder } from "./encode.ts";
+
+/** Batch settings (the SDK's defaults: 2,048 queued, batches of 512, every second). */
+export interface BatchSettings {
+  maxQueueSize: number;
+  maxExportBatchSize: number;
+  scheduledDelayMillis: number;
+}
+
+/** Options of {@linkcode LogBatcher}. */
+export interface LogBatcherOptions extends BatchSettings {
+  /** The OTLP destination: its encoder and its delivery. */
+  otlp?: { encoder: LogsRequestEncoder; delivery: OtlpLogsDelivery };
+  console?: ConsoleLogRecords;
+  /** The pipeline's counters; the OTLP delivery's when it is configured, else the console's. */
+  counts: SinkStats;
+  diagnostic: Diagnostic;
+}
+
+/** See the module comment. */
+export class LogBatcher implements LogRecordSink, Sink {
+  readonly name = "logs";
+  readonly #buffer: RecordBuffer;
+  readonly #batchSize: number;
+  readonly #delayMs: number;
+  readonly #otlp: LogBatcherOptions["otlp"];
+  readonly #console: ConsoleLogRecords | undefined;
+  readonly #counts: SinkStats;
+  readonly #diagnostic: Diagnostic;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The pending timer fires at once (a full batch is waiting). */
+  #timerImmediate = false;
+  /** The batch being encoded and sent; one at a time. */
+  #busy: Promise<void> | undefined;
+  #flushing: Promise<void> | undefined;
+  #closed = false;
+  #stopped: Promise<void> | undefined;
+  #final: SinkStats | undefined;
+  /** Records of the current batch that could not be encoded. */
+  #unencodable = 0;
+
+  constructor(options: LogBatcherOptions) {
+    this.#buffer = new RecordBuffer(options.maxQueueSize);
+    this.#batchSize = Math.max(1, Math.min(options.maxExportBatchSize, this.#buffer.capacity));
+    this.#delayMs = Math.max(0, options.scheduledDelayMillis);
+    this.#otlp = options.otlp;
+    this.#console = options.console;
+    this.#counts = options.counts;
+    this.#diagnostic = options.diagnostic;
+  }
+
+  /** The request path: one push into the buffer, a timer armed when it starts or fills a batch. */
+  emit(
+    level: LogLevel,
+    event: LogEvent,
+    detail: { timeMs: number; trace: LogTraceContext | undefined },
+  ): void {
+    this.#counts.queued++;
+    if (this.#closed || !this.#buffer.push(level, event, detail.timeMs, detail.trace)) {
+      this.#counts.dropped++;
+      return;
+    }
+    const held = this.#buffer.length;
+    if (held === 1 || held === this.#batchSize) this.#schedule();
+  }
+
+  forceFlush(deadlineMs: number): Promise<void> {
+    return beforeDeadline(this.#flushAll(), deadlineMs).then(() => {});
+  }
+
+  shutdown(deadlineMs: number): Promise<void> {
+    this.#stopped ??= (async () => {
+      // Past the deadline no new send starts: what is buffered is counted dropped below.
+      if (Date.now() < deadlineMs) await beforeDeadline(this.#flushAll(), deadlineMs);
+      this.#closed = true;
+      this.#clearTimer();
+      this.#otlp?.delivery.stop();
+      const result = { ...this.#counts };
+      const lost = result.queued -
+        (result.sent + result.dropped + result.rejected + result.failed);
+      if (lost > 0) {
+        result.dropped += lost;
+        this.#diagnostic(`logs: shutdown deadline passed, ${lost} queued records abandoned`);
+      }
+      this.#final = result;
+      this.#buffer.drain(this.#buffer.length, () => {}); // release the events
+    })();
+    return this.#stopped;
+  }
+
+  stats(): SinkStats {
+    return { ...(this.#final ?? this.#counts) };
+  }
+
+  /** Arms the timer: at once for a full batch, else after the delay; never during a send. */
+  #schedule(): void {
+    if (this.#busy || this.#flushing || this.#closed || this.#buffer.length === 0) return;
+    const full = this.#buffer.length >= this.#batchSize;
+    if (this.#timer !== undefined) {
+      if (!full || this.#timerImmediate) return;
+      clearTimeout(this.#timer);
+    }
+    this.#timerImmediate = full;
+    const timer = setTimeout(this.#onTimer, full ? 0 : this.#delayMs);
+    Deno.unrefTimer(timer); // a pending batch never keeps the process alive
+    this.#timer = timer;
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    if (this.#busy || this.#flushing || this.#closed) return;
+    this.#busy = this.#exportBatch(this.#batchSize).finally(() => {
+      this.#busy = undefined;
+      this.#schedule();
+    });
+  };
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Delivers what is buffered now, batch by batch, after the batch already out. */
+  #flushAll(): Promise<void> {
+    if (this.#flushing) return this.#flushing.then(() => this.#flushAll());
+    const flushing: Promise<void> = (async () => {
+      this.#clearTimer();
+      let remaining = this.#buffer.length;
+      await this.#busy;
+      while (remaining > 0 && !this.#closed) {
+        const take = Math.min(remaining, this.#batchSize);
+        remaining -= take;
+        await this.#exportBatch(take);
+      }
+    })().finally(() => {
+      if (this.#flushing === flushing) this.#flushing = undefined;
+      this.#schedule();
+    });
+    this.#flushing = flushing;
+    return flushing;
+  }
+
+  /** Takes up to `max` records out, encodes them as one request and sends it (or prints). */
+  async #exportBatch(max: number): Promise<void> {
+    this.#unencodable = 0;
+    const taken = this.#buffer.drain(max, this.#visit);
+    if (this.#unencodable > 0) {
+      this.#counts.failed += this.#unencodable;
+      this.#diagnostic(`logs: ${this.#unencodable} records could not be encoded`);
+    }
+    const encoded = taken - this.#unencodable;
+    if (encoded === 0) return;
+    if (!this.#otlp) {
+      this.#counts.sent += encoded;
+      return;
+    }
+    await this.#otlp.delivery.deliver(this.#otlp.encoder.finish(), encoded);
+  }
+
+  readonly #visit: RecordVisitor = (level, event, timeMs, trace) => {
+    try {
+      this.#otlp?.encoder.add(level, event, timeMs, trace);
+    } catch {
+      this.#unencodable++;
+      return;
+    }
+    try {
+      this.#console?.add(level, event, timeMs, trace);
+    } catch {
+      // Printing is best effort; the record is counted by the OTLP delivery when there is one.
+    }
+  };
+}

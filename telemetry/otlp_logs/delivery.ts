@@ -1,0 +1,85 @@
+/**
+ * Sends encoded log batches over OTLP/HTTP with its own account. A retryable answer is retried
+ * a few times with backoff (or after Retry-After, capped), sending the same bytes again; new
+ * records meanwhile wait in the buffer, bounded by its capacity. Then the batch is dropped and
+ * counted: unlike metrics, a lost batch of records is not recovered later.
+ */
+import type { IExporterTransport } from "@opentelemetry/otlp-exporter-base";
+import { exportOnce, type SignalSerializer } from "../otlp/json_export.ts";
+import type { Diagnostic, SinkStats } from "../types.ts";
+import { sleep } from "../util/deadline.ts";
+
+/** Attempts per batch at most, and the longest wait between two (Retry-After is capped to it). */
+export const MAX_ATTEMPTS = 4;
+const MAX_BACKOFF_MS = 4000;
+
+const utf8 = new TextDecoder();
+
+/** The body is already encoded; only the collector's answer needs reading. */
+const ENCODED: SignalSerializer<Uint8Array> = {
+  serializeRequest: (body) => body,
+  deserializeResponse: (data) => data.byteLength === 0 ? {} : JSON.parse(utf8.decode(data)),
+};
+
+/** Options of {@linkcode OtlpLogsDelivery}. */
+export interface DeliveryOptions {
+  transport: IExporterTransport;
+  /** The pipeline's counters: this adds sent, retried, dropped, rejected, failed. */
+  counts: SinkStats;
+  /** Per attempt. */
+  timeoutMs: number;
+  diagnostic: Diagnostic;
+}
+
+/** See the module comment. */
+export class OtlpLogsDelivery {
+  readonly #options: DeliveryOptions;
+  readonly #closed = new AbortController();
+  #failing = false;
+
+  constructor(options: DeliveryOptions) {
+    this.#options = options;
+  }
+
+  /** True once {@linkcode stop} ran: nothing new is sent, and late answers no longer count. */
+  get stopped(): boolean {
+    return this.#closed.signal.aborted;
+  }
+
+  /** Sends one batch of `records` records; settles when it is counted. Never rejects. */
+  async deliver(body: Uint8Array, records: number): Promise<void> {
+    const { counts, diagnostic } = this.#options;
+    for (let attempt = 1; !this.stopped; attempt++) {
+      const outcome = await exportOnce(this.#options.transport, ENCODED, body, {
+        timeoutMs: this.#options.timeoutMs,
+        rejectedField: "rejectedLogRecords",
+      });
+      if (this.stopped) return; // counted at shutdown
+      if (outcome.kind === "sent") {
+        const rejected = Math.min(outcome.rejected, records);
+        counts.rejected += rejected;
+        counts.sent += records - rejected;
+        if (this.#failing) diagnostic("logs: OTLP export recovered");
+        this.#failing = false;
+        return;
+      }
+      if (outcome.kind === "retry" && attempt < MAX_ATTEMPTS) {
+        counts.retried++;
+        const backoff = Math.min(MAX_BACKOFF_MS, 250 * 2 ** attempt);
+        await sleep(Math.min(outcome.afterMs ?? backoff, MAX_BACKOFF_MS), this.#closed.signal);
+        continue;
+      }
+      if (outcome.kind === "retry") counts.dropped += records;
+      else counts.failed += records;
+      if (!this.#failing) diagnostic(`logs: ${records} records lost: ${outcome.reason}`);
+      this.#failing = true;
+      return;
+    }
+  }
+
+  /** Ends every call and sleep still out; their batches are counted by the caller. */
+  stop(): void {
+    this.#closed.abort();
+    this.#options.transport.shutdown();
+  }
+}

@@ -1,0 +1,174 @@
+import assert from "node:assert/strict";
+import { JsonLogsSerializer } from "@opentelemetry/otlp-transformer";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import type { LogLevel, LogTraceContext } from "../../../telemetry/logger.ts";
+import {
+  ATTRIBUTE_COUNT_LIMIT,
+  LogsRequestEncoder,
+  unixNanos,
+} from "../../../telemetry/otlp_logs/encode.ts";
+import { decodeLogs } from "../../support/otlp_signals.ts";
+
+const TRACE: LogTraceContext = {
+  traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+  spanId: "00f067aa0ba902b7",
+  traceFlags: 1,
+};
+const RESOURCE = { "service.name": "backend-deno", "host.name": "ip-10-0-0-1" };
+const SCOPE = { name: "cruddur-backend", version: "1.2.3" };
+
+function encoder(): LogsRequestEncoder {
+  return new LogsRequestEncoder({ resource: RESOURCE, scope: SCOPE });
+}
+
+function parse(body: Uint8Array): unknown {
+  return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+}
+
+/** Drops what the stock serializer writes as defaults (0 dropped, undefined members). */
+function normalised(value: unknown): unknown {
+  return JSON.parse(
+    JSON.stringify(value),
+    (key, v) => key === "droppedAttributesCount" && v === 0 ? undefined : v,
+  );
+}
+
+const SEVERITY: Record<LogLevel, number> = { debug: 5, info: 9, warn: 13, error: 17 };
+
+Deno.test("LogsRequestEncoder writes what the stock JsonLogsSerializer writes for the same records", () => {
+  const events: Array<[LogLevel, Record<string, unknown>, LogTraceContext | undefined]> = [
+    ["info", {
+      timestamp: "2026-12-01T22:00:00.123Z",
+      level: "info",
+      message: "GET /api/activities/home 200",
+      service: "backend-deno",
+      trace_id: TRACE.traceId,
+      span_id: TRACE.spanId,
+      xray_trace_id: "1-5759e988-bd862e3fe1be46a994272793",
+      event: "access",
+      status: 200,
+      duration_ms: 1.234,
+      negative: -42,
+      ok: true,
+      nothing: null,
+    }, TRACE],
+    ["error", {
+      message: 'Unhandled error: "quoted" \\ back\nslash\ttab \u0001 é ✓ 😀',
+      error: { type: "TypeError", message: "x is not a function", nested: { deep: [1, "two"] } },
+      list: [1, 2.5, "three", false, null, [4], { five: 5 }],
+      empty: {},
+      none: [],
+    }, { ...TRACE, traceFlags: 0 }],
+    ["debug", { message: "no span", count: 0 }, undefined],
+    ["warn", { message: "warned", "dotted.key": "v", "ключ": "значение" }, TRACE],
+  ];
+  const ours = encoder();
+  const time = 1_764_626_400_123;
+  for (const [level, event, trace] of events) ours.add(level, event, time, trace);
+
+  const resource = resourceFromAttributes(RESOURCE); // one resource and scope, as in the SDK
+  const stock = JsonLogsSerializer.serializeRequest(events.map(([level, event, trace]) => {
+    const attributes: Record<string, unknown> = {};
+    for (const key in event) {
+      if (!["timestamp", "level", "message", "service", "trace_id", "span_id"].includes(key)) {
+        attributes[key] = event[key];
+      }
+    }
+    return {
+      hrTime: [Math.floor(time / 1000), (time % 1000) * 1e6],
+      hrTimeObserved: [Math.floor(time / 1000), (time % 1000) * 1e6],
+      severityNumber: SEVERITY[level],
+      severityText: level.toUpperCase(),
+      body: event.message,
+      attributes,
+      droppedAttributesCount: 0,
+      ...(trace ? { spanContext: { ...trace, traceFlags: trace.traceFlags ?? 0 } } : {}),
+      resource,
+      instrumentationScope: SCOPE,
+    };
+    // deno-lint-ignore no-explicit-any
+  }) as any)!;
+  assert.deepEqual(normalised(parse(ours.finish())), normalised(parse(stock)));
+});
+
+Deno.test("LogsRequestEncoder output passes the strict OTLP decoder: severity, body, ids, time, resource", () => {
+  const ours = encoder();
+  ours.add("info", { message: "first", status: 200 }, 1_764_626_400_123, TRACE);
+  ours.add("error", { message: "second" }, 1_764_626_400_123.5, undefined);
+  ours.add("warn", { message: "bad ids" }, 1_764_626_400_124, {
+    traceId: "4BF92F3577B34DA6A3CE929D0E0E4736",
+    spanId: "short",
+  });
+  ours.add("debug", { message: "zero ids" }, 1_764_626_400_125, {
+    traceId: "0".repeat(32),
+    spanId: "0".repeat(16),
+  });
+  assert.equal(ours.count, 4);
+  const records = decodeLogs(parse(ours.finish()));
+  assert.equal(ours.count, 0, "the next request starts empty");
+  assert.deepEqual(records.map((r) => [r.severityNumber, r.severityText, r.body]), [
+    [9, "INFO", "first"],
+    [17, "ERROR", "second"],
+    [13, "WARN", "bad ids"],
+    [5, "DEBUG", "zero ids"],
+  ]);
+  assert.equal(records[0]!.timeUnixNano, 1_764_626_400_123_000_000n, "exact nanoseconds");
+  assert.equal(records[1]!.timeUnixNano, 1_764_626_400_123_500_000n);
+  assert.equal(records[0]!.traceId, TRACE.traceId);
+  assert.equal(records[0]!.spanId, TRACE.spanId);
+  assert.equal(records[0]!.flags, 1);
+  assert.equal(records[0]!.attributes.status, 200);
+  for (const r of records.slice(1)) {
+    assert.equal(r.traceId, "", "ids a collector would refuse are left out, the record kept");
+    assert.equal(r.spanId, "");
+  }
+  assert.deepEqual(records[0]!.resource, RESOURCE);
+});
+
+Deno.test("LogsRequestEncoder keeps a batch valid whatever the values: empty keys, non-finite numbers, lone surrogates, too many attributes", () => {
+  const ours = encoder();
+  const many: Record<string, unknown> = { message: "many" };
+  for (let i = 0; i < ATTRIBUTE_COUNT_LIMIT + 5; i++) many[`k${i}`] = i;
+  ours.add("info", many, 1, TRACE);
+  ours.add(
+    "info",
+    {
+      message: "odd \ud800 surrogate",
+      "": "empty key",
+      nested: { "": "empty nested key", kept: 1 },
+      nan: Number.NaN,
+      inf: -Infinity,
+      huge: 2 ** 60,
+      big: 12n,
+      fn: () => {},
+    },
+    2,
+    TRACE,
+  );
+  const raw = ours.finish();
+  const body = parse(raw) as {
+    resourceLogs: [{ scopeLogs: [{ logRecords: Array<Record<string, unknown>> }] }];
+  };
+  const [first, second] = decodeLogs(body);
+  assert.equal(Object.keys(first!.attributes).length, ATTRIBUTE_COUNT_LIMIT);
+  assert.equal(
+    body.resourceLogs[0].scopeLogs[0].logRecords[0]!.droppedAttributesCount,
+    5,
+    "the attributes over the limit are counted, as the SDK does",
+  );
+  assert.equal(second!.body, "odd \ud800 surrogate");
+  assert.equal("" in second!.attributes, false);
+  assert.deepEqual(second!.attributes.nested, { kept: 1 });
+  assert.equal(second!.attributes.nan, "NaN");
+  assert.equal(second!.attributes.inf, "-Infinity");
+  assert.equal(second!.attributes.huge, 2 ** 60);
+  assert.equal(second!.attributes.big, "12");
+  assert.equal(second!.attributes.fn, null, "no OTLP form: the empty value");
+});
+
+Deno.test("unixNanos is exact for epoch milliseconds", () => {
+  assert.equal(unixNanos(1_764_626_400_123), "1764626400123000000");
+  assert.equal(unixNanos(0.5), "500000");
+  assert.equal(unixNanos(-1), "0");
+  assert.equal(unixNanos(Number.NaN), "0");
+});

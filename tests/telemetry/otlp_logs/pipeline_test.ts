@@ -1,0 +1,258 @@
+import assert from "node:assert/strict";
+import type { LogsConfig } from "../../../config.ts";
+import { createLogsPipeline, type LogsPipeline } from "../../../telemetry/otlp_logs/mod.ts";
+import { decodeLogs, type ReceivedLogRecord } from "../../support/otlp_signals.ts";
+
+const TRACE = { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7" };
+
+/** A loopback /v1/logs collector that decodes strictly and answers as scripted. */
+function startCollector() {
+  const bodies: Uint8Array[] = [];
+  const batches: ReceivedLogRecord[][] = [];
+  const answers: Array<() => Response> = [];
+  const waiters: Array<() => void> = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const raw = new Uint8Array(await req.arrayBuffer());
+    bodies.push(raw);
+    let response: Response;
+    try {
+      batches.push(decodeLogs(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw))));
+      response = answers.shift()?.() ?? Response.json({});
+    } catch (error) {
+      response = new Response(String(error), { status: 400 });
+    }
+    for (const wake of waiters.splice(0)) wake();
+    return response;
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/v1/logs`,
+    bodies,
+    batches,
+    answers,
+    records: () => batches.flat(),
+    async waitFor(test: () => boolean, what: string) {
+      const deadline = Date.now() + 10_000;
+      while (!test()) {
+        assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 100);
+        });
+      }
+    },
+    close: () => server.shutdown(),
+  };
+}
+
+function config(url: string, exporters: LogsConfig["exporters"] = ["otlp"]): LogsConfig {
+  return { exporters, endpoint: url, headers: {}, timeoutMs: 5_000 };
+}
+
+function pipeline(
+  url: string,
+  batch: { maxQueueSize?: number; maxExportBatchSize?: number; scheduledDelayMillis?: number },
+  diagnostics: string[] = [],
+): LogsPipeline {
+  return createLogsPipeline({
+    config: config(url),
+    resource: { "service.name": "backend-deno" },
+    serviceVersion: "0.1.0",
+    diagnostic: (d) => diagnostics.push(d),
+    batch: { scheduledDelayMillis: 60_000, ...batch },
+  })!;
+}
+
+function settled(p: LogsPipeline): boolean {
+  const s = p.sink.stats();
+  return s.queued === s.sent + s.dropped + s.rejected + s.failed;
+}
+
+Deno.test("log records: emit only buffers the event; it is read and encoded in the sink's turn", async () => {
+  const collector = startCollector();
+  const p = pipeline(collector.url, {});
+  try {
+    let reads = 0;
+    const event = {
+      message: "GET /api/activities/home 200",
+      get status() {
+        reads++;
+        return 200;
+      },
+    };
+    p.records.emit("info", event, { timeMs: Date.now(), trace: TRACE });
+    assert.equal(reads, 0, "the request path does not touch the event's fields");
+    const broken = {
+      message: "a field that throws",
+      get boom(): never {
+        throw new Error("getter failed");
+      },
+    };
+    p.records.emit("warn", broken, { timeMs: Date.now(), trace: undefined });
+    assert.deepEqual(collector.bodies, [], "nothing is sent before the sink's turn");
+
+    await p.sink.forceFlush(Date.now() + 10_000);
+    assert.ok(reads >= 1);
+    const records = collector.records();
+    assert.equal(records.length, 1, "the record that could not be encoded is left out");
+    assert.equal(records[0]!.attributes.status, 200);
+    assert.equal(records[0]!.traceId, TRACE.traceId);
+    assert.deepEqual(p.sink.stats(), {
+      queued: 2,
+      sent: 1,
+      retried: 0,
+      dropped: 0,
+      rejected: 0,
+      failed: 1,
+    });
+  } finally {
+    await p.sink.shutdown(Date.now() + 5_000);
+    await collector.close();
+  }
+});
+
+Deno.test("log records: a full buffer turns records away (counted dropped); a full batch leaves without waiting for the delay", async () => {
+  const collector = startCollector();
+  const p = pipeline(collector.url, { maxQueueSize: 10, maxExportBatchSize: 4 });
+  try {
+    // Twelve in one turn: ten fit, two are dropped. The first full batch goes at once.
+    for (let i = 0; i < 12; i++) {
+      p.records.emit("info", { message: `line ${i}`, i }, { timeMs: 1_000 + i, trace: TRACE });
+    }
+    assert.equal(p.sink.stats().dropped, 2);
+    await collector.waitFor(() => collector.batches.length >= 1, "the first full batch");
+    assert.deepEqual(collector.batches[0]!.map((r) => r.attributes.i), [0, 1, 2, 3]);
+    await collector.waitFor(() => collector.batches.length >= 2, "the next full batch");
+
+    await p.sink.forceFlush(Date.now() + 10_000);
+    assert.deepEqual(collector.batches.map((b) => b.length), [4, 4, 2]);
+    assert.deepEqual(collector.records().map((r) => r.attributes.i), [
+      0,
+      1,
+      2,
+      3,
+      4,
+      5,
+      6,
+      7,
+      8,
+      9,
+    ]);
+    assert.deepEqual(p.sink.stats(), {
+      queued: 12,
+      sent: 10,
+      retried: 0,
+      dropped: 2,
+      rejected: 0,
+      failed: 0,
+    });
+  } finally {
+    await p.sink.shutdown(Date.now() + 5_000);
+    await collector.close();
+  }
+});
+
+Deno.test("log records: a 503 is retried after Retry-After with the same body; a partial success counts rejected", async () => {
+  const collector = startCollector();
+  const diagnostics: string[] = [];
+  const p = pipeline(collector.url, {}, diagnostics);
+  try {
+    collector.answers.push(
+      () => new Response("busy", { status: 503, headers: { "retry-after": "0" } }),
+      () => Response.json({ partialSuccess: { rejectedLogRecords: 1, errorMessage: "too old" } }),
+    );
+    for (let i = 0; i < 3; i++) {
+      p.records.emit("info", { message: `line ${i}` }, { timeMs: Date.now(), trace: TRACE });
+    }
+    await p.sink.forceFlush(Date.now() + 10_000);
+    assert.equal(collector.bodies.length, 2);
+    assert.deepEqual(collector.bodies[1], collector.bodies[0], "the retry sends the same batch");
+    assert.deepEqual(p.sink.stats(), {
+      queued: 3,
+      sent: 2,
+      retried: 1,
+      dropped: 0,
+      rejected: 1,
+      failed: 0,
+    });
+    assert.deepEqual(diagnostics, []);
+  } finally {
+    await p.sink.shutdown(Date.now() + 5_000);
+    await collector.close();
+  }
+});
+
+Deno.test("log records: shutdown past its deadline sends nothing new and counts what is buffered as dropped", async () => {
+  const collector = startCollector();
+  const diagnostics: string[] = [];
+  const p = pipeline(collector.url, {}, diagnostics);
+  try {
+    for (let i = 0; i < 5; i++) {
+      p.records.emit("info", { message: `line ${i}` }, { timeMs: Date.now(), trace: TRACE });
+    }
+    await p.sink.shutdown(Date.now() - 1);
+    assert.deepEqual(collector.bodies, []);
+    assert.deepEqual(p.sink.stats(), {
+      queued: 5,
+      sent: 0,
+      retried: 0,
+      dropped: 5,
+      rejected: 0,
+      failed: 0,
+    });
+    assert.ok(settled(p));
+    assert.deepEqual(diagnostics, ["logs: shutdown deadline passed, 5 queued records abandoned"]);
+    await p.sink.shutdown(Date.now() + 1_000); // a second call is harmless
+  } finally {
+    await collector.close();
+  }
+});
+
+Deno.test("log records: shutdown within its deadline delivers what is buffered", async () => {
+  const collector = startCollector();
+  const p = pipeline(collector.url, { maxExportBatchSize: 2 });
+  try {
+    for (let i = 0; i < 5; i++) {
+      p.records.emit("info", { message: `line ${i}` }, { timeMs: Date.now(), trace: TRACE });
+    }
+    await p.sink.shutdown(Date.now() + 10_000);
+    assert.equal(collector.records().length, 5);
+    assert.equal(p.sink.stats().sent, 5);
+    assert.ok(settled(p));
+  } finally {
+    await collector.close();
+  }
+});
+
+Deno.test("log records: OTEL_LOGS_EXPORTER=console prints each record in the SDK console exporter's shape", async () => {
+  const printed: Record<string, unknown>[] = [];
+  const p = createLogsPipeline({
+    config: config("http://127.0.0.1:9/v1/logs", ["console"]),
+    resource: { "service.name": "backend-deno" },
+    serviceVersion: "0.1.0",
+    print: (record) => printed.push(record),
+  })!;
+  assert.equal(p.destination, "console");
+  p.records.emit("error", {
+    timestamp: "2026-12-01T22:00:00.000Z",
+    level: "error",
+    message: "Unhandled error: boom",
+    service: "backend-deno",
+    route: "/api/activities",
+  }, { timeMs: 1_764_626_400_000, trace: { ...TRACE, traceFlags: 1 } });
+  assert.deepEqual(printed, [], "printed in the sink's turn, not the request's");
+  await p.sink.forceFlush(Date.now() + 5_000);
+  assert.deepEqual(printed, [{
+    resource: { attributes: { "service.name": "backend-deno" } },
+    instrumentationScope: { name: "cruddur-backend", version: "0.1.0" },
+    timestamp: 1_764_626_400_000_000,
+    traceId: TRACE.traceId,
+    spanId: TRACE.spanId,
+    traceFlags: 1,
+    severityText: "ERROR",
+    severityNumber: 17,
+    body: "Unhandled error: boom",
+    attributes: { route: "/api/activities" },
+  }]);
+  assert.equal(p.sink.stats().sent, 1);
+  await p.sink.shutdown(Date.now() + 1_000);
+});
