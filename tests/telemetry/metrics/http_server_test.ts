@@ -74,3 +74,53 @@ Deno.test("HTTP server metrics: active requests go up and down per method; unkno
   );
   assert.deepEqual(byMethod, { GET: 1, _OTHER: 1 });
 });
+
+Deno.test("HTTP server metrics: one route and status, told apart by method, scheme and error.type", async () => {
+  const metrics = newMetrics();
+  const route = "/api/activities";
+  metrics.end(sample({ route, status: 500, method: "POST", errorType: "TypeError" }));
+  metrics.end(sample({ route, status: 500, method: "POST", errorType: "TypeError" }));
+  metrics.end(sample({ route, status: 500, method: "POST", errorType: "500" }));
+  metrics.end(sample({ route, status: 500, method: "PUT", errorType: "TypeError" }));
+  metrics.end(
+    sample({ route, status: 500, method: "POST", scheme: "https", errorType: "TypeError" }),
+  );
+  metrics.end(sample({ route: undefined, status: 500, method: "POST", errorType: "TypeError" }));
+  const points = (await duration(metrics)).dataPoints;
+  assert.deepEqual(points.map((p) => [p.attributes, p.value.count]), [
+    [{
+      "http.request.method": "POST",
+      "url.scheme": "http",
+      "http.response.status_code": 500,
+      "http.route": route,
+      "error.type": "TypeError",
+    }, 2],
+    [{
+      "http.request.method": "POST",
+      "url.scheme": "http",
+      "http.response.status_code": 500,
+      "http.route": route,
+      "error.type": "500",
+    }, 1],
+    [{
+      "http.request.method": "PUT",
+      "url.scheme": "http",
+      "http.response.status_code": 500,
+      "http.route": route,
+      "error.type": "TypeError",
+    }, 1],
+    [{
+      "http.request.method": "POST",
+      "url.scheme": "https",
+      "http.response.status_code": 500,
+      "http.route": route,
+      "error.type": "TypeError",
+    }, 1],
+    [{
+      "http.request.method": "POST",
+      "url.scheme": "http",
+      "http.response.status_code": 500,
+      "error.type": "TypeError",
+    }, 1],
+  ]);
+});
