@@ -1,21 +1,18 @@
 /**
  * `createApp(deps)`: the Hono application, with no I/O at import time. Middleware order:
- * telemetry first (it must see every response, errors included), then secure headers, CORS
- * and the body limit, then the routes; `onError` is the one place errors become HTTP.
+ * telemetry first (it must see every response, errors included), then the response headers,
+ * CORS and the body limit, then the routes; `onError` is the one place errors become HTTP.
  */
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
-import { cors } from "hono/cors";
-import { secureHeaders } from "hono/secure-headers";
 import type { Config } from "./config.ts";
 import { activityRoutes } from "./routes/activities.ts";
 import { ROUTE_TEMPLATE, type RouteDeps } from "./routes/deps.ts";
-import { bodyReadError } from "./routes/body.ts";
 import { errorResponse, HttpError } from "./routes/errors.ts";
+import { addResponseHeader, applyResponseHeaders, responseBodyBytes } from "./routes/response.ts";
 import { healthRoutes, rollbarTestRoute } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
-import { rateLimitWrites } from "./routes/rate_limit.ts";
-import { fromRequestTarget, rejectInvalidHost } from "./routes/request_target.ts";
+import { fromRequestTarget } from "./routes/request_target.ts";
+import { CORS_ALLOW_HEADERS, edgeChecks } from "./routes/edge.ts";
 import { traceDemoRoutes } from "./routes/trace_demo.ts";
 import type { Store } from "./services/store/types.ts";
 import type { Clock } from "./services/types.ts";
@@ -33,16 +30,7 @@ export interface AppDeps {
   currentUser?: string;
 }
 
-/** Headers the Cruddur frontend sends, tracing headers included. */
-export const CORS_ALLOW_HEADERS = [
-  "content-type",
-  "if-modified-since",
-  "authorization",
-  "traceparent",
-  "tracestate",
-  "baggage",
-  "x-amzn-trace-id",
-];
+export { CORS_ALLOW_HEADERS };
 
 /** Paths and the methods they answer, for 405 with an Allow header. */
 const METHODS: ReadonlyArray<[RegExp, string[]]> = [
@@ -69,50 +57,32 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   const origins = corsOrigins(config);
 
-  app.use("*", telemetry.middleware({ routeOf: (method, path) => routeOf(app, method, path) }));
-  app.use("*", secureHeaders());
-  app.use("*", rejectInvalidHost());
-  const corsHeaders = cors({
-    origin: (origin) => origins.includes(origin) ? origin : null,
-    allowMethods: ["OPTIONS", "GET", "HEAD", "POST"],
-    allowHeaders: CORS_ALLOW_HEADERS,
-    exposeHeaders: ["location", "link", "traceresponse", "server-timing", "x-amzn-trace-id"],
-    maxAge: 600,
-  });
-  // Only cross-origin requests carry Origin; the rest skip the CORS work but keep `Vary`.
-  app.use("/api/*", async function corsForCrossOrigin(c, next) {
-    const origin = c.req.header("origin");
-    if (origin !== undefined) {
-      // The page may read our Server-Timing trace metric (PerformanceServerTiming).
-      if (origins.includes(origin)) c.header("Timing-Allow-Origin", origin);
-      return corsHeaders(c, next);
-    }
-    // On the response, after: a header set on the context before the handler makes Hono
-    // build every answer through the slow Headers-init path.
-    await next();
-    c.res.headers.append("Vary", "Origin");
-  });
   app.use(
-    "/api/*",
-    rateLimitWrites({
-      perMinute: config.rateLimit.writesPerMinute,
-      burst: config.rateLimit.writeBurst,
-      clock: deps.clock,
+    "*",
+    telemetry.middleware({
+      routeOf: (method, path) => routeOf(app, method, path),
+      addResponseHeader,
+      responseBytes: responseBodyBytes,
     }),
   );
-  const limitBody = bodyLimit({
-    maxSize: config.bodyLimitBytes,
-    onError: (c) => errorResponse(c, 413, ["payload_too_large"]),
+  // Every answer gets the security headers and the ones collected on the way: built in by
+  // jsonResponse (routes/response.ts), set here on any other.
+  app.use("*", async function responseHeaders(c, next) {
+    await next();
+    applyResponseHeaders(c);
   });
-  // The limit reads a chunked body itself; an error there is the body failing to arrive (a
-  // handler's errors never reach this catch: Hono hands them to onError below `next`).
-  app.use("/api/*", async function limitRequestBody(c, next) {
-    try {
-      return await limitBody(c, next);
-    } catch (error) {
-      throw error instanceof HttpError ? error : bodyReadError(error);
-    }
-  });
+  app.use(
+    "*",
+    edgeChecks({
+      origins,
+      rateLimit: {
+        perMinute: config.rateLimit.writesPerMinute,
+        burst: config.rateLimit.writeBurst,
+        clock: deps.clock,
+      },
+      bodyLimitBytes: config.bodyLimitBytes,
+    }),
+  );
 
   const routeDeps: RouteDeps = {
     services: {
@@ -142,7 +112,7 @@ export function createApp(deps: AppDeps): Hono {
   app.notFound((c) => {
     const allowed = METHODS.find(([pattern]) => pattern.test(c.req.path))?.[1];
     if (!allowed) return errorResponse(c, 404, ["route_not_found"]);
-    c.header("Allow", [...allowed, "OPTIONS"].join(", "));
+    addResponseHeader(c, "Allow", [...allowed, "OPTIONS"].join(", "));
     if (c.req.method === "OPTIONS") return c.body(null, 204);
     return errorResponse(c, 405, ["method_not_allowed"]);
   });

@@ -4,7 +4,7 @@ import { DatabaseUnavailableError } from "../services/store/types.ts";
 import type { ServiceDeps } from "../services/types.ts";
 import type { ServiceResult } from "../services/types.ts";
 import { errorResponse } from "./errors.ts";
-import { jsonResponse } from "./json.ts";
+import { addResponseHeader, jsonResponse } from "./response.ts";
 
 /** Route dependencies. */
 export interface RouteDeps {
@@ -37,7 +37,7 @@ export async function respond<T>(
     result = await work;
   } catch (error) {
     if (!(error instanceof DatabaseUnavailableError)) throw error;
-    c.header("Retry-After", String(DATABASE_RETRY_AFTER_SECONDS));
+    addResponseHeader(c, "Retry-After", String(DATABASE_RETRY_AFTER_SECONDS));
     return errorResponse(c, 503, ["database_unavailable"]);
   }
   if (result.ok) return jsonResponse(c, result.data, 200);

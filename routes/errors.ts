@@ -4,7 +4,7 @@
  */
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { jsonResponse } from "./json.ts";
+import { jsonResponse } from "./response.ts";
 
 /** An error a route raises on purpose, mapped to its status by `app.onError`. */
 export class HttpError extends Error {

@@ -13,6 +13,7 @@ import {
 import type { PageRequest } from "../services/store/types.ts";
 import type { ServiceResult } from "../services/types.ts";
 import { HttpError } from "./errors.ts";
+import { addResponseHeader } from "./response.ts";
 
 /** Reads `limit` and `cursor`; 400 `invalid_limit` / `invalid_cursor` when unusable. */
 export function readPage(c: Context): PageRequest {
@@ -35,5 +36,5 @@ export function linkNextPage<T>(c: Context, result: ServiceResult<T>, page: Page
   const url = new URL(c.req.url);
   url.searchParams.set("limit", String(page.limit));
   url.searchParams.set("cursor", encodeCursor(result.next));
-  c.header("Link", `<${url.pathname}${url.search}>; rel="next"`);
+  addResponseHeader(c, "Link", `<${url.pathname}${url.search}>; rel="next"`);
 }

@@ -10,6 +10,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { Clock } from "../services/types.ts";
 import { HTTP_ERROR_TYPE_VAR } from "../telemetry/http.ts";
 import { errorResponse } from "./errors.ts";
+import { addResponseHeader } from "./response.ts";
 
 /** Options of `rateLimitWrites`. */
 export interface RateLimitOptions {
@@ -27,7 +28,8 @@ interface Bucket {
   at: number;
 }
 
-const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+/** The methods the limit counts. */
+export const WRITE_METHODS: ReadonlySet<string> = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 /** IPv4/IPv6 loopback and private ranges: a peer there is taken to be our own proxy. */
 const PRIVATE_PEER =
@@ -75,7 +77,7 @@ export function rateLimitWrites(options: RateLimitOptions): MiddlewareHandler {
     if (bucket.tokens < 1) {
       remember(key, bucket);
       const retryAfter = Math.max(1, Math.ceil((1 - bucket.tokens) / perMs / 1000));
-      c.header("Retry-After", String(retryAfter));
+      addResponseHeader(c, "Retry-After", String(retryAfter));
       c.set(HTTP_ERROR_TYPE_VAR, "rate_limited");
       return errorResponse(c, 429, ["rate_limited"]);
     }

@@ -6,8 +6,6 @@
  * Hono sees the request, so routing, logs and spans all read the real target, and the request
  * is answered 400 `invalid_host` (RFC 9112 §3.2).
  */
-import type { MiddlewareHandler } from "hono";
-import { errorResponse } from "./errors.ts";
 
 /** A registered name, IPv4 or bracketed IPv6 literal, with an optional port. */
 const VALID_HOST =
@@ -46,10 +44,7 @@ export function fromRequestTarget(request: Request): Request {
   return copy;
 }
 
-/** Answers 400 `invalid_host` for a request `fromRequestTarget` rewrote. */
-export function rejectInvalidHost(): MiddlewareHandler {
-  return async function invalidHost(c, next) {
-    if (rewritten.has(c.req.raw)) return errorResponse(c, 400, ["invalid_host"]);
-    await next();
-  };
+/** Whether `fromRequestTarget` rewrote `request` (it is answered 400 `invalid_host`). */
+export function hasInvalidHost(request: Request): boolean {
+  return rewritten.has(request);
 }

@@ -18,7 +18,6 @@ import {
 } from "@opentelemetry/api";
 import { W3CBaggagePropagator } from "@opentelemetry/core";
 import type { Context, MiddlewareHandler } from "hono";
-import { routePath } from "hono/route";
 import {
   type ContextStore,
   RANDOM_TRACE_ID_KEY,
@@ -30,12 +29,17 @@ import type { Logger, LogTraceContext } from "./logger.ts";
 import { cap } from "./logger.ts";
 import type { RequestRecorder } from "./metrics/http_server.ts";
 import {
-  collectSecretValues,
-  isSecretName,
-  redactQuery,
-  scrubHeaderValue,
-  scrubText,
-} from "./scrub.ts";
+  clientAddress,
+  contentLength,
+  HTTP_ERROR_TYPE_VAR,
+  HTTP_ROUTE_VAR,
+  matchedRoute,
+  recordRequest,
+  requestFacts,
+  type RequestTelemetry,
+  writeAccessLog,
+} from "./access_log.ts";
+import { isSecretName, scrubHeaderValue, scrubText } from "./scrub.ts";
 import {
   formatServerTiming,
   formatTraceParent,
@@ -80,12 +84,14 @@ export interface HttpMiddlewareOptions {
   routeOf?: (method: string, path: string) => string | undefined;
   /** HTTP server metrics (OTLP and/or CloudWatch EMF); cheap, never throws. */
   recorder?: RequestRecorder;
-}
-
-/** Per-request telemetry state, kept on the Hono context. */
-export interface RequestTelemetry {
-  span: Span;
-  secrets: Set<string>;
+  /**
+   * Hands a response header to whoever builds the answer, before the handler runs (the app
+   * builds each answer once with all its headers: routes/response.ts). Without it, the
+   * middleware sets its headers on the finished response.
+   */
+  addResponseHeader?: (c: Context, name: string, value: string) => void;
+  /** The answer's body size when the builder knows it (else Content-Length is read). */
+  responseBytes?: (c: Context) => number | undefined;
 }
 
 const baggage = new W3CBaggagePropagator();
@@ -93,8 +99,6 @@ const headerGetter = {
   get: (carrier: Headers, key: string) => carrier.get(key) ?? undefined,
   keys: (carrier: Headers) => [...carrier.keys()],
 };
-const MAX_USER_AGENT = 512;
-const UNMATCHED = new Set(["", "*", "/*"]);
 /**
  * What Deno 2.9's own SERVER span already records (it appends rather than replaces a key, so
  * setting one of these again would export it twice): native mode leaves them to Deno.
@@ -111,18 +115,7 @@ const DENO_SERVER_KEYS = new Set([
 /** The attribute marking a CORS preflight, set at span start so samplers can see it. */
 export const PREFLIGHT_ATTRIBUTE = "http.request.cors_preflight";
 
-/** The Hono variable a route sets when its template is not its path pattern. */
-export const HTTP_ROUTE_VAR = "httpRoute" as const;
-/** The Hono variable naming a client fault (`error.type`, access-log `error_type`). */
-export const HTTP_ERROR_TYPE_VAR = "httpErrorType" as const;
-
-declare module "hono" {
-  interface ContextVariableMap {
-    httpRoute: string;
-    httpErrorType: string;
-    telemetry: RequestTelemetry;
-  }
-}
+export { HTTP_ERROR_TYPE_VAR, HTTP_ROUTE_VAR, type RequestTelemetry };
 
 /** Where a request's trace comes from. */
 export interface ExtractedParent {
@@ -174,13 +167,7 @@ export function extractParent(headers: Headers): ExtractedParent {
   return { context: ctx, parentId, random, seedTraceId };
 }
 
-/** The client: the first X-Forwarded-For entry (as X-Ray and the seed do), else the socket peer. */
-export function clientAddress(c: Context): string | undefined {
-  const forwarded = c.req.header("x-forwarded-for");
-  if (forwarded) return forwarded.split(",")[0]?.trim() || undefined;
-  const info = c.env as { remoteAddr?: { hostname?: string } } | undefined;
-  return info?.remoteAddr?.hostname;
-}
+export { clientAddress };
 
 /** The authority of an absolute URL, without parsing the whole URL. */
 function urlHost(url: string): string | undefined {
@@ -197,31 +184,41 @@ function splitHost(host: string | undefined): [string | undefined, number | unde
   return [match[1], match[2] ? Number(match[2]) : undefined];
 }
 
+/**
+ * What the answer tells its caller about the trace: Level 2's `traceresponse` for older
+ * clients, `Server-Timing` for browser pages, and X-Ray's header when a segment was opened.
+ */
+function responseTraceHeaders(
+  spanContext: SpanContext,
+  random: boolean,
+  amzn: string | undefined,
+): Array<[string, string]> {
+  const headers: Array<[string, string]> = [];
+  if (isSpanContextValid(spanContext)) {
+    const flags = spanContext.traceFlags | (random ? TRACE_FLAG_RANDOM : 0);
+    const { traceId, spanId } = spanContext;
+    headers.push(
+      ["traceresponse", formatTraceParent(traceId, spanId, flags)],
+      ["server-timing", formatServerTiming(traceId, spanId, flags)],
+    );
+  }
+  if (amzn) headers.push(["x-amzn-trace-id", amzn]);
+  return headers;
+}
+
 /** Creates the telemetry middleware. */
 export function createHttpMiddleware(options: HttpMiddlewareOptions): MiddlewareHandler {
   const { tracer, store, logger, xray, logTrace, recorder } = options;
   const captured = options.captureRequestHeaders.filter((h) => !isSecretName(h));
+  const addHeader = options.addResponseHeader;
 
   return async function telemetryMiddleware(c, next) {
-    const started = performance.now();
+    const facts = requestFacts(c);
+    const { method, path, url, scheme, query, client, secrets, userAgent } = facts;
     const request = c.req.raw;
-    const method = request.method;
-    const path = c.req.path;
-    const url = request.url;
-    const queryAt = url.indexOf("?");
-    const search = queryAt >= 0 ? url.slice(queryAt) : "";
-    const query = search ? redactQuery(search) : "";
     const hostHeader = request.headers.get("host") ?? urlHost(url);
     const [serverAddress, serverPort] = splitHost(hostHeader);
-    const scheme = url.startsWith("https:") ? "https" : "http";
-    const client = clientAddress(c);
     recorder?.begin(method, scheme);
-    // Collected first: the attributes below are scrubbed with them (the one scrubber, scrub.ts).
-    const secrets = new Set(collectSecretValues(request.headers, url));
-    const rawUserAgent = request.headers.get("user-agent");
-    const userAgent = rawUserAgent === null
-      ? null
-      : scrubText(scrubHeaderValue("user-agent", rawUserAgent), secrets);
     const known = isKnownMethod(method);
     const attributes: Attributes = {
       "http.request.method": known ? method : "_OTHER",
@@ -245,7 +242,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     if (serverPort) attributes["server.port"] = serverPort;
     if (client) attributes["client.address"] = client;
     if (request.headers.has("x-forwarded-for")) attributes["aws.xray.x_forwarded_for"] = true;
-    if (userAgent) attributes["user_agent.original"] = cap(userAgent, MAX_USER_AGENT);
+    if (userAgent) attributes["user_agent.original"] = userAgent;
     for (const name of captured) {
       const value = request.headers.get(name);
       if (value !== null) {
@@ -302,18 +299,18 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
       }
     }
 
+    const spanContext = span.spanContext();
+    const traceHeaders = responseTraceHeaders(spanContext, random, amzn);
+    if (addHeader) { for (const [name, value] of traceHeaders) addHeader(c, name, value); }
+
     await store.with(ctx, next);
 
     const status = c.res.status;
-    route ??= c.get(HTTP_ROUTE_VAR) ?? routePath(c);
-    // A route ending in a wildcard is middleware: no handler matched (404/405).
-    const matched = !UNMATCHED.has(route) && !route.endsWith("*");
-    const spanContext = span.spanContext();
+    route ??= matchedRoute(c);
+    const responseLength = options.responseBytes?.(c) ?? contentLength(c.res.headers);
     const errorType = c.get(HTTP_ERROR_TYPE_VAR);
-    // Read once for the span and the metrics: a header lookup is a scan of the header list.
-    const responseLength = c.res.headers.get("content-length");
     try {
-      if (matched) {
+      if (route !== undefined) {
         // A preflight's route was set at start (native mode must not set a key twice).
         if (!preflightFor) span.setAttribute("http.route", route);
         span.updateName(`${spanMethod} ${route}`);
@@ -321,9 +318,11 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
         span.updateName(spanMethod); // Deno named it after the raw method
       }
       if (!options.native) span.setAttribute("http.response.status_code", status);
-      if (responseLength) {
-        const size = Number(responseLength);
-        span.setAttribute("http.response.body.size", options.native ? nativeValue(size) : size);
+      if (responseLength !== undefined) {
+        span.setAttribute(
+          "http.response.body.size",
+          options.native ? nativeValue(responseLength) : responseLength,
+        );
       }
       if (c.error) recordError(span, c.error, secrets);
       // Deno's own span sets error.type on 5xx answers; native mode must not set it twice.
@@ -334,48 +333,19 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
         span.setAttribute("error.type", c.error?.name ?? String(status));
         if (!c.error) span.setStatus({ code: SpanStatusCode.ERROR });
       }
-      if (isSpanContextValid(spanContext)) {
-        const flags = spanContext.traceFlags | (random ? TRACE_FLAG_RANDOM : 0);
-        const { traceId, spanId } = spanContext;
-        // Level 2's traceresponse for older clients; Server-Timing for browser pages.
-        c.res.headers.set("traceresponse", formatTraceParent(traceId, spanId, flags));
-        c.res.headers.append("server-timing", formatServerTiming(traceId, spanId, flags));
+      if (!addHeader) {
+        // Server-Timing may hold the app's own metrics too; the others are ours alone.
+        for (const [name, value] of traceHeaders) {
+          if (name === "server-timing") c.res.headers.append(name, value);
+          else c.res.headers.set(name, value);
+        }
       }
-      if (amzn) c.res.headers.set("x-amzn-trace-id", amzn);
     } finally {
       if (!options.native) span.end();
     }
-    // One clock read for the metrics and the access log: they report the same request.
-    const elapsedMs = performance.now() - started;
-    if (recorder) {
-      const requestLength = request.headers.get("content-length");
-      recorder.end({
-        method,
-        scheme,
-        route: matched ? route : undefined,
-        status,
-        durationSeconds: elapsedMs / 1000,
-        // As on the span: the 5xx's cause, or the client fault a route named.
-        errorType: status >= 500 ? c.error?.name ?? String(status) : errorType,
-        requestBytes: requestLength ? Number(requestLength) || 0 : undefined,
-        responseBytes: responseLength ? Number(responseLength) || 0 : undefined,
-      });
-    }
-    if (logger.enabled("info")) {
-      logger.logWith("info", logTrace(spanContext), `${method} ${path} ${status}`, {
-        event: "access",
-        method,
-        scheme,
-        path,
-        query: query || undefined,
-        route: matched ? route : undefined,
-        status,
-        error_type: errorType,
-        duration_ms: Math.round(elapsedMs * 1000) / 1000,
-        client_address: client,
-        user_agent: userAgent ? cap(userAgent, MAX_USER_AGENT) : undefined,
-      });
-    }
+    const answer = { status, route, errorType, elapsedMs: performance.now() - facts.started };
+    if (recorder) recordRequest(recorder, c, facts, { ...answer, responseBytes: responseLength });
+    writeAccessLog(logger, logTrace(spanContext), facts, answer);
   };
 }
 

@@ -4,7 +4,13 @@
  * their own telemetry with stand-ins and a synchronous span exporter.
  */
 import { hostname } from "node:os";
-import { type SpanContext, trace, type Tracer, type TracerProvider } from "@opentelemetry/api";
+import {
+  INVALID_SPAN_CONTEXT,
+  type SpanContext,
+  trace,
+  type Tracer,
+  type TracerProvider,
+} from "@opentelemetry/api";
 import {
   AlwaysOffSampler,
   BasicTracerProvider,
@@ -18,7 +24,8 @@ import type { CloudWatchSinkOptions } from "./cloudwatch/sink.ts";
 import { preciseTracer } from "./clock.ts";
 import { activeSecrets, type ContextStore, createContextStore } from "./context.ts";
 import { createTracedFetch } from "./fetch.ts";
-import { createHttpMiddleware } from "./http.ts";
+import { createHttpMiddleware, type HttpMiddlewareOptions } from "./http.ts";
+import { createAccessLogMiddleware } from "./access_log.ts";
 import { type ConsoleWriter, createConsoleWriter } from "./console_writer.ts";
 import { createLogger, type Logger, type LogTraceContext } from "./logger.ts";
 import type { OtlpRetryOptions } from "./otlp/retry.ts";
@@ -64,10 +71,12 @@ export interface Telemetry {
   readonly traced: Traced;
   /**
    * The request middleware; install first. `routeOf` gives the route template a method would
-   * match at a path, so CORS preflights are named by the route they ask about.
+   * match at a path, so CORS preflights are named by the route they ask about;
+   * `addResponseHeader` and `responseBytes` let the app build each answer once with the trace
+   * headers in it (see HttpMiddlewareOptions).
    */
   middleware(
-    options?: { routeOf?: (method: string, path: string) => string | undefined },
+    options?: Pick<HttpMiddlewareOptions, "routeOf" | "addResponseHeader" | "responseBytes">,
   ): MiddlewareHandler;
   /** Records an unhandled request error on the span and reports it to Rollbar, once. */
   reportError(error: unknown, c?: Context, person?: { id: string; username?: string }): void;
@@ -150,6 +159,17 @@ function buildLogger(
   return { logger, writer };
 }
 
+const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/** `traced` when nothing traces: the call itself, a throw turned into a rejection as there. */
+const untraced: Traced = (_name, fn) => {
+  try {
+    return Promise.resolve(fn(NO_SPAN));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+};
+
 /** Builds the telemetry object from the config. */
 export async function createTelemetry(
   config: Config,
@@ -198,7 +218,9 @@ export async function createTelemetry(
   });
 
   const randomRoots = mode === "sdk" && ids.style === "random";
-  const traced = createTraced(tracer, store, randomRoots);
+  // OTEL_SDK_DISABLED without X-Ray: no span is ever recorded, so none is made.
+  const tracingOff = mode === "disabled" && !requestHook;
+  const traced = tracingOff ? untraced : createTraced(tracer, store, randomRoots);
   const tracedFetch = createTracedFetch({
     tracer,
     store,
@@ -216,18 +238,25 @@ export async function createTelemetry(
     logger,
     traced,
     middleware: (options) =>
-      createHttpMiddleware({
-        ...(options?.routeOf ? { routeOf: options.routeOf } : {}),
-        ...(mode === "sdk" ? { ids } : {}),
-        tracer,
-        store,
-        native: mode === "native",
-        logger,
-        ...(requestHook ? { xray: requestHook } : {}),
-        captureRequestHeaders: config.otel.captureRequestHeaders,
-        logTrace,
-        ...(recorder ? { recorder } : {}),
-      }),
+      tracingOff
+        ? createAccessLogMiddleware({
+          store,
+          logger,
+          ...(recorder ? { recorder } : {}),
+          ...(options?.responseBytes ? { responseBytes: options.responseBytes } : {}),
+        })
+        : createHttpMiddleware({
+          ...options,
+          ...(mode === "sdk" ? { ids } : {}),
+          tracer,
+          store,
+          native: mode === "native",
+          logger,
+          ...(requestHook ? { xray: requestHook } : {}),
+          captureRequestHeaders: config.otel.captureRequestHeaders,
+          logTrace,
+          ...(recorder ? { recorder } : {}),
+        }),
     reportError: errors.reportError,
     reportMessage: errors.reportMessage,
     markSecret(value) {
