@@ -1,57 +1,46 @@
 /**
- * One high-resolution clock for every span we make. The SDK stamps a span's start with
+ * One high-resolution clock for every span we make. The SDK's own span stamps its start with
  * `Date.now()` (whole milliseconds) and its end with start + a `performance.now()` duration,
  * so a child that starts later in the same millisecond as its parent could end up to 1 ms
- * after it. Stamping start, end and events from `performance.timeOrigin + performance.now()`
- * (microseconds or better, monotonic) keeps every child inside its parent.
+ * after it. Every time here is `performance.timeOrigin + performance.now()` (microseconds or
+ * better, monotonic), so every child stays inside its parent; telemetry/span.ts stamps its
+ * start, end and events with it, one `performance.now()` call each.
  */
-import type {
-  Context,
-  Exception,
-  HrTime,
-  Span,
-  SpanAttributes,
-  SpanOptions,
-  TimeInput,
-  Tracer,
-} from "@opentelemetry/api";
-import { hrTime } from "@opentelemetry/core";
-import { DelegatingSpan, isTime } from "./delegating_span.ts";
+import type { HrTime, TimeInput } from "@opentelemetry/api";
+import { hrTime, isTimeInputHrTime, millisToHrTime } from "@opentelemetry/core";
+
+// The origin split once into whole seconds and nanoseconds: adding the small, precise
+// `performance.now()` to it keeps sub-microsecond precision that one epoch double would lose.
+const ORIGIN = millisToHrTime(performance.timeOrigin);
+const ORIGIN_SECONDS = ORIGIN[0];
+const ORIGIN_NANOS = ORIGIN[1];
+
+/** A `performance.now()` reading as epoch `[seconds, nanos]` on the process's clock. */
+export function hrFromPerformance(ms: number): HrTime {
+  const seconds = Math.trunc(ms / 1000);
+  let nanos = ORIGIN_NANOS + Math.round((ms - seconds * 1000) * 1e6);
+  let whole = ORIGIN_SECONDS + seconds;
+  if (nanos >= 1e9) {
+    nanos -= 1e9;
+    whole++;
+  }
+  return [whole, nanos];
+}
 
 /** Now, on the process's monotonic high-resolution clock, as epoch `[seconds, nanos]`. */
 export function hrNow(): HrTime {
-  return hrTime();
+  return hrFromPerformance(performance.now());
 }
 
-/** A span whose times default to {@link hrNow} instead of the SDK's millisecond clock. */
-class PreciseSpan extends DelegatingSpan {
-  override addEvent(
-    name: string,
-    attributesOrTime?: SpanAttributes | TimeInput,
-    time?: TimeInput,
-  ): this {
-    if (isTime(attributesOrTime)) return super.addEvent(name, attributesOrTime);
-    return super.addEvent(name, attributesOrTime, time ?? hrNow());
+/**
+ * A caller's time as `[seconds, nanos]`, read as the SDK reads it: a number not past
+ * `performance.now()` is a performance timestamp, a larger one epoch milliseconds.
+ */
+export function hrFromInput(time: TimeInput): HrTime {
+  if (typeof time === "number") {
+    return time <= performance.now() ? hrTime(time) : millisToHrTime(time);
   }
-  override end(endTime?: TimeInput): void {
-    super.end(endTime ?? hrNow());
-  }
-  override recordException(exception: Exception, time?: TimeInput): void {
-    super.recordException(exception, time ?? hrNow());
-  }
-}
-
-/** Wraps `tracer` so every span it starts is stamped with {@link hrNow}. */
-export function preciseTracer(tracer: Tracer): Tracer {
-  function startSpan(name: string, options?: SpanOptions, context?: Context): Span {
-    const span = tracer.startSpan(
-      name,
-      { ...options, startTime: options?.startTime ?? hrNow() },
-      context,
-    );
-    // A non-recording span has no times to keep; hand it back as it is.
-    return span.isRecording() ? new PreciseSpan(span) : span;
-  }
-  // startActiveSpan is not used by this app; it keeps the SDK's clock.
-  return { startSpan, startActiveSpan: tracer.startActiveSpan.bind(tracer) };
+  if (time instanceof Date) return millisToHrTime(time.getTime());
+  if (isTimeInputHrTime(time)) return time;
+  return hrNow();
 }

@@ -1,6 +1,6 @@
 /**
- * A span that hands every call to another span. The tracer wrappers (telemetry/clock.ts for
- * precise times, telemetry/native.ts for Deno's integer typing) override only what they change.
+ * A span that hands every call to another span. The native-mode tracer wrapper
+ * (telemetry/native.ts, for Deno's integer typing) overrides only what it changes.
  */
 import type {
   AttributeValue,

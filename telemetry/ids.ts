@@ -1,13 +1,20 @@
 /**
  * Trace and span ids for the SDK pipeline. With X-Ray on, trace ids start with the epoch
- * seconds X-Ray requires (AWSXRayIdGenerator), so the segment can use the same id; they are
+ * seconds X-Ray requires (as AWSXRayIdGenerator makes them), so the segment can use the same id; they are
  * not marked random. Otherwise they are 128 random bits and carry W3C Level 2's
  * random-trace-id flag. A request that arrives with an X-Ray `Root` but no `Parent` seeds its
  * root span's id with that `Root`, so every sink shows the one trace X-Ray shows.
  */
 import type { IdGenerator } from "@opentelemetry/sdk-trace-base";
-import { AWSXRayIdGenerator } from "@opentelemetry/id-generator-aws-xray";
 import { randomHex } from "./xray/trace_header.ts";
+
+/**
+ * An X-Ray-style trace id as AWSXRayIdGenerator makes it (8 hex digits of epoch seconds, then
+ * 96 random bits), from the pooled random bytes of randomHex instead of a Buffer per id.
+ */
+function xrayTraceId(): string {
+  return Math.floor(Date.now() / 1000).toString(16).padStart(8, "0") + randomHex(12);
+}
 
 /** How root trace ids are made. */
 export type TraceIdStyle = "xray" | "random";
@@ -24,7 +31,6 @@ export interface TraceIds extends IdGenerator {
 
 /** Creates the id source for a style. */
 export function createTraceIds(style: TraceIdStyle): TraceIds {
-  const xray = new AWSXRayIdGenerator();
   let seed: string | undefined;
   return {
     style,
@@ -34,10 +40,10 @@ export function createTraceIds(style: TraceIdStyle): TraceIds {
         seed = undefined;
         return id;
       }
-      return style === "xray" ? xray.generateTraceId() : randomHex(16);
+      return style === "xray" ? xrayTraceId() : randomHex(16);
     },
     generateSpanId(): string {
-      return xray.generateSpanId();
+      return randomHex(8);
     },
     seeded<T>(traceId: string, start: () => T): T {
       seed = traceId;

@@ -21,7 +21,6 @@ import {
 import type { Context, MiddlewareHandler } from "hono";
 import type { Config } from "../config.ts";
 import type { CloudWatchSinkOptions } from "./cloudwatch/sink.ts";
-import { preciseTracer } from "./clock.ts";
 import { activeSecrets, type ContextStore, createContextStore } from "./context.ts";
 import { createTracedFetch } from "./fetch.ts";
 import { createHttpMiddleware, type HttpMiddlewareOptions } from "./http.ts";
@@ -200,12 +199,8 @@ export async function createTelemetry(
     ids,
   );
   const sdkTracer = tracerProvider.getTracer("cruddur-backend", config.serviceVersion);
-  // Our spans take their times from one microsecond clock (see telemetry/clock.ts).
-  const tracer = mode === "sdk"
-    ? preciseTracer(sdkTracer)
-    : mode === "native"
-    ? nativeTracer(sdkTracer)
-    : sdkTracer;
+  // SDK-mode spans take their times from one microsecond clock (telemetry/span.ts, clock.ts).
+  const tracer = mode === "native" ? nativeTracer(sdkTracer) : sdkTracer;
   const logTrace = (span: SpanContext): LogTraceContext => sinks.logTrace(span);
   const { logger, writer } = buildLogger(config, store, sinks, logTrace, overrides.writeLine);
   late.writer = writer;

@@ -1,0 +1,321 @@
+/**
+ * The span our tracer records (telemetry/tracing.ts): one object that is both the API span the
+ * app writes to and the `ReadableSpan` the SDK's processors and exporters read (batch, simple,
+ * in-memory, console, the X-Ray processor). It follows the SDK span's rules (attribute types,
+ * count and length limits, events and links limits, status precedence, nothing after end)
+ * and differs in cost: one `performance.now()` per start, end and event on the µs clock of
+ * telemetry/clock.ts (the SDK reads the clock three to five times and stamps the start in
+ * whole milliseconds), and a capped string is detached from the value it was cut from here,
+ * once, instead of by a processor pass over every attribute of every span.
+ */
+import {
+  type Attributes,
+  type AttributeValue,
+  type Context,
+  diag,
+  type Exception,
+  type HrTime,
+  type Link,
+  type Span as ApiSpan,
+  type SpanAttributes,
+  type SpanContext,
+  type SpanKind,
+  type SpanStatus,
+  SpanStatusCode,
+  type TimeInput,
+} from "@opentelemetry/api";
+import { type InstrumentationScope, isAttributeValue } from "@opentelemetry/core";
+import type { Resource } from "@opentelemetry/resources";
+import type { ReadableSpan, SpanProcessor, TimedEvent } from "@opentelemetry/sdk-trace-base";
+import { hrFromInput, hrFromPerformance } from "./clock.ts";
+import { detached } from "./util/text.ts";
+
+/** The SDK's span limits, all set (telemetry/tracing.ts fills the defaults). */
+export interface SpanLimits {
+  attributeValueLengthLimit: number;
+  attributeCountLimit: number;
+  eventCountLimit: number;
+  linkCountLimit: number;
+  attributePerEventCountLimit: number;
+  attributePerLinkCountLimit: number;
+}
+
+/** What every span of one tracer shares. */
+export interface SpanPipeline {
+  readonly resource: Resource;
+  readonly scope: InstrumentationScope;
+  readonly limits: SpanLimits;
+  /** Called in order, as the SDK's MultiSpanProcessor does. */
+  readonly processors: readonly SpanProcessor[];
+}
+
+/** What a tracer decided for a new span. */
+export interface SpanStart {
+  name: string;
+  kind: SpanKind;
+  spanContext: SpanContext;
+  parentSpanContext: SpanContext | undefined;
+  attributes: Attributes | undefined;
+  links: readonly Link[] | undefined;
+  /** A caller's start time; absent means now. */
+  startTime: TimeInput | undefined;
+  context: Context;
+}
+
+const NO_TIME: HrTime = [0, 0];
+
+/** A recorded span; see the module comment. */
+export class RecordedSpan implements ApiSpan, ReadableSpan {
+  name: string;
+  readonly kind: SpanKind;
+  readonly parentSpanContext: SpanContext | undefined;
+  readonly startTime: HrTime;
+  endTime: HrTime = NO_TIME;
+  duration: HrTime = [-1, -1];
+  status: SpanStatus = { code: SpanStatusCode.UNSET };
+  readonly attributes: Attributes = {};
+  readonly links: Link[] = [];
+  readonly events: TimedEvent[] = [];
+  ended = false;
+  droppedAttributesCount = 0;
+  droppedEventsCount = 0;
+  droppedLinksCount = 0;
+  readonly resource: Resource;
+  readonly instrumentationScope: InstrumentationScope;
+  readonly #spanContext: SpanContext;
+  readonly #pipeline: SpanPipeline;
+  #attributeCount = 0;
+
+  constructor(pipeline: SpanPipeline, start: SpanStart) {
+    this.#pipeline = pipeline;
+    this.#spanContext = start.spanContext;
+    this.name = start.name;
+    this.kind = start.kind;
+    this.parentSpanContext = start.parentSpanContext;
+    this.resource = pipeline.resource;
+    this.instrumentationScope = pipeline.scope;
+    this.startTime = start.startTime === undefined
+      ? hrFromPerformance(performance.now())
+      : hrFromInput(start.startTime);
+    if (start.links) { for (const link of start.links) this.addLink(link); }
+    if (start.attributes) this.setAttributes(start.attributes);
+    const processors = pipeline.processors;
+    for (let i = 0; i < processors.length; i++) processors[i]!.onStart(this, start.context);
+  }
+
+  spanContext(): SpanContext {
+    return this.#spanContext;
+  }
+
+  isRecording(): boolean {
+    return !this.ended;
+  }
+
+  setAttribute(key: string, value: AttributeValue): this {
+    if (value == null || this.#endedWarn()) return this;
+    if (key.length === 0) {
+      diag.warn(`Invalid attribute key: ${key}`);
+      return this;
+    }
+    const type = typeof value;
+    if (type !== "string" && type !== "number" && type !== "boolean" && !isAttributeValue(value)) {
+      diag.warn(`Invalid attribute value set for key: ${key}`);
+      return this;
+    }
+    const attributes = this.attributes as Record<string, AttributeValue>;
+    const isNew = !Object.hasOwn(attributes, key);
+    if (isNew && this.#attributeCount >= this.#pipeline.limits.attributeCountLimit) {
+      this.droppedAttributesCount++;
+      return this;
+    }
+    attributes[key] = this.#capped(value);
+    if (isNew) this.#attributeCount++;
+    return this;
+  }
+
+  setAttributes(attributes: SpanAttributes): this {
+    for (const key in attributes) {
+      if (Object.hasOwn(attributes, key)) this.setAttribute(key, attributes[key]!);
+    }
+    return this;
+  }
+
+  addEvent(name: string, attributesOrTime?: SpanAttributes | TimeInput, time?: TimeInput): this {
+    if (this.#endedWarn()) return this;
+    const limits = this.#pipeline.limits;
+    if (limits.eventCountLimit === 0) {
+      diag.warn("No events allowed.");
+      this.droppedEventsCount++;
+      return this;
+    }
+    if (this.events.length >= limits.eventCountLimit) {
+      if (this.droppedEventsCount === 0) diag.debug("Dropping extra events.");
+      this.events.shift();
+      this.droppedEventsCount++;
+    }
+    let given: SpanAttributes | undefined;
+    if (isTimeInput(attributesOrTime)) {
+      if (!isTimeInput(time)) time = attributesOrTime;
+    } else {
+      given = attributesOrTime;
+    }
+    const [attributes, droppedAttributesCount] = this.#limited(
+      given,
+      limits.attributePerEventCountLimit,
+    );
+    this.events.push({
+      name,
+      attributes,
+      time: time === undefined ? hrFromPerformance(performance.now()) : hrFromInput(time),
+      droppedAttributesCount,
+    });
+    return this;
+  }
+
+  addLink(link: Link): this {
+    if (this.#endedWarn()) return this;
+    const limits = this.#pipeline.limits;
+    if (limits.linkCountLimit === 0) {
+      this.droppedLinksCount++;
+      return this;
+    }
+    if (this.links.length >= limits.linkCountLimit) {
+      if (this.droppedLinksCount === 0) diag.debug("Dropping extra links.");
+      this.links.shift();
+      this.droppedLinksCount++;
+    }
+    const [attributes, dropped] = this.#limited(link.attributes, limits.attributePerLinkCountLimit);
+    const kept: Link = { context: link.context };
+    if (Object.keys(attributes).length > 0) kept.attributes = attributes;
+    if (dropped > 0) kept.droppedAttributesCount = dropped;
+    this.links.push(kept);
+    return this;
+  }
+
+  addLinks(links: Link[]): this {
+    for (const link of links) this.addLink(link);
+    return this;
+  }
+
+  setStatus(status: SpanStatus): this {
+    if (this.#endedWarn()) return this;
+    // As the SDK: UNSET never overrides, OK is final, only ERROR keeps a (string) message.
+    if (status.code === SpanStatusCode.UNSET || this.status.code === SpanStatusCode.OK) {
+      return this;
+    }
+    const next: SpanStatus = { code: status.code };
+    if (status.code === SpanStatusCode.ERROR && typeof status.message === "string") {
+      next.message = status.message;
+    }
+    this.status = next;
+    return this;
+  }
+
+  updateName(name: string): this {
+    if (!this.#endedWarn()) this.name = name;
+    return this;
+  }
+
+  recordException(exception: Exception, time?: TimeInput): void {
+    const attributes: Attributes = {};
+    if (typeof exception === "string") {
+      attributes["exception.message"] = exception;
+    } else if (exception) {
+      if (exception.code) attributes["exception.type"] = exception.code.toString();
+      else if (exception.name) attributes["exception.type"] = exception.name;
+      if (exception.message) attributes["exception.message"] = exception.message;
+      if (exception.stack) attributes["exception.stacktrace"] = exception.stack;
+    }
+    if (attributes["exception.type"] || attributes["exception.message"]) {
+      this.addEvent("exception", attributes, time);
+    } else {
+      diag.warn(`Failed to record an exception ${exception}`);
+    }
+  }
+
+  end(endTime?: TimeInput): void {
+    if (this.ended) {
+      const { traceId, spanId } = this.#spanContext;
+      diag.error(`${this.name} ${traceId}-${spanId} - You can only call end() on a span once.`);
+      return;
+    }
+    let end = endTime === undefined ? hrFromPerformance(performance.now()) : hrFromInput(endTime);
+    let seconds = end[0] - this.startTime[0];
+    let nanos = end[1] - this.startTime[1];
+    if (nanos < 0) {
+      seconds--;
+      nanos += 1e9;
+    }
+    if (seconds < 0) {
+      diag.warn(
+        "Inconsistent start and end time, startTime > endTime. Setting span duration to 0ms.",
+      );
+      end = [this.startTime[0], this.startTime[1]];
+      seconds = 0;
+      nanos = 0;
+    }
+    this.endTime = end;
+    this.duration = [seconds, nanos];
+    const processors = this.#pipeline.processors;
+    for (let i = 0; i < processors.length; i++) processors[i]!.onEnding?.(this);
+    this.ended = true;
+    for (let i = 0; i < processors.length; i++) processors[i]!.onEnd(this);
+  }
+
+  /** True (with the SDK's warning) when the span has ended: writes are ignored then. */
+  #endedWarn(): boolean {
+    if (this.ended) {
+      const { traceId, spanId } = this.#spanContext;
+      diag.warn(
+        `Cannot execute the operation on ended Span {traceId: ${traceId}, spanId: ${spanId}}`,
+      );
+    }
+    return this.ended;
+  }
+
+  /** The value within the length limit; a cut string owns its characters (see detached()). */
+  #capped(value: AttributeValue): AttributeValue {
+    const limit = this.#pipeline.limits.attributeValueLengthLimit;
+    if (limit <= 0) return value;
+    if (typeof value === "string") return value.length > limit ? cut(value, limit) : value;
+    if (Array.isArray(value)) {
+      return value.map((v) =>
+        typeof v === "string" && v.length > limit ? cut(v, limit) : v
+      ) as AttributeValue;
+    }
+    return value;
+  }
+
+  /** Valid attributes of an event or link, capped, at most `max`; and how many were dropped. */
+  #limited(given: Attributes | undefined, max: number): [Attributes, number] {
+    const out: Record<string, AttributeValue> = {};
+    let kept = 0;
+    let dropped = 0;
+    for (const key in given) {
+      if (!Object.hasOwn(given, key)) continue;
+      const value = given[key];
+      if (key.length === 0 || !isAttributeValue(value)) {
+        diag.warn(`Invalid attribute value set for key: ${key}`);
+        continue;
+      }
+      if (value == null) continue;
+      if (kept >= max) {
+        dropped++;
+        continue;
+      }
+      out[key] = this.#capped(value);
+      kept++;
+    }
+    return [out, dropped];
+  }
+}
+
+function cut(value: string, limit: number): string {
+  return detached(value.substring(0, limit));
+}
+
+function isTimeInput(value: unknown): value is TimeInput {
+  return typeof value === "number" || value instanceof Date ||
+    (Array.isArray(value) && value.length === 2 && typeof value[0] === "number" &&
+      typeof value[1] === "number");
+}
