@@ -9,7 +9,6 @@ import "@electric-sql/pglite";
 import "@opentelemetry/api";
 import "@opentelemetry/context-async-hooks";
 import "@opentelemetry/core";
-import "@opentelemetry/id-generator-aws-xray";
 import "@opentelemetry/otlp-exporter-base";
 import "@opentelemetry/otlp-transformer";
 import "@opentelemetry/resources";
