@@ -21,12 +21,7 @@ import {
   encodeDocument,
   sanitizeName,
 } from "./document.ts";
-import {
-  createSegmentTracker,
-  type QueueItem,
-  type SegmentState,
-  type TrackerCounters,
-} from "./processor.ts";
+import { createSegmentTracker, type QueueItem, type TrackerCounters } from "./processor.ts";
 import {
   compileWildcard,
   createSampler,
@@ -177,13 +172,24 @@ export function createXRay(options: XRayOptions): XRay {
     aliases.set(otelTraceId, xrayTraceId);
     if (aliases.size > MAX_ALIASES) aliases.delete(aliases.keys().next().value as string);
   }
+  /**
+   * The last request's pair, as xrayTraceId() would compute it: a request's log lines ask for
+   * their own trace right after begin(), so most look-ups need no parsing or new string.
+   */
+  let lastOtelTraceId = "";
+  let lastXRayTraceId = "";
 
+  // Without a fixed name or a host pattern every segment has the same name: sanitised once.
+  const serviceSegmentName = sanitizeName(options.serviceName);
+  const constantName = fixedName !== undefined && fixedName.length > 0
+    ? sanitizeName(fixedName)
+    : hostMatches === undefined
+    ? serviceSegmentName
+    : undefined;
   function segmentName(host: string | undefined): string {
-    if (fixedName !== undefined && fixedName.length > 0) return sanitizeName(fixedName);
-    if (host !== undefined && hostMatches !== undefined && hostMatches(host)) {
-      return sanitizeName(host);
-    }
-    return sanitizeName(options.serviceName);
+    if (constantName !== undefined) return constantName;
+    if (host !== undefined && hostMatches!(host)) return sanitizeName(host);
+    return serviceSegmentName;
   }
 
   return {
@@ -198,22 +204,34 @@ export function createXRay(options: XRayOptions): XRay {
         let traceId: string;
         let parentId: string | undefined;
         let annotateOtel = false;
+        let convertible: boolean;
         if (header?.root !== undefined) {
           // The caller's X-Ray trace wins; the OTel id is kept findable when it differs.
           traceId = header.root;
           parentId = header.parent;
           annotateOtel = xrayToOtelTraceId(header.root) !== otelTraceId;
+          convertible = annotateOtel || isPlausibleXRayTime(otelTraceId, nowMs);
         } else if (isPlausibleXRayTime(otelTraceId, nowMs)) {
           traceId = otelToXRayTraceId(otelTraceId);
           // Continued over traceparent: the caller's span is the parent, as with X-Amzn-Trace-Id.
           parentId = request.parentId;
+          convertible = true;
         } else {
           // A random (browser) trace id: every request of that trace shares one X-Ray trace.
           traceId = aliases.get(otelTraceId) ?? newXRayTraceId(nowMs);
           annotateOtel = true;
+          convertible = true;
         }
         if (annotateOtel) remember(otelTraceId, traceId);
+        if (convertible) {
+          lastOtelTraceId = otelTraceId;
+          lastXRayTraceId = traceId;
+        } else if (lastOtelTraceId === otelTraceId) {
+          lastOtelTraceId = "";
+        }
         const name = segmentName(request.host);
+        // Decided here, as the SERVER span starts: an unsampled request only gets a marker
+        // that its spans look up (for Sampled=0 downstream), nothing buffered, nothing built.
         const sampled = header?.sampled === "1" ? true : header?.sampled === "0" ? false : sample({
           serviceName: name,
           host: request.host,
@@ -224,9 +242,8 @@ export function createXRay(options: XRayOptions): XRay {
         else requestCounters.unsampled_requests++;
         // A span the OTel sampler dropped never reaches onEnd: do not wait for it.
         if (span.isRecording()) {
-          const state: SegmentState = {
+          tracker.register(context, {
             rootId: context.spanId,
-            otelTraceId,
             info: {
               traceId,
               parentId,
@@ -234,15 +251,12 @@ export function createXRay(options: XRayOptions): XRay {
               otelTraceId: annotateOtel ? otelTraceId : undefined,
             },
             status: sampled ? "open" : "unsampled",
-            children: new Map(),
+            children: undefined,
             buffered: 0,
-          };
-          tracker.register(state);
+          });
         }
-        return formatAmznTraceId({
-          root: traceId,
-          sampled: header?.sampled === "?" ? (sampled ? "1" : "0") : undefined,
-        });
+        const asked = header?.sampled === "?";
+        return asked ? `Root=${traceId};Sampled=${sampled ? "1" : "0"}` : `Root=${traceId}`;
       } catch (error) {
         requestCounters.begin_failed++;
         diagnostic(`X-Ray segment could not be started: ${String(error)}`);
@@ -250,16 +264,17 @@ export function createXRay(options: XRayOptions): XRay {
       }
     },
     outgoingHeader(span: Span): string | undefined {
-      const spanId = span.spanContext().spanId;
-      const state = tracker.stateOf(spanId);
+      const context = span.spanContext();
+      const state = tracker.stateOf(context);
       if (state === undefined) return undefined;
       return formatAmznTraceId({
         root: state.info.traceId,
-        parent: spanId,
-        sampled: state.status === "open" ? "1" : "0",
+        parent: context.spanId,
+        sampled: state.status === "open" || state.status === "sent" ? "1" : "0",
       });
     },
     xrayTraceId(otelTraceId: string): string | undefined {
+      if (otelTraceId === lastOtelTraceId) return lastXRayTraceId;
       const alias = aliases.get(otelTraceId);
       if (alias !== undefined) return alias;
       return isPlausibleXRayTime(otelTraceId, now()) ? otelToXRayTraceId(otelTraceId) : undefined;

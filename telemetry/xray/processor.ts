@@ -1,20 +1,21 @@
 /**
  * A SpanProcessor that groups finished spans under the segment begin() opened for their SERVER
- * span. Only bookkeeping happens here (map look-ups); documents are built when the batch flushes.
+ * span. Only bookkeeping happens here: the segment is found from the span's own SpanContext
+ * object (the one the SDK hands a child as its parentSpanContext), so no id is hashed per span;
+ * documents are built and sent in the sender's turn.
  */
-import type { Context } from "@opentelemetry/api";
 import type { ReadableSpan, Span, SpanProcessor } from "@opentelemetry/sdk-trace-base";
+import type { SpanContext } from "@opentelemetry/api";
 import type { SegmentInfo, SpanNode } from "./document.ts";
 
 /** A segment begin() opened, shared by every span of its subtree. */
 export interface SegmentState {
   /** Span id of the SERVER span; also the segment id. */
   rootId: string;
-  otelTraceId: string;
   info: SegmentInfo;
   status: "open" | "sent" | "unsampled" | "evicted";
-  /** Finished spans waiting for their parent, by parent span id. */
-  children: Map<string, ReadableSpan[]>;
+  /** Finished spans waiting for their parent, by parent span id (sampled segments only). */
+  children: Map<string, ReadableSpan[]> | undefined;
   buffered: number;
 }
 
@@ -39,7 +40,7 @@ export interface SegmentTrackerOptions {
   counters: TrackerCounters;
   /** Bound on finished child spans held while their segment is open. */
   maxBuffered: number;
-  /** Bound on unfinished spans tracked (segments that never end are evicted, oldest first). */
+  /** Bound on open sampled segments (segments that never end are evicted, oldest first). */
   maxTracked: number;
   forceFlush: () => Promise<void>;
   shutdown: () => Promise<void>;
@@ -47,54 +48,49 @@ export interface SegmentTrackerOptions {
 
 /** The tracker: begin() registers segments, the processor feeds spans. */
 export interface SegmentTracker {
-  register(state: SegmentState): void;
-  /** The open segment an unfinished span belongs to (outgoing calls name it in headers). */
-  stateOf(spanId: string): SegmentState | undefined;
+  /** Remembers the segment of a SERVER span, by that span's context. */
+  register(context: SpanContext, state: SegmentState): void;
+  /** The segment an unfinished span belongs to (outgoing calls name it in headers). */
+  stateOf(context: SpanContext): SegmentState | undefined;
   readonly processor: SpanProcessor;
 }
 
 /** Creates the span bookkeeping for the X-Ray sink. */
 export function createSegmentTracker(options: SegmentTrackerOptions): SegmentTracker {
   const { enqueue, counters } = options;
-  /** Unfinished span id → its segment; insertion order gives oldest-first eviction. */
-  const owners = new Map<string, SegmentState>();
+  /**
+   * Unfinished span → its segment. Weak: a span nobody holds any more (never ended) takes its
+   * entry with it, so only open sampled segments, which hold buffered children, need a bound.
+   */
+  const owners = new WeakMap<SpanContext, SegmentState>();
+  /** Open sampled segments by root id; insertion order gives oldest-first eviction. */
+  const open = new Map<string, SegmentState>();
   let bufferedTotal = 0;
 
-  function track(spanId: string, state: SegmentState): void {
-    if (owners.size >= options.maxTracked) evictOldest();
-    owners.set(spanId, state);
-  }
-
   function evictOldest(): void {
-    const oldest = owners.entries().next();
+    const oldest = open.values().next();
     if (oldest.done) return;
-    const [spanId, state] = oldest.value;
-    owners.delete(spanId);
+    const state = oldest.value;
+    open.delete(state.rootId);
     counters.spans_evicted++;
-    if (spanId === state.rootId && state.status === "open") {
-      state.status = "evicted";
-      counters.segments_evicted++;
-      bufferedTotal -= state.buffered;
-      counters.buffered_spans_dropped += state.buffered;
-      state.buffered = 0;
-      state.children.clear();
-      return;
-    }
-    release(state, spanId);
+    counters.segments_evicted++;
+    state.status = "evicted";
+    bufferedTotal -= state.buffered;
+    counters.buffered_spans_dropped += state.buffered;
+    state.buffered = 0;
+    state.children?.clear();
   }
 
-  /** Drops what waits for a parent that will never end. */
+  /** Drops what waits for a parent that will never be sent. */
   function release(state: SegmentState, parentId: string): void {
-    const waiting = state.children.get(parentId);
-    if (waiting === undefined) return;
-    const count = countSubtree(state, parentId);
-    counters.buffered_spans_dropped += count;
+    if (state.children?.get(parentId) === undefined) return;
+    counters.buffered_spans_dropped += countSubtree(state, parentId);
     take(state, parentId);
   }
 
   function countSubtree(state: SegmentState, parentId: string): number {
     let count = 0;
-    for (const child of state.children.get(parentId) ?? []) {
+    for (const child of state.children?.get(parentId) ?? []) {
       count += 1 + countSubtree(state, child.spanContext().spanId);
     }
     return count;
@@ -102,9 +98,9 @@ export function createSegmentTracker(options: SegmentTrackerOptions): SegmentTra
 
   /** Removes and returns the finished subtree under `parentId`. */
   function take(state: SegmentState, parentId: string): SpanNode[] {
-    const waiting = state.children.get(parentId);
+    const waiting = state.children?.get(parentId);
     if (waiting === undefined) return [];
-    state.children.delete(parentId);
+    state.children!.delete(parentId);
     state.buffered -= waiting.length;
     bufferedTotal -= waiting.length;
     return waiting.map((span) => ({ span, children: take(state, span.spanContext().spanId) }));
@@ -134,8 +130,9 @@ export function createSegmentTracker(options: SegmentTrackerOptions): SegmentTra
           release(state, spanId);
           return;
         }
-        const list = state.children.get(parentId);
-        if (list === undefined) state.children.set(parentId, [span]);
+        const children = state.children ??= new Map();
+        const list = children.get(parentId);
+        if (list === undefined) children.set(parentId, [span]);
         else list.push(span);
         state.buffered++;
         bufferedTotal++;
@@ -144,26 +141,25 @@ export function createSegmentTracker(options: SegmentTrackerOptions): SegmentTra
   }
 
   const processor: SpanProcessor = {
-    onStart(span: Span, _parentContext: Context): void {
+    onStart(span: Span): void {
       const parent = span.parentSpanContext;
       if (parent === undefined) return;
-      const state = owners.get(parent.spanId);
-      if (state === undefined || parent.traceId !== state.otelTraceId) return;
-      track(span.spanContext().spanId, state);
+      const state = owners.get(parent);
+      if (state !== undefined) owners.set(span.spanContext(), state);
     },
     onEnd(span: ReadableSpan): void {
-      const spanId = span.spanContext().spanId;
-      const state = owners.get(spanId);
+      const context = span.spanContext();
+      const state = owners.get(context);
       if (state === undefined) return;
-      owners.delete(spanId);
+      owners.delete(context);
+      const spanId = context.spanId;
       if (spanId !== state.rootId) {
         onChildEnd(span, spanId, state);
         return;
       }
-      if (state.status !== "open") {
-        // Unsampled: the children still buffered are discarded with it.
-        return;
-      }
+      // Unsampled or evicted: the children still buffered went with it.
+      if (state.status !== "open") return;
+      open.delete(spanId);
       state.status = "sent";
       enqueue({ kind: "segment", info: state.info, node: { span, children: take(state, spanId) } });
     },
@@ -176,11 +172,14 @@ export function createSegmentTracker(options: SegmentTrackerOptions): SegmentTra
   };
 
   return {
-    register(state: SegmentState): void {
-      track(state.rootId, state);
+    register(context: SpanContext, state: SegmentState): void {
+      owners.set(context, state);
+      if (state.status !== "open") return;
+      if (open.size >= options.maxTracked) evictOldest();
+      open.set(state.rootId, state);
     },
-    stateOf(spanId: string): SegmentState | undefined {
-      return owners.get(spanId);
+    stateOf(context: SpanContext): SegmentState | undefined {
+      return owners.get(context);
     },
     processor,
   };

@@ -49,9 +49,10 @@ export interface SamplerOptions {
 /** Builds the local sampler for one rule plus the SDK default. */
 export function createSampler(options: SamplerOptions): SampleDecider {
   const { rule, now, random } = options;
+  // The segment name and host repeat request after request: their answers are remembered.
   const matchers = {
-    service: compileWildcard(rule.ServiceName),
-    host: compileWildcard(rule.Host),
+    service: lastAnswer(compileWildcard(rule.ServiceName)),
+    host: lastAnswer(compileWildcard(rule.Host)),
     method: compileWildcard(rule.HTTPMethod),
     path: compileWildcard(rule.URLPath),
   };
@@ -64,6 +65,19 @@ export function createSampler(options: SamplerOptions): SampleDecider {
       matchers.path(request.path);
     if (matches) return ruleReservoir() || random() < rule.FixedRate;
     return defaultReservoir() || random() < DEFAULT_RATE;
+  };
+}
+
+/** `match` with its last answer kept, for values that rarely change between calls. */
+function lastAnswer(match: (value: string) => boolean): (value: string) => boolean {
+  let lastValue: string | undefined;
+  let lastResult = false;
+  return (value) => {
+    if (value !== lastValue) {
+      lastResult = match(value);
+      lastValue = value;
+    }
+    return lastResult;
   };
 }
 
