@@ -13,18 +13,21 @@ export const DAEMON_HEADER = '{"format":"json","version":1}\n';
 export const MAX_DATAGRAM_BYTES = 64_000;
 /** X-Ray keeps at most 50 annotations; we apply it per document. */
 export const MAX_ANNOTATIONS = 50;
-const MAX_ANNOTATION_KEY = 500;
-const MAX_ANNOTATION_STRING = 1_000;
+/** Longest annotation key kept. */
+export const MAX_ANNOTATION_KEY = 500;
+/** Longest annotation string kept. */
+export const MAX_ANNOTATION_STRING = 1_000;
 /** Annotation strings are cut to this when a document must shrink. */
 const TRIMMED_ANNOTATION_STRING = 64;
 const MAX_NAME = 200;
 /** The segment-document guide limits the `http` block's strings to 250 characters. */
-const MAX_HTTP_STRING = 250;
+export const MAX_HTTP_STRING = 250;
 const MAX_STACK_FRAMES = 20;
 const MAX_EXCEPTION_MESSAGE = 1_000;
-const APP_PREFIX = "app.";
+/** Span attributes under this prefix become annotations and `app` metadata. */
+export const APP_PREFIX = "app.";
 /** Long enough for every query the store runs; a bound all the same. */
-const MAX_SANITIZED_QUERY = 4_000;
+export const MAX_SANITIZED_QUERY = 4_000;
 
 /** A finished span and its finished descendants. */
 export interface SpanNode {
@@ -91,7 +94,8 @@ export interface XRayDocument {
   sql?: Record<string, string>;
 }
 
-interface XRayException {
+/** One entry of a document's `cause.exceptions`. */
+export interface XRayException {
   id: string;
   type?: string;
   message?: string;
@@ -260,7 +264,7 @@ function addAnnotation(
 }
 
 /** The request's method as sent: the original of an `_OTHER` method. */
-function requestMethod(attributes: Attributes): string | undefined {
+export function requestMethod(attributes: Attributes): string | undefined {
   const method = stringAttr(attributes, "http.request.method");
   if (method === "_OTHER") return stringAttr(attributes, "http.request.method_original") ?? method;
   return method;
@@ -299,7 +303,7 @@ function clientHttp(attributes: Attributes): XRayDocument["http"] {
 }
 
 /** X-Ray's database_type for the OpenTelemetry db.system.name values we emit. */
-const DATABASE_TYPES: Readonly<Record<string, string>> = { postgresql: "PostgreSQL" };
+export const DATABASE_TYPES: Readonly<Record<string, string>> = { postgresql: "PostgreSQL" };
 
 /**
  * The `sql` block of a database CLIENT span: `url`, `user` and `database_version` from the
@@ -330,7 +334,8 @@ function responseBlock(attributes: Attributes): Record<string, number> {
   return response;
 }
 
-function toException(attributes: Attributes): XRayException {
+/** The `cause.exceptions` entry for an `exception` span event. */
+export function toException(attributes: Attributes): XRayException {
   const exception: XRayException = { id: randomHex(8) };
   const type = stringAttr(attributes, "exception.type");
   if (type !== undefined) exception.type = cutString(type, MAX_NAME);
@@ -379,6 +384,16 @@ export function encodeDocument(doc: XRayDocument, counters: DocumentCounters): U
 const encoder = new TextEncoder();
 const HEADER_BYTES = encoder.encode(DAEMON_HEADER).byteLength;
 const BODY_BUDGET = MAX_DATAGRAM_BYTES - HEADER_BYTES;
+
+/**
+ * The datagram for a document's JSON when it fits the budget (header included), else
+ * undefined. Most documents are far below it, so their UTF-8 length is not even measured.
+ */
+export function frameIfFits(json: string): Uint8Array | undefined {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: a short string needs no measuring.
+  if (json.length * 3 > BODY_BUDGET && byteLength(json) > BODY_BUDGET) return undefined;
+  return encoder.encode(DAEMON_HEADER + json);
+}
 
 function encodeInto(
   doc: XRayDocument,
@@ -484,17 +499,20 @@ export function sanitizeName(name: string): string {
   return clean.length > 0 ? clean : "unnamed";
 }
 
-function stringAttr(attributes: Attributes, key: string): string | undefined {
+/** A string attribute, or undefined. */
+export function stringAttr(attributes: Attributes, key: string): string | undefined {
   const value = attributes[key];
   return typeof value === "string" ? value : undefined;
 }
 
-function stripQuery(url: string): string {
+/** The URL without its query string or fragment. */
+export function stripQuery(url: string): string {
   const cut = url.search(/[?#]/);
   return cut === -1 ? url : url.slice(0, cut);
 }
 
-function hrSeconds(time: HrTime): number {
+/** Epoch seconds with the fraction, as X-Ray times are written. */
+export function hrSeconds(time: HrTime): number {
   return time[0] + time[1] / 1e9;
 }
 
@@ -503,7 +521,7 @@ function byteLength(text: string): number {
 }
 
 /** Cuts to `max` UTF-16 units without leaving half a surrogate pair. */
-function cutString(value: string, max: number): string {
+export function cutString(value: string, max: number): string {
   if (value.length <= max) return value;
   let cut = value.slice(0, max);
   const last = cut.charCodeAt(cut.length - 1);

@@ -13,14 +13,8 @@ import {
   type SinkPlugin,
   type SinkStats,
 } from "../types.ts";
-import {
-  buildIndependentSubsegment,
-  buildSegment,
-  type DocumentCounters,
-  emptyDocumentCounters,
-  encodeDocument,
-  sanitizeName,
-} from "./document.ts";
+import { type DocumentCounters, emptyDocumentCounters, sanitizeName } from "./document.ts";
+import { encodeSpanTree } from "./segment_json.ts";
 import { createSegmentTracker, type QueueItem, type TrackerCounters } from "./processor.ts";
 import {
   compileWildcard,
@@ -142,12 +136,8 @@ export function createXRay(options: XRayOptions): XRay {
 
   const sender = createUdpSender<QueueItem>({
     address: options.daemonAddress,
-    encode: function encodeItem(item) {
-      const doc = item.kind === "segment"
-        ? buildSegment(item.info, item.node, documentCounters)
-        : buildIndependentSubsegment(item.info, item.node, documentCounters);
-      return encodeDocument(doc, documentCounters);
-    },
+    // In the sender's turn: JSON text straight from the spans, one datagram per request.
+    encode: (item) => encodeSpanTree(item.kind, item.info, item.node, documentCounters),
     stats,
     now,
     diagnostic,

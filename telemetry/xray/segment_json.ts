@@ -1,0 +1,314 @@
+/**
+ * Segment documents written straight from the finished spans to the JSON text the datagram
+ * carries: no document object tree, no reordering copy, one pass. The text is the same, field
+ * for field and in the same order, as `JSON.stringify(buildSegment(...))` (the test suite
+ * compares the two); a document that would not fit one datagram is left to document.ts, which
+ * trims and splits the object form.
+ */
+import type { Attributes, AttributeValue } from "@opentelemetry/api";
+import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
+import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
+import {
+  APP_PREFIX,
+  buildIndependentSubsegment,
+  buildSegment,
+  cutString,
+  DATABASE_TYPES,
+  type DocumentCounters,
+  emptyDocumentCounters,
+  encodeDocument,
+  frameIfFits,
+  hrSeconds,
+  MAX_ANNOTATION_KEY,
+  MAX_ANNOTATION_STRING,
+  MAX_ANNOTATIONS,
+  MAX_HTTP_STRING,
+  MAX_SANITIZED_QUERY,
+  requestMethod,
+  sanitizeName,
+  type SegmentInfo,
+  type SpanNode,
+  stringAttr,
+  stripQuery,
+  toException,
+} from "./document.ts";
+
+const quote = JSON.stringify as (value: unknown) => string;
+
+/** The annotations of one document under construction (keys in first-seen order). */
+interface Annotations {
+  keys: string[];
+  values: string[];
+}
+
+/** What one document's writing shares: the annotation allowance and the counters. */
+interface Writer {
+  /** Annotations still allowed in this document (X-Ray keeps 50). */
+  left: number;
+  counters: DocumentCounters;
+}
+
+/** The JSON text of the segment for the SERVER span and its finished subtree. */
+export function segmentJson(info: SegmentInfo, node: SpanNode, counters: DocumentCounters): string {
+  const writer: Writer = { left: MAX_ANNOTATIONS, counters };
+  const { span } = node;
+  const annotations: Annotations = { keys: [], values: [] };
+  if (info.otelTraceId !== undefined) {
+    annotations.keys.push("otel_trace_id");
+    annotations.values.push(quote(info.otelTraceId));
+    writer.left--;
+  }
+  let json = "";
+  const meta = baseFields(sanitizeName(info.name), span, annotations, writer);
+  json += meta.head;
+  json += `,"trace_id":${quote(info.traceId)}`;
+  if (info.parentId !== undefined) json += `,"parent_id":${quote(info.parentId)}`;
+  json += serverHttp(span.attributes);
+  const version = span.resource?.attributes?.["service.version"];
+  if (typeof version === "string") json += `,"service":{"version":${quote(version)}}`;
+  return "{" + json + meta.metadata + children(node, writer) + "}";
+}
+
+/** The JSON text of an independent subsegment: a span that ended after its segment was sent. */
+export function subsegmentJson(
+  info: SegmentInfo,
+  node: SpanNode,
+  counters: DocumentCounters,
+): string {
+  const writer: Writer = { left: MAX_ANNOTATIONS, counters };
+  const parentId = node.span.parentSpanContext?.spanId ?? "";
+  return `{"type":"subsegment","trace_id":${quote(info.traceId)},"parent_id":${quote(parentId)},` +
+    subsegmentBody(node, writer) + "}";
+}
+
+/**
+ * The datagrams for a queued segment or late subsegment: the JSON text when it fits one
+ * datagram (the usual case), else the object form trimmed and split by document.ts.
+ */
+export function encodeSpanTree(
+  kind: "segment" | "subsegment",
+  info: SegmentInfo,
+  node: SpanNode,
+  counters: DocumentCounters,
+): Uint8Array[] {
+  // Counted only if this text is what is sent: the fallback counts for itself.
+  const scratch = emptyDocumentCounters();
+  const json = kind === "segment"
+    ? segmentJson(info, node, scratch)
+    : subsegmentJson(info, node, scratch);
+  const datagram = frameIfFits(json);
+  if (datagram !== undefined) {
+    for (const key in scratch) {
+      counters[key as keyof DocumentCounters] += scratch[key as keyof DocumentCounters];
+    }
+    return [datagram];
+  }
+  const doc = kind === "segment"
+    ? buildSegment(info, node, counters)
+    : buildIndependentSubsegment(info, node, counters);
+  return encodeDocument(doc, counters);
+}
+
+/** A subsegment's fields without the braces. */
+function subsegmentBody(node: SpanNode, writer: Writer): string {
+  const { span } = node;
+  const attributes = span.attributes;
+  const explicit = attributes["aws.xray.name"];
+  const client = span.kind === SpanKind.CLIENT;
+  // A call to another service is named after the host called, so the service map shows it.
+  const remoteHost = client ? stringAttr(attributes, "server.address") : undefined;
+  const name = typeof explicit === "string" && explicit.length > 0
+    ? explicit
+    : remoteHost ?? span.name;
+  const meta = baseFields(sanitizeName(name), span, { keys: [], values: [] }, writer);
+  let json = meta.head;
+  if (client) {
+    const http = clientHttp(attributes);
+    const sql = clientSql(attributes);
+    if (http !== "" || sql !== "") json += `,"namespace":"remote"` + http + sql;
+  }
+  return json + meta.metadata + children(node, writer);
+}
+
+/** `,"subsegments":[...]` for the finished children, earliest start first; "" for none. */
+function children(node: SpanNode, writer: Writer): string {
+  const list = node.children;
+  if (list.length === 0) return "";
+  const sorted = list.length === 1
+    ? list
+    : [...list].sort((a, b) => hrSeconds(a.span.startTime) - hrSeconds(b.span.startTime));
+  let json = `,"subsegments":[`;
+  for (let i = 0; i < sorted.length; i++) {
+    if (i > 0) json += ",";
+    json += "{" + subsegmentBody(sorted[i]!, writer) + "}";
+  }
+  return json + "]";
+}
+
+/**
+ * The fields every (sub)segment has, in document.ts's order: name, id, times, annotations,
+ * cause, error/throttle/fault (`head`); and the metadata block, which goes after the kind's
+ * own fields (`metadata`, "" when there is none).
+ */
+function baseFields(
+  name: string,
+  span: ReadableSpan,
+  annotations: Annotations,
+  writer: Writer,
+): { head: string; metadata: string } {
+  let head = `"name":${quote(name)},"id":${quote(span.spanContext().spanId)}` +
+    `,"start_time":${hrSeconds(span.startTime)},"end_time":${hrSeconds(span.endTime)}`;
+  const attributes = span.attributes;
+  let app = "";
+  let appByObject: Record<string, unknown> | undefined;
+  for (const key in attributes) {
+    if (!key.startsWith(APP_PREFIX)) continue;
+    const value = attributes[key];
+    if (value === undefined) continue;
+    const rest = key.slice(APP_PREFIX.length);
+    if (appByObject === undefined && !ARRAY_INDEX.test(rest) && rest !== "__proto__") {
+      app += (app === "" ? "" : ",") + quote(rest) + ":" + quote(value);
+    } else {
+      // An index-like key (JSON.stringify puts it first) or __proto__: the object form decides.
+      appByObject ??= JSON.parse(`{${app}}`) as Record<string, unknown>;
+      appByObject[rest] = value;
+    }
+    addAnnotation(annotations, key, value, writer);
+  }
+  if (annotations.keys.length > 0) {
+    head += `,"annotations":{`;
+    for (let i = 0; i < annotations.keys.length; i++) {
+      head += (i > 0 ? "," : "") + quote(annotations.keys[i]) + ":" + annotations.values[i];
+    }
+    head += "}";
+  }
+  let metadata = "";
+  if (appByObject !== undefined) metadata = `"app":${quote(appByObject)}`;
+  else if (app !== "") metadata = `"app":{${app}}`;
+  let exceptions = "";
+  let failed = span.status.code === SpanStatusCode.ERROR;
+  if (span.events.length > 0) {
+    const events: unknown[] = [];
+    for (const event of span.events) {
+      if (event.name === "exception") {
+        exceptions += (exceptions === "" ? "" : ",") + quote(toException(event.attributes ?? {}));
+        failed = true;
+      } else {
+        events.push({ name: event.name, time: hrSeconds(event.time), ...event.attributes });
+      }
+    }
+    if (events.length > 0) {
+      metadata += (metadata === "" ? "" : ",") + `"otel":${quote({ events })}`;
+    }
+  }
+  if (exceptions !== "") head += `,"cause":{"exceptions":[${exceptions}]}`;
+  const status = attributes["http.response.status_code"];
+  const code = typeof status === "number" ? status : undefined;
+  const error = code !== undefined && code >= 400 && code < 500;
+  if (error) head += code === 429 ? `,"error":true,"throttle":true` : `,"error":true`;
+  if ((code !== undefined && code >= 500) || (failed && !error)) head += `,"fault":true`;
+  return { head, metadata: metadata === "" ? "" : `,"metadata":{${metadata}}` };
+}
+
+/** Canonical array indices, which JavaScript objects (and so JSON.stringify) order first. */
+const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,8})$/;
+
+/** As document.ts's addAnnotation, writing the value's JSON text. */
+function addAnnotation(
+  annotations: Annotations,
+  attributeKey: string,
+  value: AttributeValue,
+  writer: Writer,
+): void {
+  const { counters } = writer;
+  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
+    counters.annotations_dropped++;
+    return;
+  }
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    counters.annotations_dropped++;
+    return;
+  }
+  // `app.` → `app_` is the documented mapping; anything else changed is a rename to report.
+  const rest = attributeKey.slice(APP_PREFIX.length);
+  const cleanRest = rest.replace(/[^A-Za-z0-9_]/g, "_");
+  if (cleanRest !== rest) counters.annotations_renamed++;
+  const key = ("app_" + cleanRest).slice(0, MAX_ANNOTATION_KEY);
+  const at = annotations.keys.indexOf(key);
+  if (at === -1 && writer.left <= 0) {
+    counters.annotations_dropped++;
+    return;
+  }
+  const text = quote(typeof value === "string" ? cutString(value, MAX_ANNOTATION_STRING) : value);
+  if (at !== -1) {
+    annotations.values[at] = text;
+    return;
+  }
+  writer.left--;
+  annotations.keys.push(key);
+  annotations.values.push(text);
+}
+
+/** `,"http":{...}` for a SERVER span; "" without a method. */
+function serverHttp(attributes: Attributes): string {
+  const method = requestMethod(attributes);
+  if (method === undefined) return "";
+  let request = `"method":${quote(cutString(method, MAX_HTTP_STRING))}`;
+  const scheme = stringAttr(attributes, "url.scheme") ?? "http";
+  const host = stringAttr(attributes, "server.address");
+  const port = attributes["server.port"];
+  const path = stringAttr(attributes, "url.path") ?? "/";
+  let url: string;
+  if (host !== undefined) {
+    const defaultPort = (scheme === "https" && port === 443) || (scheme === "http" && port === 80);
+    const portPart = typeof port === "number" && !defaultPort ? `:${port}` : "";
+    url = `${scheme}://${host}${portPart}${stripQuery(path)}`;
+  } else {
+    url = stripQuery(path);
+  }
+  request += `,"url":${quote(cutString(url, MAX_HTTP_STRING))}`;
+  const agent = stringAttr(attributes, "user_agent.original");
+  if (agent !== undefined) request += `,"user_agent":${quote(cutString(agent, MAX_HTTP_STRING))}`;
+  const client = stringAttr(attributes, "client.address");
+  if (client !== undefined) request += `,"client_ip":${quote(cutString(client, MAX_HTTP_STRING))}`;
+  if (attributes["aws.xray.x_forwarded_for"] === true) request += `,"x_forwarded_for":true`;
+  return `,"http":{"request":{${request}},"response":{${response(attributes)}}}`;
+}
+
+/** `,"http":{...}` for a CLIENT span; "" without a method. */
+function clientHttp(attributes: Attributes): string {
+  const method = requestMethod(attributes);
+  if (method === undefined) return "";
+  let request = `"method":${quote(cutString(method, MAX_HTTP_STRING))}`;
+  const url = stringAttr(attributes, "url.full");
+  if (url !== undefined) request += `,"url":${quote(cutString(stripQuery(url), MAX_HTTP_STRING))}`;
+  return `,"http":{"request":{${request}},"response":{${response(attributes)}}}`;
+}
+
+/** `,"sql":{...}` for a database CLIENT span (document.ts's clientSql); "" otherwise. */
+function clientSql(attributes: Attributes): string {
+  const system = stringAttr(attributes, "db.system.name");
+  if (system === undefined) return "";
+  let sql = `"database_type":${quote(DATABASE_TYPES[system] ?? system)}`;
+  const url = stringAttr(attributes, "aws.xray.sql.url");
+  if (url !== undefined) sql += `,"url":${quote(url)}`;
+  const version = stringAttr(attributes, "aws.xray.sql.database_version");
+  if (version !== undefined) sql += `,"database_version":${quote(version)}`;
+  const user = stringAttr(attributes, "aws.xray.sql.user");
+  if (user !== undefined) sql += `,"user":${quote(user)}`;
+  const query = stringAttr(attributes, "db.query.text");
+  if (query !== undefined) {
+    sql += `,"sanitized_query":${quote(cutString(query, MAX_SANITIZED_QUERY))}`;
+  }
+  return `,"sql":{${sql}}`;
+}
+
+/** The `http.response` fields. */
+function response(attributes: Attributes): string {
+  let json = "";
+  const status = attributes["http.response.status_code"];
+  if (typeof status === "number") json += `"status":${quote(status)}`;
+  const size = attributes["http.response.body.size"];
+  if (typeof size === "number") json += `${json === "" ? "" : ","}"content_length":${quote(size)}`;
+  return json;
+}
