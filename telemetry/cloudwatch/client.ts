@@ -106,7 +106,7 @@ function requestUrl(request: SignedRequest): string {
  * every setting the SDK would otherwise look up in ~/.aws/config is given explicitly.
  */
 export function createCloudWatchLogsClient(options: CloudWatchClientOptions): CloudWatchLogsClient {
-  return new CloudWatchLogsClient({
+  const client = new CloudWatchLogsClient({
     region: options.region,
     credentials: options.credentials,
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
@@ -122,6 +122,15 @@ export function createCloudWatchLogsClient(options: CloudWatchClientOptions): Cl
       options.maxResponseBytes ?? MAX_RESPONSE_BYTES,
     ) as unknown as CloudWatchLogsClientConfig["requestHandler"],
   });
+  // The SDK rebuilds its User-Agent sections on every call (uname and environment look-ups,
+  // a few hundred µs); they cannot change while the process runs.
+  const userAgent = client.config.defaultUserAgentProvider;
+  let sections: ReturnType<typeof userAgent> | undefined;
+  client.config.defaultUserAgentProvider = () => sections ??= userAgent();
+  // Lambda recursion detection copies the invocation's trace id onto every call (two environment
+  // reads per call): the sink's own calls must not join the traces of the requests they log.
+  client.middlewareStack.remove("recursionDetectionMiddleware");
+  return client;
 }
 
 type CloudWatchLogsClientConfig = NonNullable<

@@ -23,6 +23,7 @@ export async function readBounded(
   const chunks: Uint8Array[] = [];
   let size = 0;
   let truncated = false;
+  let done = false;
   const onAbort = () => {
     truncated = true;
     reader.cancel().catch(() => {});
@@ -31,8 +32,12 @@ export async function readBounded(
   try {
     if (signal?.aborted) onAbort();
     while (!truncated) {
-      const { done, value } = await reader.read();
-      if (done) break;
+      const next = await reader.read();
+      if (next.done) {
+        done = true;
+        break;
+      }
+      const value = next.value;
       const room = maxBytes - size;
       if (value.byteLength > room) {
         if (room > 0) chunks.push(value.subarray(0, room));
@@ -48,10 +53,14 @@ export async function readBounded(
     truncated = true;
   } finally {
     signal?.removeEventListener("abort", onAbort);
-    try {
-      reader.releaseLock();
-    } catch {
-      // A read still pending after a cancel; the stream is gone either way.
+    // A finished stream needs no release (which builds a TypeError for its closed promise:
+    // the largest part of reading a small answer); a cut one is released.
+    if (!done) {
+      try {
+        reader.releaseLock();
+      } catch {
+        // A read still pending after a cancel; the stream is gone either way.
+      }
     }
   }
   return { bytes: concat(chunks, size), truncated };
