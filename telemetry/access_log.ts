@@ -106,7 +106,8 @@ export function writeAccessLog(
   answer: Answer,
 ): void {
   if (!logger.enabled("info")) return;
-  const { method, path, status } = { ...facts, ...answer };
+  const { method, path } = facts;
+  const { status } = answer;
   logger.logWith("info", trace, `${method} ${path} ${status}`, {
     event: "access",
     method,

@@ -235,6 +235,30 @@ function baseDocument(
   return doc;
 }
 
+/**
+ * The annotation key an `app.*` attribute maps to, or undefined (counted dropped) when its
+ * value cannot be an annotation. Shared by the object form and segment_json.ts.
+ */
+export function annotationKey(
+  attributeKey: string,
+  value: AttributeValue,
+  counters: DocumentCounters,
+): string | undefined {
+  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
+    counters.annotations_dropped++;
+    return undefined;
+  }
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    counters.annotations_dropped++;
+    return undefined;
+  }
+  // `app.` → `app_` is the documented mapping; anything else changed is a rename to report.
+  const rest = attributeKey.slice(APP_PREFIX.length);
+  const cleanRest = rest.replace(/[^A-Za-z0-9_]/g, "_");
+  if (cleanRest !== rest) counters.annotations_renamed++;
+  return ("app_" + cleanRest).slice(0, MAX_ANNOTATION_KEY);
+}
+
 function addAnnotation(
   annotations: Record<string, string | number | boolean>,
   attributeKey: string,
@@ -242,25 +266,16 @@ function addAnnotation(
   budget: Budget,
   counters: DocumentCounters,
 ): void {
-  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
-    counters.annotations_dropped++;
-    return;
-  }
-  if (typeof value === "number" && !Number.isFinite(value)) {
-    counters.annotations_dropped++;
-    return;
-  }
-  // `app.` → `app_` is the documented mapping; anything else changed is a rename to report.
-  const rest = attributeKey.slice(APP_PREFIX.length);
-  const cleanRest = rest.replace(/[^A-Za-z0-9_]/g, "_");
-  if (cleanRest !== rest) counters.annotations_renamed++;
-  const key = ("app_" + cleanRest).slice(0, MAX_ANNOTATION_KEY);
+  const key = annotationKey(attributeKey, value, counters);
+  if (key === undefined) return;
   if (!(key in annotations) && budget.left <= 0) {
     counters.annotations_dropped++;
     return;
   }
   if (!(key in annotations)) budget.left--;
-  annotations[key] = typeof value === "string" ? cutString(value, MAX_ANNOTATION_STRING) : value;
+  // annotationKey let only a string, a finite number or a boolean through.
+  const scalar = value as string | number | boolean;
+  annotations[key] = typeof scalar === "string" ? cutString(scalar, MAX_ANNOTATION_STRING) : scalar;
 }
 
 /** The request's method as sent: the original of an `_OTHER` method. */

@@ -9,6 +9,7 @@ import type { Attributes, AttributeValue } from "@opentelemetry/api";
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import {
+  annotationKey,
   APP_PREFIX,
   buildIndependentSubsegment,
   buildSegment,
@@ -19,7 +20,6 @@ import {
   encodeDocument,
   frameIfFits,
   hrSeconds,
-  MAX_ANNOTATION_KEY,
   MAX_ANNOTATION_STRING,
   MAX_ANNOTATIONS,
   MAX_HTTP_STRING,
@@ -221,19 +221,8 @@ function addAnnotation(
   writer: Writer,
 ): void {
   const { counters } = writer;
-  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
-    counters.annotations_dropped++;
-    return;
-  }
-  if (typeof value === "number" && !Number.isFinite(value)) {
-    counters.annotations_dropped++;
-    return;
-  }
-  // `app.` → `app_` is the documented mapping; anything else changed is a rename to report.
-  const rest = attributeKey.slice(APP_PREFIX.length);
-  const cleanRest = rest.replace(/[^A-Za-z0-9_]/g, "_");
-  if (cleanRest !== rest) counters.annotations_renamed++;
-  const key = ("app_" + cleanRest).slice(0, MAX_ANNOTATION_KEY);
+  const key = annotationKey(attributeKey, value, counters);
+  if (key === undefined) return;
   const at = annotations.keys.indexOf(key);
   if (at === -1 && writer.left <= 0) {
     counters.annotations_dropped++;
