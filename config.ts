@@ -60,6 +60,18 @@ export interface MetricsConfig {
   timeoutMs: number;
 }
 
+/** The batch log record processor's settings (OTEL_BLRP_*, the specification's defaults). */
+export interface LogsBatchConfig {
+  /** OTEL_BLRP_MAX_QUEUE_SIZE: records buffered at most; a full buffer drops and counts. */
+  maxQueueSize: number;
+  /** OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: records per export at most (≤ maxQueueSize). */
+  maxExportBatchSize: number;
+  /** OTEL_BLRP_SCHEDULE_DELAY: time between two exports when no batch is full. */
+  scheduledDelayMillis: number;
+  /** OTEL_BLRP_EXPORT_TIMEOUT: longest one export may take, retries included (0 = no limit). */
+  exportTimeoutMillis: number;
+}
+
 /** OpenTelemetry logs (SDK mode): every logger event as an OTLP log record. */
 export interface LogsConfig {
   exporters: SignalExporterKind[];
@@ -68,6 +80,7 @@ export interface LogsConfig {
   headers: Record<string, string>;
   /** Per attempt (OTEL_EXPORTER_OTLP_TIMEOUT, shared with traces). */
   timeoutMs: number;
+  batch: LogsBatchConfig;
 }
 
 /** CloudWatch Embedded Metric Format events written to the CloudWatch Logs stream. */
@@ -195,6 +208,10 @@ export const CONFIG_VARIABLES = [
   "OTEL_LOGS_EXPORTER",
   "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
   "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+  "OTEL_BLRP_SCHEDULE_DELAY",
+  "OTEL_BLRP_EXPORT_TIMEOUT",
+  "OTEL_BLRP_MAX_QUEUE_SIZE",
+  "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
   "AWS_XRAY_ENABLED",
   "AWS_XRAY_DAEMON_ADDRESS",
   "AWS_XRAY_TRACING_NAME",
@@ -453,12 +470,47 @@ function metricsConfig(env: Env): MetricsConfig {
     exporters: signalExporters(env, "OTEL_METRICS_EXPORTER", endpoint),
     ...(endpoint ? { endpoint } : {}),
     headers: {
-      ...keyValues(env, "OTEL_EXPORTER_OTLP_HEADERS"),
-      ...keyValues(env, "OTEL_EXPORTER_OTLP_METRICS_HEADERS"),
+      ...headerList(env, "OTEL_EXPORTER_OTLP_HEADERS"),
+      ...headerList(env, "OTEL_EXPORTER_OTLP_METRICS_HEADERS"),
     },
     intervalMs,
     // The SDK requires the timeout to fit in the interval.
     timeoutMs: Math.min(int(env, "OTEL_METRIC_EXPORT_TIMEOUT", 30_000, 1), intervalMs),
+  };
+}
+
+/**
+ * The log record buffer is allocated at its full size at startup (a fixed ring), so its size is
+ * bounded well below the specification's 2^31 - 1 integers.
+ */
+export const MAX_LOG_QUEUE_SIZE = 1_000_000;
+
+/**
+ * OTEL_BLRP_*, with the specification's defaults (1000 ms delay, 30000 ms timeout, 2048 queued,
+ * batches of 512). A batch larger than the queue is refused, as the specification requires; an
+ * unset batch size shrinks to a smaller queue. A timeout of 0 means no limit.
+ */
+function logsBatchConfig(env: Env): LogsBatchConfig {
+  const maxQueueSize = int(env, "OTEL_BLRP_MAX_QUEUE_SIZE", 2048, 1, MAX_LOG_QUEUE_SIZE);
+  const batchSet = text(env, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE") !== undefined;
+  const maxExportBatchSize = int(
+    env,
+    "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+    Math.min(512, maxQueueSize),
+    1,
+    MAX_LOG_QUEUE_SIZE,
+  );
+  if (batchSet && maxExportBatchSize > maxQueueSize) {
+    throw new ConfigError(
+      `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE must be at most OTEL_BLRP_MAX_QUEUE_SIZE (${maxQueueSize}), got "${maxExportBatchSize}"`,
+    );
+  }
+  const timeout = ms(env, "OTEL_BLRP_EXPORT_TIMEOUT", 30_000, 0);
+  return {
+    maxQueueSize,
+    maxExportBatchSize,
+    scheduledDelayMillis: ms(env, "OTEL_BLRP_SCHEDULE_DELAY", 1000, 0),
+    exportTimeoutMillis: timeout === 0 ? MAX_TIMER_MS : timeout,
   };
 }
 
@@ -468,10 +520,11 @@ function logsConfig(env: Env): LogsConfig {
     exporters: signalExporters(env, "OTEL_LOGS_EXPORTER", endpoint),
     ...(endpoint ? { endpoint } : {}),
     headers: {
-      ...keyValues(env, "OTEL_EXPORTER_OTLP_HEADERS"),
-      ...keyValues(env, "OTEL_EXPORTER_OTLP_LOGS_HEADERS"),
+      ...headerList(env, "OTEL_EXPORTER_OTLP_HEADERS"),
+      ...headerList(env, "OTEL_EXPORTER_OTLP_LOGS_HEADERS"),
     },
-    timeoutMs: int(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000, 1),
+    timeoutMs: ms(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000, 1),
+    batch: logsBatchConfig(env),
   };
 }
 

@@ -168,6 +168,7 @@ try {
       endpoint: `${urls.otlp}/v1/logs`,
       headers: {},
       timeoutMs: 10_000,
+      batch: loadConfig({}).logs.batch,
     },
     resource: {},
     serviceVersion: "bench",

@@ -77,6 +77,21 @@ Deno.test("loadConfig() rejects each bad value with a ConfigError naming the var
     [{ OTEL_EXPORTER_OTLP_LOGS_HEADERS: "=x" }, "OTEL_EXPORTER_OTLP_LOGS_HEADERS"],
     [{ OTEL_METRIC_EXPORT_INTERVAL: "10" }, "OTEL_METRIC_EXPORT_INTERVAL"],
     [{ OTEL_METRIC_EXPORT_TIMEOUT: "0" }, "OTEL_METRIC_EXPORT_TIMEOUT"],
+    [{ OTEL_BLRP_SCHEDULE_DELAY: "-1" }, "OTEL_BLRP_SCHEDULE_DELAY"],
+    [{ OTEL_BLRP_SCHEDULE_DELAY: "1s" }, "OTEL_BLRP_SCHEDULE_DELAY"],
+    [{ OTEL_BLRP_EXPORT_TIMEOUT: "-5" }, "OTEL_BLRP_EXPORT_TIMEOUT"],
+    [{ OTEL_BLRP_EXPORT_TIMEOUT: String(2 ** 31) }, "OTEL_BLRP_EXPORT_TIMEOUT"],
+    [{ OTEL_BLRP_MAX_QUEUE_SIZE: "0" }, "OTEL_BLRP_MAX_QUEUE_SIZE"],
+    [{ OTEL_BLRP_MAX_QUEUE_SIZE: "many" }, "OTEL_BLRP_MAX_QUEUE_SIZE"],
+    [{ OTEL_BLRP_MAX_QUEUE_SIZE: "2000000" }, "OTEL_BLRP_MAX_QUEUE_SIZE"],
+    [{ OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: "0" }, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"],
+    [{ OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: "4096" }, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"],
+    [
+      { OTEL_BLRP_MAX_QUEUE_SIZE: "100", OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: "101" },
+      "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+    ],
+    [{ OTEL_EXPORTER_OTLP_LOGS_HEADERS: "x-a=b%0Ac" }, "OTEL_EXPORTER_OTLP_LOGS_HEADERS"],
+    [{ OTEL_EXPORTER_OTLP_METRICS_HEADERS: "bad key=v" }, "OTEL_EXPORTER_OTLP_METRICS_HEADERS"],
     [
       { CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_METRICS_NAMESPACE: "AWS/EC2" },
       "CLOUDWATCH_METRICS_NAMESPACE",
@@ -127,6 +142,31 @@ Deno.test("metrics and logs follow the OTLP endpoint by default, each with its o
   assert.equal(own.logs.endpoint, "http://127.0.0.1:4318/custom/logs");
   assert.deepEqual(own.logs.exporters, ["otlp"]);
   assert.deepEqual(own.metrics.exporters, ["console"]);
+  assert.deepEqual(off.logs.batch, {
+    maxQueueSize: 2048,
+    maxExportBatchSize: 512,
+    scheduledDelayMillis: 1000,
+    exportTimeoutMillis: 30_000,
+  }, "the specification's OTEL_BLRP_* defaults");
+  assert.deepEqual(
+    loadConfig({
+      OTEL_BLRP_MAX_QUEUE_SIZE: "100",
+      OTEL_BLRP_SCHEDULE_DELAY: "0",
+      OTEL_BLRP_EXPORT_TIMEOUT: "0",
+    }).logs.batch,
+    {
+      maxQueueSize: 100,
+      maxExportBatchSize: 100,
+      scheduledDelayMillis: 0,
+      exportTimeoutMillis: 2 ** 31 - 1,
+    },
+    "an unset batch size shrinks to the queue; a 0 timeout means no limit",
+  );
+  assert.equal(
+    loadConfig({ OTEL_BLRP_MAX_QUEUE_SIZE: "64", OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: "64" }).logs
+      .batch.maxExportBatchSize,
+    64,
+  );
   const cw = loadConfig({ CLOUDWATCH_LOG_GROUP: "cruddur" });
   assert.deepEqual(cw.cloudwatch?.metrics, {
     enabled: true,

@@ -14,7 +14,7 @@ import type { ConsoleLogRecords } from "./console.ts";
 import type { OtlpLogsDelivery } from "./delivery.ts";
 import type { LogsRequestEncoder } from "./encode.ts";
 
-/** Batch settings (the SDK's defaults: 2,048 queued, batches of 512, every second). */
+/** Batch settings (OTEL_BLRP_*; the defaults: 2,048 queued, batches of 512, every second). */
 export interface BatchSettings {
   maxQueueSize: number;
   maxExportBatchSize: number;

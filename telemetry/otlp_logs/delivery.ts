@@ -1,8 +1,10 @@
 /**
  * Sends encoded log batches over OTLP/HTTP with its own account. A retryable answer is retried
  * a few times with backoff (or after Retry-After, capped), sending the same bytes again; new
- * records meanwhile wait in the buffer, bounded by its capacity. Then the batch is dropped and
- * counted: unlike metrics, a lost batch of records is not recovered later.
+ * records meanwhile wait in the buffer, bounded by its capacity. The whole export, attempts and
+ * waits, ends by OTEL_BLRP_EXPORT_TIMEOUT: each attempt gets what is left of it, and a wait
+ * that would pass it is not started. Then the batch is dropped and counted: unlike metrics, a
+ * lost batch of records is not recovered later.
  */
 import type { IExporterTransport } from "@opentelemetry/otlp-exporter-base";
 import { exportOnce, type SignalSerializer } from "../otlp/json_export.ts";
@@ -26,8 +28,10 @@ export interface DeliveryOptions {
   transport: IExporterTransport;
   /** The pipeline's counters: this adds sent, retried, dropped, rejected, failed. */
   counts: SinkStats;
-  /** Per attempt. */
+  /** Per attempt (OTEL_EXPORTER_OTLP_TIMEOUT). */
   timeoutMs: number;
+  /** Per batch, every attempt and wait included (OTEL_BLRP_EXPORT_TIMEOUT). */
+  exportTimeoutMs: number;
   diagnostic: Diagnostic;
 }
 
@@ -49,9 +53,10 @@ export class OtlpLogsDelivery {
   /** Sends one batch of `records` records; settles when it is counted. Never rejects. */
   async deliver(body: Uint8Array, records: number): Promise<void> {
     const { counts, diagnostic } = this.#options;
+    const deadline = Date.now() + this.#options.exportTimeoutMs;
     for (let attempt = 1; !this.stopped; attempt++) {
       const outcome = await exportOnce(this.#options.transport, ENCODED, body, {
-        timeoutMs: this.#options.timeoutMs,
+        timeoutMs: Math.max(1, Math.min(this.#options.timeoutMs, deadline - Date.now())),
         rejectedField: "rejectedLogRecords",
       });
       if (this.stopped) return; // counted at shutdown
@@ -63,15 +68,21 @@ export class OtlpLogsDelivery {
         this.#failing = false;
         return;
       }
-      if (outcome.kind === "retry" && attempt < MAX_ATTEMPTS) {
+      const wait = outcome.kind === "retry"
+        ? Math.min(outcome.afterMs ?? 250 * 2 ** attempt, MAX_BACKOFF_MS)
+        : 0;
+      const inTime = Date.now() + wait < deadline;
+      if (outcome.kind === "retry" && attempt < MAX_ATTEMPTS && inTime) {
         counts.retried++;
-        const backoff = Math.min(MAX_BACKOFF_MS, 250 * 2 ** attempt);
-        await sleep(Math.min(outcome.afterMs ?? backoff, MAX_BACKOFF_MS), this.#closed.signal);
+        await sleep(wait, this.#closed.signal);
         continue;
       }
       if (outcome.kind === "retry") counts.dropped += records;
       else counts.failed += records;
-      if (!this.#failing) diagnostic(`logs: ${records} records lost: ${outcome.reason}`);
+      const reason = outcome.kind === "retry" && !inTime
+        ? `OTEL_BLRP_EXPORT_TIMEOUT (${this.#options.exportTimeoutMs} ms) passed: ${outcome.reason}`
+        : outcome.reason;
+      if (!this.#failing) diagnostic(`logs: ${records} records lost: ${reason}`);
       this.#failing = true;
       return;
     }

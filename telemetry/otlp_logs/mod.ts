@@ -9,13 +9,14 @@
  * (batcher.ts); the sink's own turn encodes each batch as OTLP JSON straight from the events
  * (encode.ts: resource and scope once per batch, no SDK LogRecord) and sends it over the traces
  * sink's fetch transport (delivery.ts); a few retries cover a short outage; a full buffer, an
- * exhausted retry and a shutdown deadline are counted as dropped.
+ * exhausted retry, an export past OTEL_BLRP_EXPORT_TIMEOUT and a shutdown deadline are counted
+ * as dropped. The batch settings are the OTEL_BLRP_* variables (config.ts).
  */
-import type { LogsConfig } from "../../config.ts";
+import type { LogsBatchConfig, LogsConfig } from "../../config.ts";
 import type { LogRecordSink } from "../logger.ts";
 import { OtlpHttpTransport } from "../otlp/transport.ts";
 import { type Diagnostic, emptyStats, type Sink, type SinkPlugin } from "../types.ts";
-import { type BatchSettings, LogBatcher } from "./batcher.ts";
+import { LogBatcher } from "./batcher.ts";
 import { ConsoleLogRecords } from "./console.ts";
 import { OtlpLogsDelivery } from "./delivery.ts";
 import { LogsRequestEncoder } from "./encode.ts";
@@ -26,8 +27,8 @@ export interface LogsPipelineOptions {
   resource: Record<string, string>;
   serviceVersion: string;
   diagnostic?: Diagnostic;
-  /** Batch tuning (tests: a short delay). */
-  batch?: Partial<BatchSettings>;
+  /** Batch tuning over `config.batch` (tests: a short delay). */
+  batch?: Partial<LogsBatchConfig>;
   /** Where `console` prints a record (default `console.dir`). */
   print?: (record: Record<string, unknown>) => void;
 }
@@ -58,6 +59,7 @@ export function createLogsPipeline(options: LogsPipelineOptions): LogsPipeline |
         transport: new OtlpHttpTransport({ url: config.endpoint, headers: config.headers }),
         counts,
         timeoutMs: config.timeoutMs,
+        exportTimeoutMs: options.batch?.exportTimeoutMillis ?? config.batch.exportTimeoutMillis,
         diagnostic,
       }),
     };
@@ -74,9 +76,8 @@ export function createLogsPipeline(options: LogsPipelineOptions): LogsPipeline |
   }
   if (!otlp && !console) return undefined;
   const batcher = new LogBatcher({
-    maxQueueSize: options.batch?.maxQueueSize ?? 2048,
-    maxExportBatchSize: options.batch?.maxExportBatchSize ?? 512,
-    scheduledDelayMillis: options.batch?.scheduledDelayMillis ?? 1000,
+    ...config.batch,
+    ...options.batch,
     ...(otlp ? { otlp } : {}),
     ...(console ? { console } : {}),
     counts,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { LogsConfig } from "../../../config.ts";
+import { loadConfig, type LogsConfig } from "../../../config.ts";
 import { createLogsPipeline, type LogsPipeline } from "../../../telemetry/otlp_logs/mod.ts";
 import { decodeLogs, type ReceivedLogRecord } from "../../support/otlp_signals.ts";
 
@@ -45,12 +45,23 @@ function startCollector() {
 }
 
 function config(url: string, exporters: LogsConfig["exporters"] = ["otlp"]): LogsConfig {
-  return { exporters, endpoint: url, headers: {}, timeoutMs: 5_000 };
+  return {
+    exporters,
+    endpoint: url,
+    headers: {},
+    timeoutMs: 5_000,
+    batch: loadConfig({}).logs.batch,
+  };
 }
 
 function pipeline(
   url: string,
-  batch: { maxQueueSize?: number; maxExportBatchSize?: number; scheduledDelayMillis?: number },
+  batch: {
+    maxQueueSize?: number;
+    maxExportBatchSize?: number;
+    scheduledDelayMillis?: number;
+    exportTimeoutMillis?: number;
+  },
   diagnostics: string[] = [],
 ): LogsPipeline {
   return createLogsPipeline({
@@ -255,4 +266,62 @@ Deno.test("log records: OTEL_LOGS_EXPORTER=console prints each record in the SDK
   }]);
   assert.equal(p.sink.stats().sent, 1);
   await p.sink.shutdown(Date.now() + 1_000);
+});
+
+Deno.test("log records: the batches follow config.logs.batch (OTEL_BLRP_*)", async () => {
+  const collector = startCollector();
+  const batch = loadConfig({
+    OTEL_BLRP_MAX_QUEUE_SIZE: "6",
+    OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: "3",
+    OTEL_BLRP_SCHEDULE_DELAY: "3600000",
+  }).logs.batch;
+  const p = createLogsPipeline({
+    config: { ...config(collector.url), batch },
+    resource: { "service.name": "backend-deno" },
+    serviceVersion: "0.1.0",
+  })!;
+  try {
+    for (let i = 0; i < 8; i++) {
+      p.records.emit("info", { message: `line ${i}`, i }, { timeMs: 1_000 + i, trace: TRACE });
+    }
+    assert.equal(p.sink.stats().dropped, 2, "the queue holds OTEL_BLRP_MAX_QUEUE_SIZE records");
+    // Two full batches leave at once; nothing waits for the hour-long delay.
+    await collector.waitFor(() => collector.batches.length >= 2, "two full batches");
+    assert.deepEqual(collector.batches.map((b) => b.map((r) => r.attributes.i)), [
+      [0, 1, 2],
+      [3, 4, 5],
+    ]);
+  } finally {
+    await p.sink.shutdown(Date.now() + 5_000);
+    await collector.close();
+  }
+});
+
+Deno.test("log records: a retry that would end past OTEL_BLRP_EXPORT_TIMEOUT is not waited for; the batch is dropped and counted", async () => {
+  const collector = startCollector();
+  const diagnostics: string[] = [];
+  const p = pipeline(collector.url, { exportTimeoutMillis: 500 }, diagnostics);
+  try {
+    collector.answers.push(() =>
+      new Response("busy", { status: 503, headers: { "retry-after": "3" } })
+    );
+    for (let i = 0; i < 3; i++) {
+      p.records.emit("info", { message: `line ${i}` }, { timeMs: Date.now(), trace: TRACE });
+    }
+    await p.sink.forceFlush(Date.now() + 10_000);
+    assert.equal(collector.bodies.length, 1, "one attempt: the 3 s wait would pass the 500 ms");
+    assert.deepEqual(p.sink.stats(), {
+      queued: 3,
+      sent: 0,
+      retried: 0,
+      dropped: 3,
+      rejected: 0,
+      failed: 0,
+    });
+    assert.equal(diagnostics.length, 1);
+    assert.match(diagnostics[0]!, /3 records lost: OTEL_BLRP_EXPORT_TIMEOUT \(500 ms\) passed/);
+  } finally {
+    await p.sink.shutdown(Date.now() + 5_000);
+    await collector.close();
+  }
 });
