@@ -17,6 +17,11 @@ export interface SinkStats {
   rejected: number;
   /** Items lost to a non-retryable failure of a whole request (400, 401, 403, 413). */
   failed: number;
+  /**
+   * Items shortened to fit a size limit and sent anyway (also counted in the above); present
+   * once a sink has shortened one.
+   */
+  truncated?: number;
 }
 
 /** A destination for telemetry that can be flushed and shut down within a deadline. */

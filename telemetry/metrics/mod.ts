@@ -194,7 +194,9 @@ export function createMetricsPipeline(
     stats() {
       const total = emptyStats();
       for (const c of counters) {
-        for (const key of Object.keys(total) as (keyof SinkStats)[]) total[key] += c.counts[key];
+        for (const key of Object.keys(total) as (keyof SinkStats)[]) {
+          total[key] = (total[key] ?? 0) + (c.counts[key] ?? 0);
+        }
       }
       return total;
     },

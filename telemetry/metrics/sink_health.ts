@@ -8,7 +8,8 @@
  *   queue full, oversized, retries exhausted, shutdown deadline).
  * - `otel.sdk.processor.{span,log}.queue.size`: items accepted but not settled yet.
  * - `cruddur.telemetry.queued` and `cruddur.telemetry.retried`: items accepted and send
- *   attempts repeated; the conventions define neither.
+ *   attempts repeated; `cruddur.telemetry.truncated`: items shortened to fit a size limit and
+ *   sent anyway (only sinks that shorten report it); the conventions define none of these.
  *
  * `otel.component.name` is the sink's name (`traces`, `xray`, `cloudwatch`, ...), and
  * `otel.component.type` the conventions' value where one exists. Read at collection time from
@@ -71,6 +72,12 @@ export function registerSinkHealthMetrics(
     valueType: ValueType.INT,
   });
 
+  const truncated = meter.createObservableCounter("cruddur.telemetry.truncated", {
+    unit: "{item}",
+    description: "Items a telemetry sink shortened to fit a size limit and sent anyway.",
+    valueType: ValueType.INT,
+  });
+
   meter.addBatchObservableCallback((result) => {
     for (const [name, s] of Object.entries(stats())) {
       const kind = SINK_KINDS[name] ?? { signal: "log", componentType: name };
@@ -85,6 +92,7 @@ export function registerSinkHealthMetrics(
       if (queue) result.observe(queue, Math.max(0, s.queued - settled), base);
       result.observe(queued, s.queued, base);
       result.observe(retried, s.retried, base);
+      if (s.truncated !== undefined) result.observe(truncated, s.truncated, base);
     }
-  }, [...Object.values(exported), ...Object.values(queueSize), queued, retried]);
+  }, [...Object.values(exported), ...Object.values(queueSize), queued, retried, truncated]);
 }

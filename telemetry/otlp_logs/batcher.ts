@@ -3,16 +3,18 @@
  * at a time, at once when a batch is full, else after the scheduled delay), over plain data:
  * {@linkcode LogBatcher.emit} only pushes the logger's event into the bounded buffer (a full
  * buffer turns the record away, counted dropped); the sink's own timer turn encodes a batch and
- * sends it. Flush delivers what was buffered when it was called; shutdown flushes within the
- * deadline, then counts whatever never settled as dropped.
+ * sends it (as several requests when it passes the body cap, encode.ts). Flush delivers what was
+ * buffered when it was called; shutdown flushes within the deadline, then counts whatever never
+ * settled as dropped.
  */
 import type { LogLevel, LogRecordSink, LogTraceContext } from "../logger.ts";
 import type { Diagnostic, Sink, SinkStats } from "../types.ts";
 import { beforeDeadline } from "../util/deadline.ts";
+import { type Report, throttledDiagnostic } from "../util/throttle.ts";
 import { type LogEvent, RecordBuffer, type RecordVisitor } from "./buffer.ts";
 import type { ConsoleLogRecords } from "./console.ts";
 import type { OtlpLogsDelivery } from "./delivery.ts";
-import type { LogsRequestEncoder } from "./encode.ts";
+import { type LogsRequestEncoder, MAX_RECORD_BYTES } from "./encode.ts";
 
 /** Batch settings (OTEL_BLRP_*; the defaults: 2,048 queued, batches of 512, every second). */
 export interface BatchSettings {
@@ -41,6 +43,8 @@ export class LogBatcher implements LogRecordSink, Sink {
   readonly #console: ConsoleLogRecords | undefined;
   readonly #counts: SinkStats;
   readonly #diagnostic: Diagnostic;
+  /** Repeated trouble (shortened records) at most once a minute. */
+  readonly #report: Report;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** The pending timer fires at once (a full batch is waiting). */
   #timerImmediate = false;
@@ -61,6 +65,7 @@ export class LogBatcher implements LogRecordSink, Sink {
     this.#console = options.console;
     this.#counts = options.counts;
     this.#diagnostic = options.diagnostic;
+    this.#report = throttledDiagnostic(options.diagnostic, { prefix: "logs" });
   }
 
   /** The request path: one push into the buffer, a timer armed when it starts or fills a batch. */
@@ -168,7 +173,18 @@ export class LogBatcher implements LogRecordSink, Sink {
       this.#counts.sent += encoded;
       return;
     }
-    await this.#otlp.delivery.deliver(this.#otlp.encoder.finish(), encoded);
+    const { encoder, delivery } = this.#otlp;
+    const requests = encoder.finish();
+    if (encoder.truncated > 0) {
+      this.#counts.truncated = (this.#counts.truncated ?? 0) + encoder.truncated;
+      this.#report(
+        "truncated",
+        `${encoder.truncated} records over ${MAX_RECORD_BYTES} bytes shortened to fit`,
+      );
+      encoder.truncated = 0;
+    }
+    // A batch over the body cap leaves as several requests, one at a time, in order.
+    for (const request of requests) await delivery.deliver(request.body, request.records);
   }
 
   readonly #visit: RecordVisitor = (level, event, timeMs, trace) => {

@@ -8,9 +8,40 @@
  * fractions as `doubleValue`, objects as `kvlistValue`, arrays as `arrayValue`. What a
  * collector would refuse is left out instead of sent: an empty attribute key, ids that are not
  * lowercase hex of the right length (or all zero).
+ *
+ * Size: one request body stays within {@linkcode MAX_REQUEST_BYTES}; a batch that would pass
+ * it is split into several requests, in order. A record over {@linkcode MAX_RECORD_BYTES} is
+ * kept, its longest strings cut with the one truncation marker until it fits, and counted in
+ * {@linkcode LogsRequestEncoder.truncated}. The UTF-8 size is counted only when the cheap bound
+ * (3 bytes per UTF-16 unit) says a limit may be near, so a usual batch is never measured.
  */
 import type { LogLevel, LogTraceContext } from "../logger.ts";
+import { truncateText, utf8Length } from "../util/text.ts";
 import type { LogEvent } from "./buffer.ts";
+
+/**
+ * The largest OTLP/HTTP logs request body we send, uncompressed: 4 MiB. The strictest receiver
+ * we target documents 5 MB (CloudWatch's OTLP endpoint, uncompressed; it refuses larger
+ * requests); the OpenTelemetry Collector's otlphttp receiver takes 20 MiB by default
+ * (confighttp `max_request_body_size`) and answers 413 past it. A full default batch of the
+ * logger's usual records (~1 KB each) is ~0.5 MB, so this only splits batches of big records.
+ */
+export const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The largest single record, encoded: 512 KiB. Honeycomb turns each record into an event that
+ * "must be less than 1 MB of uncompressed JSON", and CloudWatch's OTLP logs endpoint truncates
+ * events over 1 MB; half of it leaves room for the resource attributes copied onto each event.
+ * The logger's own caps (32 fields of 2,048 characters) keep records far below it unless
+ * OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT is raised.
+ */
+export const MAX_RECORD_BYTES = 512 * 1024;
+
+/** One request body and the records it carries. */
+export interface EncodedRequest {
+  body: Uint8Array;
+  records: number;
+}
 
 /** Event members that are the record's own fields or its resource, not attributes. */
 const NOT_ATTRIBUTES = new Set(["timestamp", "level", "message", "service", "trace_id", "span_id"]);
@@ -50,20 +81,39 @@ export interface EncoderOptions {
   /** Resource attributes (service.name, host.name, ...). */
   resource: Readonly<Record<string, unknown>>;
   scope: { name: string; version?: string };
+  /** Body cap (tests: smaller); default {@linkcode MAX_REQUEST_BYTES}. */
+  maxRequestBytes?: number;
+  /** Record cap (tests: smaller); default {@linkcode MAX_RECORD_BYTES}. */
+  maxRecordBytes?: number;
 }
 
+/** The request's closing brackets: `]}]}]}`. */
+const TAIL = "]}]}]}";
+
 /**
- * Builds one ExportLogsServiceRequest at a time: {@linkcode add} each record, then
- * {@linkcode finish} for the UTF-8 body. Reusable after `finish`.
+ * Builds ExportLogsServiceRequests: {@linkcode add} each record, then {@linkcode finish} for
+ * the UTF-8 bodies (one, or several when the records pass the body cap). Reusable after
+ * `finish`.
  */
 export class LogsRequestEncoder {
   /** Everything before the first record: resource and scope, encoded once. */
   readonly #head: string;
+  /** UTF-8 bytes of the head and the tail: every body's fixed part. */
+  readonly #baseBytes: number;
+  readonly #maxRequestBytes: number;
+  readonly #maxRecordBytes: number;
   /** `{"key":"name","value":` of the common attribute keys. */
   readonly #keys = new Map<string, string>();
+  /** Bodies already full, waiting for {@linkcode finish}. */
+  #sealed: EncodedRequest[] = [];
   /** The records so far, comma-separated: one string, flattened once by the UTF-8 encode. */
   #records = "";
   #count = 0;
+  /** The current body's size: an upper bound (3 bytes a unit) until measured, then exact. */
+  #bytes = 0;
+  #measured = false;
+  /** Records shortened to fit {@linkcode MAX_RECORD_BYTES} since the last {@linkcode finish}. */
+  truncated = 0;
   #lastMs = Number.NaN;
   #lastTime = "";
   /** The two records of a request share their span's ids: checked once. */
@@ -79,31 +129,103 @@ export class LogsRequestEncoder {
     }},"scopeLogs":[{"scope":{"name":${
       JSON.stringify(options.scope.name)
     }${version}},"logRecords":[`;
+    this.#baseBytes = utf8Length(this.#head) + TAIL.length;
+    this.#maxRequestBytes = options.maxRequestBytes ?? MAX_REQUEST_BYTES;
+    // A record must fit in a body of its own (the comma before it counted).
+    this.#maxRecordBytes = Math.min(
+      options.maxRecordBytes ?? MAX_RECORD_BYTES,
+      this.#maxRequestBytes - this.#baseBytes - 1,
+    );
+    this.#bytes = this.#baseBytes;
   }
 
   /** Records added since the last {@linkcode finish}. */
   get count(): number {
-    return this.#count;
+    let sealed = 0;
+    for (const request of this.#sealed) sealed += request.records;
+    return sealed + this.#count;
   }
 
   /** Appends one record. Throws only if the event itself does (a throwing getter). */
   add(level: LogLevel, event: LogEvent, timeMs: number, trace: LogTraceContext | undefined): void {
+    let record = this.#record(level, event, timeMs, trace, Infinity, true);
+    // An upper bound first; the exact count only when a limit may be near.
+    let bytes = record.length * 3;
+    let exact = false;
+    if (bytes > this.#maxRecordBytes) {
+      bytes = utf8Length(record);
+      exact = true;
+      if (bytes > this.#maxRecordBytes) {
+        record = this.#shortened(level, event, timeMs, trace);
+        bytes = utf8Length(record);
+        this.truncated++;
+      }
+    }
+    if (this.#measured && !exact) {
+      bytes = utf8Length(record);
+      exact = true;
+    }
+    if (this.#count > 0 && this.#bytes + 1 + bytes > this.#maxRequestBytes) {
+      if (!this.#measured) {
+        // Measure once what is already here; from now on every record is counted exactly.
+        this.#bytes = this.#baseBytes + utf8Length(this.#records);
+        this.#measured = true;
+        if (!exact) bytes = utf8Length(record);
+      }
+      if (this.#bytes + 1 + bytes > this.#maxRequestBytes) this.#seal();
+    }
+    this.#bytes += this.#count === 0 ? bytes : bytes + 1;
+    this.#records += this.#count++ === 0 ? record : `,${record}`;
+  }
+
+  /** Every body of the records added, in order, as UTF-8; the next request starts empty. */
+  finish(): EncodedRequest[] {
+    if (this.#count > 0) this.#seal();
+    const requests = this.#sealed;
+    this.#sealed = [];
+    this.#lastTrace = undefined;
+    return requests;
+  }
+
+  /** Closes the current body and starts the next one. */
+  #seal(): void {
+    this.#sealed.push({
+      body: utf8.encode(`${this.#head}${this.#records}${TAIL}`),
+      records: this.#count,
+    });
+    this.#records = "";
+    this.#count = 0;
+    this.#bytes = this.#baseBytes;
+    this.#measured = false;
+  }
+
+  /** One record's JSON; strings longer than `maxChars` cut with the marker. */
+  #record(
+    level: LogLevel,
+    event: LogEvent,
+    timeMs: number,
+    trace: LogTraceContext | undefined,
+    maxChars: number,
+    withAttributes: boolean,
+  ): string {
     if (timeMs !== this.#lastMs) {
       this.#lastMs = timeMs;
       this.#lastTime = unixNanos(timeMs);
     }
     let record = `{"timeUnixNano":"${this.#lastTime}","observedTimeUnixNano":"${this.#lastTime}"${
       SEVERITY_FIELDS[level] ?? `,"severityNumber":0`
-    },"body":${anyValue(event.message, 0)},"attributes":[`;
+    },"body":${anyValue(event.message, 0, maxChars)},"attributes":[`;
     let kept = 0;
     let dropped = 0;
     for (const key in event) {
       if (!isAttribute(event, key)) continue;
-      if (kept === ATTRIBUTE_COUNT_LIMIT) {
+      if (kept === ATTRIBUTE_COUNT_LIMIT || !withAttributes) {
         dropped++;
         continue;
       }
-      record += `${kept++ === 0 ? "" : ","}${this.#keyPrefix(key)}${anyValue(event[key], 0)}}`;
+      record += `${kept++ === 0 ? "" : ","}${this.#keyPrefix(key)}${
+        anyValue(event[key], 0, maxChars)
+      }}`;
     }
     record += "]";
     if (dropped > 0) record += `,"droppedAttributesCount":${dropped}`;
@@ -116,16 +238,38 @@ export class LogsRequestEncoder {
         (trace.traceFlags ?? 0) & 0xff
       }`;
     }
-    this.#records += this.#count++ === 0 ? `${record}}` : `,${record}}`;
+    return `${record}}`;
   }
 
-  /** The request body of every record added, as UTF-8; the next request starts empty. */
-  finish(): Uint8Array {
-    const body = utf8.encode(`${this.#head}${this.#records}]}]}]}`);
-    this.#records = "";
-    this.#count = 0;
-    this.#lastTrace = undefined;
-    return body;
+  /**
+   * The record re-encoded to fit {@linkcode MAX_RECORD_BYTES}: the longest cap on its strings
+   * that fits (binary search; only the strings over it are cut), or, if even empty strings
+   * are too many bytes, the body alone with the attributes counted as dropped.
+   */
+  #shortened(
+    level: LogLevel,
+    event: LogEvent,
+    timeMs: number,
+    trace: LogTraceContext | undefined,
+  ): string {
+    const fits = (maxChars: number) =>
+      utf8Length(this.#record(level, event, timeMs, trace, maxChars, true)) <=
+        this.#maxRecordBytes;
+    if (!fits(0)) {
+      for (let maxChars = this.#maxRecordBytes; maxChars > 0; maxChars >>= 1) {
+        const record = this.#record(level, event, timeMs, trace, maxChars, false);
+        if (utf8Length(record) <= this.#maxRecordBytes) return record;
+      }
+      return this.#record(level, event, timeMs, trace, 0, false);
+    }
+    let low = 0; // fits
+    let high = this.#maxRecordBytes; // a string of more UTF-16 units cannot fit
+    while (high - low > 1) {
+      const mid = Math.floor((low + high) / 2);
+      if (fits(mid)) low = mid;
+      else high = mid;
+    }
+    return this.#record(level, event, timeMs, trace, low, true);
   }
 
   #keyPrefix(key: string): string {
@@ -157,22 +301,31 @@ export function unixNanos(ms: number): string {
 }
 
 /** An attribute list: `[{"key":…,"value":…},…]`, empty keys left out. */
-function keyValues(object: Readonly<Record<string, unknown>>, depth: number): string {
+function keyValues(
+  object: Readonly<Record<string, unknown>>,
+  depth: number,
+  maxChars = Infinity,
+): string {
   let out = "";
   for (const key in object) {
     if (key === "" || !Object.hasOwn(object, key)) continue;
     out += `${out === "" ? "" : ","}{"key":${JSON.stringify(key)},"value":${
-      anyValue(object[key], depth)
+      anyValue(object[key], depth, maxChars)
     }}`;
   }
   return `[${out}]`;
 }
 
-/** One OTLP AnyValue as JSON; `{}` (the empty value) for null and what has no OTLP form. */
-export function anyValue(value: unknown, depth: number): string {
+/**
+ * One OTLP AnyValue as JSON; `{}` (the empty value) for null and what has no OTLP form.
+ * Strings longer than `maxChars` UTF-16 units are cut with the truncation marker.
+ */
+export function anyValue(value: unknown, depth: number, maxChars = Infinity): string {
   switch (typeof value) {
     case "string":
-      return `{"stringValue":${JSON.stringify(value)}}`;
+      return `{"stringValue":${
+        JSON.stringify(value.length > maxChars ? truncateText(value, maxChars) : value)
+      }}`;
     case "number":
       // int64 in JSON: a number is exact within 2^53; past it the double is the value.
       if (Number.isSafeInteger(value)) return `{"intValue":${value}}`;
@@ -187,12 +340,14 @@ export function anyValue(value: unknown, depth: number): string {
       if (Array.isArray(value)) {
         let out = "";
         for (let i = 0; i < value.length; i++) {
-          out += (i === 0 ? "" : ",") + anyValue(value[i], depth + 1);
+          out += (i === 0 ? "" : ",") + anyValue(value[i], depth + 1, maxChars);
         }
         return `{"arrayValue":{"values":[${out}]}}`;
       }
       if (value instanceof Uint8Array) return `{"bytesValue":"${base64(value)}"}`;
-      return `{"kvlistValue":{"values":${keyValues(value as Record<string, unknown>, depth + 1)}}}`;
+      return `{"kvlistValue":{"values":${
+        keyValues(value as Record<string, unknown>, depth + 1, maxChars)
+      }}}`;
     }
     default:
       return "{}";

@@ -3,7 +3,9 @@
  * answers as a collector would: 200, or on command 429 with Retry-After, 503, 400, a partial
  * success, a slow answer or none at all (a black hole). It also takes /v1/metrics and
  * /v1/logs, decoded strictly (tests/support/otlp_signals.ts): a malformed body gets 400 and is
- * kept for the test to see. The commanded answers apply to traces only.
+ * kept for the test to see; a body over the size limit gets 413 before it is decoded, as the
+ * Collector's receiver answers past `max_request_body_size`. The commanded answers apply to
+ * traces only.
  */
 import {
   decodeLogs,
@@ -76,6 +78,19 @@ export interface OtlpReceiver {
 
 const MAX_BODY = 64 * 1024 * 1024;
 
+/**
+ * The metrics and logs body limit by default: 5,000,000 bytes uncompressed, the strictest one
+ * documented among the receivers we target (CloudWatch's OTLP endpoint, "5 MB"; the
+ * OpenTelemetry Collector's otlphttp receiver takes 20 MiB by default).
+ */
+export const OTLP_SIGNAL_MAX_BODY_BYTES = 5_000_000;
+
+/** Options of {@linkcode startOtlpReceiver}. */
+export interface OtlpReceiverOptions {
+  /** Largest metrics or logs body accepted, in bytes; a larger one gets 413. */
+  maxSignalBodyBytes?: number;
+}
+
 type AnyValue = {
   stringValue?: string;
   intValue?: string | number;
@@ -129,7 +144,8 @@ function decode(body: any): ReceivedSpan[] {
 }
 
 /** Starts the receiver on an ephemeral loopback port. */
-export function startOtlpReceiver(): OtlpReceiver {
+export function startOtlpReceiver(options: OtlpReceiverOptions = {}): OtlpReceiver {
+  const maxSignalBytes = options.maxSignalBodyBytes ?? OTLP_SIGNAL_MAX_BODY_BYTES;
   const requests: ReceivedRequest[] = [];
   const waiters: Array<() => void> = [];
   const pending = new Set<() => void>();
@@ -144,8 +160,23 @@ export function startOtlpReceiver(): OtlpReceiver {
     into: SignalRequest<T>[],
     decode: (body: unknown) => T[],
   ): Promise<Response> {
-    const raw = await req.text();
-    if (raw.length > MAX_BODY) return new Response("too large", { status: 413 });
+    // The declared length first (no read), then the bytes that actually arrived.
+    const declared = Number(req.headers.get("content-length") ?? 0);
+    const bytes = declared > maxSignalBytes ? undefined : new Uint8Array(await req.arrayBuffer());
+    if (bytes === undefined || bytes.byteLength > maxSignalBytes) {
+      if (bytes === undefined) await req.body?.cancel(); // never read
+      const size = bytes?.byteLength ?? declared;
+      into.push({
+        headers: req.headers,
+        items: [],
+        raw: "",
+        status: 413,
+        error: `body of ${size} bytes over ${maxSignalBytes}`,
+      });
+      for (const wake of waiters.splice(0)) wake();
+      return new Response("request body too large", { status: 413 });
+    }
+    const raw = new TextDecoder().decode(bytes);
     try {
       if (!req.headers.get("content-type")?.includes("application/json")) {
         throw new Error(`content-type ${req.headers.get("content-type")}`);

@@ -5,8 +5,11 @@ import type { LogLevel, LogTraceContext } from "../../../telemetry/logger.ts";
 import {
   ATTRIBUTE_COUNT_LIMIT,
   LogsRequestEncoder,
+  MAX_RECORD_BYTES,
+  MAX_REQUEST_BYTES,
   unixNanos,
 } from "../../../telemetry/otlp_logs/encode.ts";
+import { TRUNCATION_MARKER } from "../../../telemetry/util/text.ts";
 import { decodeLogs } from "../../support/otlp_signals.ts";
 
 const TRACE: LogTraceContext = {
@@ -88,7 +91,7 @@ Deno.test("LogsRequestEncoder writes what the stock JsonLogsSerializer writes fo
     };
     // deno-lint-ignore no-explicit-any
   }) as any)!;
-  assert.deepEqual(normalised(parse(ours.finish())), normalised(parse(stock)));
+  assert.deepEqual(normalised(parse(ours.finish()[0]!.body)), normalised(parse(stock)));
 });
 
 Deno.test("LogsRequestEncoder output passes the strict OTLP decoder: severity, body, ids, time, resource", () => {
@@ -104,7 +107,7 @@ Deno.test("LogsRequestEncoder output passes the strict OTLP decoder: severity, b
     spanId: "0".repeat(16),
   });
   assert.equal(ours.count, 4);
-  const records = decodeLogs(parse(ours.finish()));
+  const records = decodeLogs(parse(ours.finish()[0]!.body));
   assert.equal(ours.count, 0, "the next request starts empty");
   assert.deepEqual(records.map((r) => [r.severityNumber, r.severityText, r.body]), [
     [9, "INFO", "first"],
@@ -145,7 +148,7 @@ Deno.test("LogsRequestEncoder keeps a batch valid whatever the values: empty key
     2,
     TRACE,
   );
-  const raw = ours.finish();
+  const raw = ours.finish()[0]!.body;
   const body = parse(raw) as {
     resourceLogs: [{ scopeLogs: [{ logRecords: Array<Record<string, unknown>> }] }];
   };
@@ -171,4 +174,96 @@ Deno.test("unixNanos is exact for epoch milliseconds", () => {
   assert.equal(unixNanos(0.5), "500000");
   assert.equal(unixNanos(-1), "0");
   assert.equal(unixNanos(Number.NaN), "0");
+});
+
+/** The records' JSON text of one body (between `"logRecords":[` and the closing brackets). */
+function recordsText(body: Uint8Array): string {
+  const text = new TextDecoder().decode(body);
+  const start = text.indexOf(`"logRecords":[`) + `"logRecords":[`.length;
+  return text.slice(start, -"]}]}]}".length);
+}
+
+Deno.test("LogsRequestEncoder splits a batch over the body cap into requests in order, each under the cap, counted by UTF-8 bytes", () => {
+  assert.ok(MAX_RECORD_BYTES < MAX_REQUEST_BYTES);
+  const cap = 2_000;
+  const ours = new LogsRequestEncoder({ resource: RESOURCE, scope: SCOPE, maxRequestBytes: cap });
+  // Multi-byte text: the UTF-16 length understates the bytes, so only an exact count holds.
+  for (let i = 0; i < 30; i++) {
+    ours.add(
+      "info",
+      { message: `line ${i}`, i, text: i % 2 ? "é".repeat(90) : "🙂".repeat(45) },
+      1,
+      TRACE,
+    );
+  }
+  assert.equal(ours.count, 30);
+  const requests = ours.finish();
+  assert.ok(requests.length > 2, `${requests.length} requests`);
+  for (const request of requests) {
+    assert.ok(request.body.byteLength <= cap, `${request.body.byteLength} bytes`);
+    // Not split more than needed: the next request's first record would not have fitted.
+  }
+  for (let r = 0; r + 1 < requests.length; r++) {
+    const next = recordsText(requests[r + 1]!.body).split(`,{"timeUnixNano"`)[0]!;
+    const room = cap - requests[r]!.body.byteLength;
+    assert.ok(new TextEncoder().encode(next).byteLength + 1 > room, "split only when full");
+  }
+  const records = requests.flatMap((r) => decodeLogs(parse(r.body)));
+  assert.deepEqual(records.map((r) => r.attributes.i), [...Array(30).keys()]);
+  assert.deepEqual(
+    requests.map((r) => r.records),
+    requests.map((r) => decodeLogs(parse(r.body)).length),
+  );
+  assert.equal(ours.truncated, 0);
+  assert.equal(ours.count, 0, "the next request starts empty");
+});
+
+Deno.test("LogsRequestEncoder shortens a record over the record cap with the truncation marker instead of losing it", () => {
+  const cap = 1_000;
+  const ours = new LogsRequestEncoder({ resource: RESOURCE, scope: SCOPE, maxRecordBytes: cap });
+  ours.add(
+    "error",
+    {
+      message: `boom ${"m".repeat(3_000)}`,
+      route: "/api/activities",
+      detail: "é".repeat(5_000),
+      nested: { stack: "s".repeat(4_000), line: 12 },
+    },
+    1,
+    TRACE,
+  );
+  ours.add("info", { message: "next", i: 1 }, 2, TRACE);
+  assert.equal(ours.truncated, 1);
+  const [request] = ours.finish();
+  const [big, next] = decodeLogs(parse(request!.body));
+  const bigText = recordsText(request!.body).split(`,{"timeUnixNano"`)[0]!;
+  assert.ok(new TextEncoder().encode(bigText).byteLength <= cap, "the record fits its cap");
+  assert.ok(
+    String(big!.body).startsWith("boom mmm") && String(big!.body).endsWith(TRUNCATION_MARKER),
+  );
+  assert.equal(big!.attributes.route, "/api/activities", "short values are kept whole");
+  assert.ok(String(big!.attributes.detail).endsWith(TRUNCATION_MARKER));
+  const nested = big!.attributes.nested as { stack: string; line: number };
+  assert.ok(nested.stack.endsWith(TRUNCATION_MARKER));
+  assert.equal(nested.line, 12);
+  assert.equal(big!.traceId, TRACE.traceId);
+  assert.deepEqual([next!.body, next!.attributes.i], ["next", 1]);
+});
+
+Deno.test("LogsRequestEncoder keeps the body of a record whose attributes alone pass the cap, counting them dropped", () => {
+  const cap = 400;
+  const ours = new LogsRequestEncoder({ resource: RESOURCE, scope: SCOPE, maxRecordBytes: cap });
+  const wide: Record<string, unknown> = { message: "wide record" };
+  for (let i = 0; i < 100; i++) wide[`attribute_${i}`] = i;
+  ours.add("warn", wide, 1, TRACE);
+  assert.equal(ours.truncated, 1);
+  const [request] = ours.finish();
+  const body = parse(request!.body) as {
+    resourceLogs: [{ scopeLogs: [{ logRecords: Array<Record<string, unknown>> }] }];
+  };
+  const [record] = decodeLogs(body);
+  assert.equal(record!.body, "wide record");
+  assert.deepEqual(record!.attributes, {});
+  assert.equal(body.resourceLogs[0].scopeLogs[0].logRecords[0]!.droppedAttributesCount, 100);
+  assert.ok(new TextEncoder().encode(recordsText(request!.body)).byteLength <= cap);
 });

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { loadConfig, type LogsConfig } from "../../../config.ts";
 import { createLogsPipeline, type LogsPipeline } from "../../../telemetry/otlp_logs/mod.ts";
+import { MAX_RECORD_BYTES, MAX_REQUEST_BYTES } from "../../../telemetry/otlp_logs/encode.ts";
+import { TRUNCATION_MARKER } from "../../../telemetry/util/text.ts";
+import { OTLP_SIGNAL_MAX_BODY_BYTES, startOtlpReceiver } from "../../support/otlp_receiver.ts";
 import { decodeLogs, type ReceivedLogRecord } from "../../support/otlp_signals.ts";
 
 const TRACE = { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7" };
@@ -323,5 +326,70 @@ Deno.test("log records: a retry that would end past OTEL_BLRP_EXPORT_TIMEOUT is 
   } finally {
     await p.sink.shutdown(Date.now() + 5_000);
     await collector.close();
+  }
+});
+
+Deno.test("log records: a burst of big records reaches a receiver that refuses bodies over 5 MB (413) complete, in order, each once", async () => {
+  const receiver = startOtlpReceiver();
+  const diagnostics: string[] = [];
+  const p = pipeline(`${receiver.url}/v1/logs`, {}, diagnostics);
+  try {
+    // The stand-in enforces its limit: one body over it is refused before it is decoded.
+    const over = await fetch(`${receiver.url}/v1/logs`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: " ".repeat(OTLP_SIGNAL_MAX_BODY_BYTES + 1),
+    });
+    await over.body?.cancel();
+    assert.equal(over.status, 413);
+    receiver.logRequests.length = 0;
+
+    // 60 records of ~300 KB (ASCII and two-byte text): ~18 MB, far over one body.
+    const count = 60;
+    for (let i = 0; i < count; i++) {
+      const detail = i % 2 ? "é".repeat(150_000) : "a".repeat(300_000);
+      p.records.emit("info", { message: `big ${i}`, i, detail }, {
+        timeMs: 1_000 + i,
+        trace: TRACE,
+      });
+    }
+    // And one record over the 512 KiB record cap: shortened, not lost.
+    p.records.emit("warn", { message: "huge", i: count, detail: "z".repeat(2_000_000) }, {
+      timeMs: 2_000,
+      trace: TRACE,
+    });
+    await p.sink.forceFlush(Date.now() + 60_000);
+
+    assert.deepEqual(receiver.logRequests.map((r) => r.status).filter((s) => s !== 200), []);
+    assert.ok(receiver.logRequests.length >= 5, `${receiver.logRequests.length} requests`);
+    for (const request of receiver.logRequests) {
+      assert.ok(new TextEncoder().encode(request.raw).byteLength <= MAX_REQUEST_BYTES);
+    }
+    const records = receiver.logRecords();
+    assert.deepEqual(records.map((r) => r.attributes.i), [...Array(count + 1).keys()]);
+    for (const r of records.slice(0, count)) {
+      assert.equal(
+        String(r.attributes.detail).length,
+        r.attributes.i as number % 2 ? 150_000 : 300_000,
+      );
+    }
+    const huge = String(records[count]!.attributes.detail);
+    assert.ok(huge.endsWith(TRUNCATION_MARKER) && huge.length < MAX_RECORD_BYTES, `${huge.length}`);
+    assert.equal(records[count]!.body, "huge");
+    assert.deepEqual(p.sink.stats(), {
+      queued: count + 1,
+      sent: count + 1,
+      retried: 0,
+      dropped: 0,
+      rejected: 0,
+      failed: 0,
+      truncated: 1,
+    });
+    assert.deepEqual(diagnostics, [
+      `logs: 1 records over ${MAX_RECORD_BYTES} bytes shortened to fit`,
+    ]);
+  } finally {
+    await p.sink.shutdown(Date.now() + 5_000);
+    await receiver.close();
   }
 });
