@@ -3,17 +3,15 @@
  * per space, event-loop delay, CPU time and uptime. All are observed at collection time, so
  * they cost the request path nothing.
  */
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { cpuUsage } from "node:process";
 import v8 from "node:v8";
 import { type Meter, ValueType } from "@opentelemetry/api";
+import { EventLoopDelayMonitor } from "./event_loop_delay.ts";
 
-/** Stops the event-loop sampler (its timer would keep the process alive). */
+/** Stops the event-loop sampler's timer. */
 export interface RuntimeMetrics {
   stop(): void;
 }
-
-const NS_PER_S = 1e9;
 
 /** Registers the runtime instruments on `meter`. */
 export function registerRuntimeMetrics(meter: Meter, startedMs = Date.now()): RuntimeMetrics {
@@ -42,18 +40,20 @@ export function registerRuntimeMetrics(meter: Meter, startedMs = Date.now()): Ru
     description: "The time the process has been running.",
     valueType: ValueType.DOUBLE,
   });
+  const gauge = (name: string, description: string) =>
+    meter.createObservableGauge(`nodejs.eventloop.delay.${name}`, { unit: "s", description });
   const delay = {
-    min: meter.createObservableGauge("nodejs.eventloop.delay.min", { unit: "s" }),
-    max: meter.createObservableGauge("nodejs.eventloop.delay.max", { unit: "s" }),
-    mean: meter.createObservableGauge("nodejs.eventloop.delay.mean", { unit: "s" }),
-    stddev: meter.createObservableGauge("nodejs.eventloop.delay.stddev", { unit: "s" }),
-    p50: meter.createObservableGauge("nodejs.eventloop.delay.p50", { unit: "s" }),
-    p90: meter.createObservableGauge("nodejs.eventloop.delay.p90", { unit: "s" }),
-    p99: meter.createObservableGauge("nodejs.eventloop.delay.p99", { unit: "s" }),
+    min: gauge("min", "Event loop minimum delay."),
+    max: gauge("max", "Event loop maximum delay."),
+    mean: gauge("mean", "Event loop mean delay."),
+    stddev: gauge("stddev", "Event loop standard deviation delay."),
+    p50: gauge("p50", "Event loop 50 percentile delay."),
+    p90: gauge("p90", "Event loop 90 percentile delay."),
+    p99: gauge("p99", "Event loop 99 percentile delay."),
   };
-  // 20 ms resolution: the sampler's own timer is then a negligible load.
-  const loop = monitorEventLoopDelay({ resolution: 20 });
-  loop.enable();
+  // Node's monitorEventLoopDelay semantics, measured cheaply (event_loop_delay.ts).
+  const loop = new EventLoopDelayMonitor({ resolutionMs: 20 });
+  loop.start();
 
   meter.addBatchObservableCallback((result) => {
     result.observe(rss, Deno.memoryUsage().rss);
@@ -67,18 +67,19 @@ export function registerRuntimeMetrics(meter: Meter, startedMs = Date.now()): Ru
     result.observe(cpu, usage.user / 1e6, { "cpu.mode": "user" });
     result.observe(cpu, usage.system / 1e6, { "cpu.mode": "system" });
     result.observe(uptime, (Date.now() - startedMs) / 1000);
-    // The histogram is in nanoseconds; each export reports the delay since the previous one.
-    if (loop.count > 0) {
-      result.observe(delay.min, loop.min / NS_PER_S);
-      result.observe(delay.max, loop.max / NS_PER_S);
-      result.observe(delay.mean, loop.mean / NS_PER_S);
-      result.observe(delay.stddev, loop.stddev / NS_PER_S);
-      result.observe(delay.p50, loop.percentile(50) / NS_PER_S);
-      result.observe(delay.p90, loop.percentile(90) / NS_PER_S);
-      result.observe(delay.p99, loop.percentile(99) / NS_PER_S);
+    // Each export reports the delay since the previous one.
+    const d = loop.read();
+    if (d !== undefined) {
+      result.observe(delay.min, d.min);
+      result.observe(delay.max, d.max);
+      result.observe(delay.mean, d.mean);
+      result.observe(delay.stddev, d.stddev);
+      result.observe(delay.p50, d.p50);
+      result.observe(delay.p90, d.p90);
+      result.observe(delay.p99, d.p99);
     }
     loop.reset();
   }, [rss, heapUsed, heapLimit, cpu, uptime, ...Object.values(delay)]);
 
-  return { stop: () => loop.disable() };
+  return { stop: () => loop.stop() };
 }
