@@ -3,8 +3,10 @@
  * naming the variable; nothing else in the app reads `Deno.env`.
  */
 
-import { type DatabaseConfig, redactDatabaseUrl } from "./services/store/mod.ts";
-import { parseDaemonAddress } from "./telemetry/xray/mod.ts";
+// Validation helpers from their own small modules: reading the config loads no sink or store.
+import { redactDatabaseUrl } from "./services/store/redact.ts";
+import type { DatabaseConfig } from "./services/store/types.ts";
+import { parseDaemonAddress } from "./telemetry/xray/address.ts";
 import { validateSamplingRule } from "./telemetry/xray/sampling.ts";
 
 /** Thrown for an environment variable that cannot be used. */

@@ -1,7 +1,7 @@
 /**
  * The composition root: read the config, build the telemetry, the store and the app, serve,
- * and shut down gracefully on SIGTERM/SIGINT (stop accepting, finish in-flight requests,
- * flush every sink within one deadline, exit 0).
+ * install the sinks whose clients are slow to load, and shut down gracefully on SIGTERM/SIGINT
+ * (stop accepting, finish in-flight requests, flush every sink within one deadline, exit 0).
  */
 import process from "node:process";
 import { corsOrigins, createApp } from "./app.ts";
@@ -12,7 +12,7 @@ import {
   openStore,
   type Store,
 } from "./services/store/mod.ts";
-import { createTelemetry } from "./telemetry/mod.ts";
+import { startTelemetry } from "./telemetry/mod.ts";
 
 function fail(message: string): never {
   Deno.stderr.writeSync(new TextEncoder().encode(`startup failed: ${message}\n`));
@@ -29,15 +29,20 @@ function readConfig(): Config {
 }
 const config = readConfig();
 
+function firstLine(error: unknown): string {
+  return error instanceof Error ? error.message.split("\n")[0] ?? error.name : String(error);
+}
+
 /** Telemetry that cannot start (a sink's setup failed) is a startup failure, in one line. */
-async function startTelemetry() {
+async function telemetryOrFail() {
   try {
-    return await createTelemetry(config);
+    return await startTelemetry(config);
   } catch (error) {
-    fail(error instanceof Error ? error.message.split("\n")[0] ?? error.name : String(error));
+    fail(firstLine(error));
   }
 }
-const telemetry = await startTelemetry();
+// The sinks the request path needs are installed now; the heavy ones once the server listens.
+const { telemetry, installDeferred, startupLine } = await telemetryOrFail();
 const { logger } = telemetry;
 const clock = Date.now;
 const CURRENT_USER = "andrewbrown";
@@ -104,6 +109,8 @@ Deno.unrefTimer(pruner);
 // Requests are counted so shutdown can wait for them before closing the server: Deno 2.9's
 // server.shutdown() makes a request body still arriving unreadable (denoland/deno#36809).
 let inFlight = 0;
+/** performance.now() of the last request's start: what "the server is quiet" is read from. */
+let lastRequestAt = 0;
 let draining = false;
 let onIdle: (() => void) | undefined;
 const SHUTTING_DOWN = JSON.stringify(["shutting_down"]);
@@ -117,6 +124,7 @@ async function handle(request: Request, info: Deno.ServeHandlerInfo): Promise<Re
   }
   if (outage) listenerRecovered();
   inFlight++;
+  lastRequestAt = performance.now();
   try {
     return await app.fetch(request, info);
   } finally {
@@ -148,10 +156,33 @@ function listen(port: number): Deno.HttpServer<Deno.NetAddr> {
         mode: telemetry.mode,
       });
       logger.info(describeDatabase(config.database));
-      for (const line of telemetry.describe()) logger.info(line);
-      logger.info(corsLine());
     },
   }, handle);
+}
+
+/**
+ * Installs the sinks whose clients load late, then prints the rest of the banner once, a line
+ * per sink. A sink that fails to install says so in its line, once, as a warning rather than a
+ * startup failure (the server is serving already, and module reads fail for a while when the
+ * process is out of file descriptors); it is retried with backoff, its share held in its
+ * bounded buffer, and its own line comes when it is up. Shutdown makes a last attempt and
+ * counts what never got in.
+ */
+async function installLateSinks(): Promise<void> {
+  let failed = (await installDeferred()).map((f) => f.sink);
+  const warnings = new Set(failed.map((sink) => startupLine(sink)));
+  for (const line of telemetry.describe()) {
+    if (warnings.has(line)) logger.warn(line);
+    else logger.info(line);
+  }
+  logger.info(corsLine());
+  for (let delay = 250; failed.length > 0; delay = Math.min(delay * 2, 30_000)) {
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    if (stopping) return;
+    const still = (await installDeferred()).map((f) => f.sink);
+    for (const sink of failed) if (!still.includes(sink)) logger.info(startupLine(sink) ?? sink);
+    failed = still;
+  }
 }
 
 /** A bind failure (port in use, an address this host lacks) is one startup line, exit 1. */
@@ -174,6 +205,27 @@ function firstListen(): Deno.HttpServer<Deno.NetAddr> {
 let server = firstListen();
 const boundPort = server.addr.port;
 watchListener(server);
+
+// Loading the heavy sink clients takes the event loop for ~0.2 s in a few synchronous chunks;
+// a request arriving meanwhile waits for them. So they load once the first request (a health
+// check, typically) has been answered and nothing else came for QUIET_MS, or LATEST_INSTALL_MS
+// after listening, whichever is first. Until then, what the requests give them waits in
+// bounded, counted buffers; a shutdown before that installs them itself, within its deadline.
+const QUIET_MS = 10;
+const LATEST_INSTALL_MS = 250;
+
+function whenQuiet(since: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      const now = performance.now();
+      const answered = lastRequestAt > 0 && inFlight === 0 && now - lastRequestAt >= QUIET_MS;
+      if (answered || now - since >= LATEST_INSTALL_MS || stopping) resolve();
+      else setTimeout(check, QUIET_MS);
+    };
+    setTimeout(check, QUIET_MS);
+  });
+}
+whenQuiet(performance.now()).then(installLateSinks);
 
 /**
  * Deno 2.9's Deno.serve ends its accept loop for good when accept() fails, with EMFILE among
@@ -217,7 +269,7 @@ async function lostListener(lost: Deno.HttpServer<Deno.NetAddr>, why: string): P
       logger.error(`Listener still failing after ${config.listenRecoveryMs} ms: ${why}`, {
         relistens: current.relistens,
       });
-      void shutdown("listener lost", 1);
+      void shutdown("Listener lost", 1);
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, current.delayMs));
@@ -235,10 +287,10 @@ async function lostListener(lost: Deno.HttpServer<Deno.NetAddr>, why: string): P
 }
 
 let stopping: Promise<void> | undefined;
-function shutdown(signal: string, exitCode = 0): Promise<void> {
+function shutdown(reason: string, exitCode = 0): Promise<void> {
   stopping ??= (async () => {
     const deadline = Date.now() + config.shutdownTimeoutMs;
-    logger.info(`${signal} received: draining requests and flushing telemetry`, {
+    logger.info(`${reason}: draining requests and flushing telemetry`, {
       deadline_ms: config.shutdownTimeoutMs,
     });
     // Half the budget for in-flight requests, the rest (at least) for the sinks.
@@ -266,13 +318,13 @@ function shutdown(signal: string, exitCode = 0): Promise<void> {
 }
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  Deno.addSignalListener(signal, () => void shutdown(signal));
+  Deno.addSignalListener(signal, () => void shutdown(`${signal} received`));
 }
 
 // Errors outside any request: report them (Rollbar at level "error"), then an uncaught
 // exception stops the process gracefully with exit code 1, as Node would without a handler.
 process.on("uncaughtException", (error) => {
   telemetry.reportError(error);
-  void shutdown("uncaughtException", 1);
+  void shutdown("uncaughtException received", 1);
 });
 process.on("unhandledRejection", (reason) => telemetry.reportError(reason));

@@ -20,7 +20,7 @@ import { createTelemetry } from "../telemetry/mod.ts";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { EmfAggregator } from "../telemetry/cloudwatch/emf.ts";
 import { HttpServerMetrics } from "../telemetry/metrics/http_server.ts";
-import { createLogsPipeline } from "../telemetry/otlp_logs/mod.ts";
+import { createLogsPipeline } from "../telemetry/otlp_logs/pipeline.ts";
 import { startHealthySinks } from "./sinks.ts";
 
 if (Deno.args[0] === "--sinks") {

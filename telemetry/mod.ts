@@ -32,15 +32,16 @@ import type { RollbarOptions } from "./rollbar/reporter.ts";
 import { createTraceIds, type TraceIds } from "./ids.ts";
 import { nativeTracer } from "./native.ts";
 import { createErrorReporting } from "./errors.ts";
-import { SinkSet } from "./sinks.ts";
+import { type InstallFailure, SinkSet } from "./sinks.ts";
 import { createTraced } from "./traced.ts";
 import { createTracerProvider } from "./tracing.ts";
-import type { Diagnostic, SinkContribution, SinkStats } from "./types.ts";
+import type { Diagnostic, SinkStats } from "./types.ts";
 import { beforeDeadline } from "./util/deadline.ts";
 import { stderrDiagnostic } from "./util/throttle.ts";
 import type { XRayOptions } from "./xray/mod.ts";
 
 export type { Logger } from "./logger.ts";
+export type { InstallFailure } from "./sinks.ts";
 export type { Sink, SinkStats } from "./types.ts";
 
 /** Test and embedding hooks; production passes none. */
@@ -109,7 +110,7 @@ function resourceAttributes(config: Config): Record<string, string> {
 function createProvider(
   config: Config,
   resource: Record<string, string>,
-  installed: readonly SinkContribution[],
+  sinks: SinkSet,
   testExporter: SpanExporter | undefined,
   ids: TraceIds,
 ): TracerProvider {
@@ -119,13 +120,13 @@ function createProvider(
   }
   const processors: SpanProcessor[] = [];
   if (testExporter) processors.push(new SimpleSpanProcessor(testExporter));
-  for (const c of installed) processors.push(...(c.spanProcessors ?? []));
+  processors.push(...sinks.spanProcessors);
   return createTracerProvider({
     config: config.otel,
     resource,
     ids,
     processors,
-    recordUnsampled: installed.some((c) => c.recordsUnsampled === true),
+    recordUnsampled: sinks.recordsUnsampled,
   });
 }
 
@@ -169,11 +170,42 @@ const untraced: Traced = (_name, fn) => {
   }
 };
 
-/** Builds the telemetry object from the config. */
+/** Builds the telemetry object from the config, every sink installed. */
 export async function createTelemetry(
   config: Config,
   overrides: TelemetryOverrides = {},
 ): Promise<Telemetry> {
+  const started = await startTelemetry(config, overrides);
+  const [failed] = await started.installDeferred();
+  if (failed) throw failed.error;
+  return started.telemetry;
+}
+
+/** {@linkcode startTelemetry}'s result: telemetry that works now, sinks that come later. */
+export interface StartedTelemetry {
+  /** Records everything from now on; the late sinks' share waits in bounded buffers. */
+  telemetry: Telemetry;
+  /**
+   * Installs the sinks whose clients are slow to load (AWS SDK, Rollbar, the OTLP and metrics
+   * SDKs) and hands each what it was given meanwhile: one attempt for each still waiting.
+   * Resolves with the ones that failed (call again to retry; they keep holding, bounded);
+   * flush and shutdown make one more attempt themselves.
+   */
+  installDeferred(): Promise<InstallFailure[]>;
+  /** One sink's banner line by its name (a late sink's own once it is installed). */
+  startupLine(sink: string): string | undefined;
+}
+
+/**
+ * Builds the telemetry with only the sinks the request path cannot do without (X-Ray's segment
+ * opener) installed, so the server can listen before the heavy sink clients load. Spans, log
+ * lines, records, error reports and request samples meant for a sink still loading wait in
+ * bounded, counted buffers (telemetry/pending.ts) until {@linkcode StartedTelemetry.installDeferred}.
+ */
+export async function startTelemetry(
+  config: Config,
+  overrides: TelemetryOverrides = {},
+): Promise<StartedTelemetry> {
   const diagnostic = overrides.diagnostic ?? stderrDiagnostic();
   const mode = config.otel.mode;
   const store: ContextStore = createContextStore(mode);
@@ -186,18 +218,12 @@ export async function createTelemetry(
     if (late.writer) result.console = late.writer.stats();
     return result;
   };
-  const sinks = await SinkSet.install({ config, diagnostic, resource, stats }, tuning);
+  const sinks = await SinkSet.start({ config, diagnostic, resource, stats }, tuning);
   late.sinks = sinks;
   const requestHook = sinks.requestHook;
   // X-Ray needs ids that start with the epoch seconds; without it, ids are random and say so.
   const ids = createTraceIds(requestHook ? "xray" : "random");
-  const tracerProvider = createProvider(
-    config,
-    resource,
-    sinks.contributions,
-    overrides.spanExporter,
-    ids,
-  );
+  const tracerProvider = createProvider(config, resource, sinks, overrides.spanExporter, ids);
   const sdkTracer = tracerProvider.getTracer("cruddur-backend", config.serviceVersion);
   // SDK-mode spans take their times from one microsecond clock (telemetry/span.ts, clock.ts).
   const tracer = mode === "native" ? nativeTracer(sdkTracer) : sdkTracer;
@@ -226,7 +252,7 @@ export async function createTelemetry(
   });
   let stopping: Promise<void> | undefined;
 
-  return {
+  const telemetry: Telemetry = {
     mode,
     tracer,
     tracerProvider,
@@ -277,5 +303,10 @@ export async function createTelemetry(
       })();
       return stopping;
     },
+  };
+  return {
+    telemetry,
+    installDeferred: () => sinks.installDeferred(),
+    startupLine: (name) => sinks.startupLine(name),
   };
 }

@@ -144,10 +144,30 @@ export interface InstallContext<Tuning = unknown> {
   readonly stats: () => Record<string, SinkStats>;
 }
 
+/**
+ * The parts of a contribution that can arrive after the server started serving: until the sink
+ * is installed, each is a bounded, counted buffer of the calls it receives (telemetry/pending.ts).
+ * A request hook, log ids and `recordsUnsampled` cannot wait: the request path or the tracer
+ * provider reads them from the first request on.
+ */
+export type DeferrableSlot =
+  | "spanProcessors"
+  | "logDestination"
+  | "errorDestination"
+  | "logRecords"
+  | "requestRecorder";
+
 /** A sink: one folder under telemetry/, listed once in telemetry/sinks.ts. */
 export interface SinkPlugin<Tuning = unknown> {
   /** The key of its counters in stats() and of its tuning in TelemetryOverrides. */
   readonly name: string;
   /** Reads its config section; loads heavy SDKs only when it is configured. */
   install(context: InstallContext<Tuning>): Promise<SinkContribution>;
+  /**
+   * For a sink whose client is slow to load (an SDK): the slots its contribution fills under
+   * this config, decided from the config alone (nothing loaded), so the server can listen
+   * while the sink installs. The install may fill fewer of them, never others. Undefined (or
+   * no method): the sink is installed before the server listens.
+   */
+  deferrable?(config: import("../config.ts").Config): readonly DeferrableSlot[] | undefined;
 }

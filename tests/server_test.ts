@@ -2,6 +2,10 @@ import assert from "node:assert/strict";
 import { buildApp, serve } from "./support/harness.ts";
 import { startOtlpReceiver } from "./support/otlp_receiver.ts";
 import { type Backend, startBackend } from "./support/backend.ts";
+import { startCloudWatchStandIn } from "./support/cloudwatch_standin.ts";
+import { AWS_ENV } from "./support/faults.ts";
+import { startRollbarStandIn } from "./support/rollbar_standin.ts";
+import { startUdpListener } from "./support/udp_listener.ts";
 
 const TRACE_ID = "5759e988bd862e3fe1be46a994272793";
 const PARENT_ID = "53995c3f42cd8ad8";
@@ -187,4 +191,93 @@ Deno.test("main.ts on SIGINT with nothing in flight exits 0 promptly", async () 
   assert.equal(status.code, 0);
   assert.ok(Date.now() - started < 5000, "did not wait out the drain deadline");
   assert.ok(backend.lines().some((line) => line.message === "Shutdown complete"));
+});
+
+Deno.test("main.ts answers before its heavy sinks load; a SIGTERM right after the first answer still delivers it to every sink", async () => {
+  const otlp = startOtlpReceiver();
+  const cloudwatch = startCloudWatchStandIn();
+  const rollbar = startRollbarStandIn();
+  const daemon = await startUdpListener();
+  let backend: Backend | undefined;
+  try {
+    backend = await startBackend({
+      ...AWS_ENV,
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      OTEL_BSP_SCHEDULE_DELAY: "60000",
+      AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.port}`,
+      CLOUDWATCH_LOG_GROUP: "cruddur",
+      CLOUDWATCH_LOG_STREAM: "first",
+      AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: cloudwatch.endpoint,
+      CLOUDWATCH_FLUSH_INTERVAL_MS: "60000",
+      ROLLBAR_ACCESS_TOKEN: "rollbar-token",
+      ROLLBAR_ENDPOINT: rollbar.endpoint,
+      SHUTDOWN_TIMEOUT_MS: "8000",
+    });
+    // The sinks load once this first answer is out: the signal lands before or while they do.
+    const res = await fetch(`${backend.url}/rollbar/test`);
+    assert.equal(await res.text(), "Hello World!");
+    backend.child.kill("SIGTERM");
+    assert.equal((await backend.child.status).code, 0);
+    await backend.done;
+    assert.equal((await backend.stderr).trim(), "");
+
+    // The banner: every line once, in order, whenever the sinks came up.
+    const messages = backend.lines().map((l) => String(l.message));
+    const banner = [
+      /^Cruddur backend listening on /,
+      /^Data: in memory/,
+      /^X-Ray: UDP to daemon/,
+      /^Traces: SDK pipeline to OTLP/,
+      /^Log records: SDK pipeline to OTLP/,
+      /^Logs: console \+ CloudWatch Logs group "cruddur"/,
+      /^Errors: Rollbar/,
+      /^Metrics: SDK pipeline to OTLP/,
+      /^CORS: /,
+    ];
+    const at = banner.map((line) => {
+      const found = messages.filter((m) => line.test(m));
+      assert.equal(found.length, 1, `${line} once in ${JSON.stringify(messages)}`);
+      return messages.findIndex((m) => line.test(m));
+    });
+    assert.deepEqual(at, [...at].sort((a, b) => a - b), "in banner order");
+
+    // The first request, in every sink, under one trace id.
+    const server = otlp.spans().find((s) => s.name === "GET /rollbar/test");
+    assert.ok(server, "its SERVER span reached the collector");
+    const events = cloudwatch.events("cruddur", "first").map((e) => JSON.parse(e.message));
+    const access = events.find((e) => e.event === "access" && e.path === "/rollbar/test");
+    assert.equal(access?.trace_id, server.traceId, "its access line reached CloudWatch");
+    assert.equal(rollbar.items.length, 1, "its warning reached Rollbar");
+    const warning = rollbar.items[0]!.data as { custom?: { trace_id?: string } };
+    assert.equal(warning.custom?.trace_id, server.traceId);
+    assert.ok(
+      otlp.logRecords().some((r) =>
+        r.traceId === server.traceId && r.attributes.event === "access"
+      ),
+      "its access log record reached the collector",
+    );
+    const summary = backend.lines().find((l) => l.message === "Shutdown complete");
+    const stats = summary?.telemetry as Record<string, Record<string, number>>;
+    for (const name of ["xray", "traces", "logs", "cloudwatch", "rollbar", "metrics"]) {
+      const s = stats[name];
+      assert.ok(s && (s.queued ?? 0) > 0, `${name} has an account: ${JSON.stringify(stats)}`);
+      assert.equal(s.dropped, 0, `${name}: ${JSON.stringify(s)}`);
+      assert.equal(s.queued, s.sent, `${name}: everything sent: ${JSON.stringify(s)}`);
+    }
+  } finally {
+    if (backend) {
+      try {
+        backend.child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await backend.child.status;
+      await backend.done;
+      await backend.stderr;
+    }
+    await otlp.close();
+    await cloudwatch.close();
+    await rollbar.close();
+    await daemon.close();
+  }
 });

@@ -10,9 +10,11 @@ import { classify } from "./sql_client.ts";
 import { databaseAttributes } from "./traced_query.ts";
 import type { DatabaseConfig, Store } from "./types.ts";
 import { createMemoryStore } from "./memory.ts";
+import { redactDatabaseUrl } from "./redact.ts";
 
 export * from "./types.ts";
 export { createMemoryStore, type MemoryStoreOptions } from "./memory.ts";
+export { redactDatabaseUrl } from "./redact.ts";
 
 /** Options of `openStore`. */
 export interface OpenStoreOptions {
@@ -33,20 +35,6 @@ export function describeDatabase(database: DatabaseConfig): string {
       return `Data: embedded PostgreSQL (PGlite) under ${database.dataDir}`;
     case "postgres":
       return `Data: PostgreSQL server ${redactDatabaseUrl(database.url)}`;
-  }
-}
-
-/** `postgres://user:secret@host/db` → `postgres://user@host/db`; unparseable → a placeholder. */
-export function redactDatabaseUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.password = "";
-    for (const key of [...parsed.searchParams.keys()]) {
-      if (/pass|secret|key|token/i.test(key)) parsed.searchParams.set(key, "REDACTED");
-    }
-    return parsed.href;
-  } catch {
-    return "(unparseable URL)";
   }
 }
 

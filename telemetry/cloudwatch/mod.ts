@@ -1,9 +1,10 @@
 /**
  * The CloudWatch Logs sink as the telemetry contract sees it: a log destination fed the
- * logger's JSON lines. The AWS SDK is loaded only when CloudWatch is configured.
+ * logger's JSON lines. The AWS SDK (and the EMF aggregator, which shares the HTTP metrics'
+ * method table) is loaded only when CloudWatch is configured, after the server listens: the
+ * lines of the first requests wait for it in the sink set's bounded buffer.
  */
 import type { Sink, SinkPlugin } from "../types.ts";
-import { EmfAggregator } from "./emf.ts";
 import type { CloudWatchSinkOptions } from "./sink.ts";
 
 /** Where a stream name comes from when CLOUDWATCH_LOG_STREAM is not set. */
@@ -24,6 +25,12 @@ export function defaultStreamName(parts: StreamNameParts): string {
 /** Installs the CloudWatch Logs sink from `config.cloudwatch` and `config.aws`. */
 export const cloudwatchSink: SinkPlugin<CloudWatchSinkOptions> = {
   name: "cloudwatch",
+  deferrable(config) {
+    if (!config.cloudwatch || !config.aws) return undefined;
+    return config.cloudwatch.metrics.enabled
+      ? ["logDestination", "requestRecorder"]
+      : ["logDestination"];
+  },
   async install({ config, diagnostic, resource, tuning }) {
     const section = config.cloudwatch;
     if (!section) {
@@ -62,6 +69,7 @@ export const cloudwatchSink: SinkPlugin<CloudWatchSinkOptions> = {
       };
     }
     // Embedded Metric Format events go straight into the sink's queue, beside the log lines.
+    const { EmfAggregator } = await import("./emf.ts");
     const emf = new EmfAggregator({
       namespace: section.metrics.namespace,
       service: config.serviceName,

@@ -1,100 +1,35 @@
 /**
- * OpenTelemetry logs (SDK mode): every event the logger keeps becomes an OTLP log record with
- * its severity, its message as the body, its fields as attributes and the trace and span ids
- * of the span it was written in, so a trace view shows its logs. The logger hands over the
- * event after scrubbing and caps, so a record carries exactly what the console and CloudWatch
- * lines carry.
- *
- * The request path only pushes that event (with its time and ids) into a bounded buffer
- * (batcher.ts); the sink's own turn encodes each batch as OTLP JSON straight from the events
- * (encode.ts: resource and scope once per batch, no SDK LogRecord) and sends it over the traces
- * sink's fetch transport (delivery.ts); a few retries cover a short outage; a full buffer, an
- * exhausted retry, an export past OTEL_BLRP_EXPORT_TIMEOUT and a shutdown deadline are counted
- * as dropped. The batch settings are the OTEL_BLRP_* variables (config.ts).
+ * The log-records sink as the telemetry contract sees it: the logger's events as OTLP log
+ * records (telemetry/otlp_logs/pipeline.ts). Its delivery shares the OTLP transformer-based
+ * export path, so it is loaded after the server listens: the records of the first requests
+ * wait for it in the sink set's bounded buffer.
  */
-import type { LogsBatchConfig, LogsConfig } from "../../config.ts";
-import type { LogRecordSink } from "../logger.ts";
-import { OtlpHttpTransport } from "../otlp/transport.ts";
-import { type Diagnostic, emptyStats, type Sink, type SinkPlugin } from "../types.ts";
-import { LogBatcher } from "./batcher.ts";
-import { ConsoleLogRecords } from "./console.ts";
-import { OtlpLogsDelivery } from "./delivery.ts";
-import { LogsRequestEncoder } from "./encode.ts";
+import type { LogsConfig } from "../../config.ts";
+import type { SinkPlugin } from "../types.ts";
+import type { LogsPipelineOptions } from "./pipeline.ts";
 
-/** Options of {@linkcode createLogsPipeline}. */
-export interface LogsPipelineOptions {
-  config: LogsConfig;
-  resource: Record<string, string>;
-  serviceVersion: string;
-  diagnostic?: Diagnostic;
-  /** Batch tuning over `config.batch` (tests: a short delay). */
-  batch?: Partial<LogsBatchConfig>;
-  /** Where `console` prints a record (default `console.dir`). */
-  print?: (record: Record<string, unknown>) => void;
-}
-
-/** What {@linkcode createLogsPipeline} returns. */
-export interface LogsPipeline {
-  /** What the logger feeds. */
-  records: LogRecordSink;
-  sink: Sink;
-  destination: string;
-}
-
-/** The instrumentation scope of every record. */
-const SCOPE_NAME = "cruddur-backend";
-
-/** Builds the logs pipeline; `undefined` when no exporter is configured. */
-export function createLogsPipeline(options: LogsPipelineOptions): LogsPipeline | undefined {
-  const { config } = options;
-  const diagnostic = options.diagnostic ?? (() => {});
-  const counts = emptyStats();
-  const scope = { name: SCOPE_NAME, version: options.serviceVersion };
-  const destinations: string[] = [];
-  let otlp: ConstructorParameters<typeof LogBatcher>[0]["otlp"];
-  if (config.exporters.includes("otlp") && config.endpoint) {
-    otlp = {
-      encoder: new LogsRequestEncoder({ resource: options.resource, scope }),
-      delivery: new OtlpLogsDelivery({
-        transport: new OtlpHttpTransport({ url: config.endpoint, headers: config.headers }),
-        counts,
-        timeoutMs: config.timeoutMs,
-        exportTimeoutMs: options.batch?.exportTimeoutMillis ?? config.batch.exportTimeoutMillis,
-        diagnostic,
-      }),
-    };
-    destinations.push(`OTLP/HTTP ${new URL(config.endpoint).origin}`);
-  }
-  let console: ConsoleLogRecords | undefined;
-  if (config.exporters.includes("console")) {
-    console = new ConsoleLogRecords({
-      resource: options.resource,
-      scope,
-      ...(options.print ? { print: options.print } : {}),
-    });
-    destinations.push("console");
-  }
-  if (!otlp && !console) return undefined;
-  const batcher = new LogBatcher({
-    ...config.batch,
-    ...options.batch,
-    ...(otlp ? { otlp } : {}),
-    ...(console ? { console } : {}),
-    counts,
-    diagnostic,
-  });
-  return { records: batcher, sink: batcher, destination: destinations.join(" + ") };
+/** Whether `config` names an exporter the pipeline builds (createLogsPipeline's rule). */
+function hasExporter(config: LogsConfig): boolean {
+  return (config.exporters.includes("otlp") && Boolean(config.endpoint)) ||
+    config.exporters.includes("console");
 }
 
 /** Installs the log-records sink from `config.logs` (SDK mode only; Deno exports natively). */
 export const otlpLogsSink: SinkPlugin<LogsPipelineOptions["batch"]> = {
   name: "logs",
-  install({ config, diagnostic, resource, tuning }) {
+  deferrable: (config) =>
+    config.otel.mode === "sdk" && hasExporter(config.logs) ? ["logRecords"] : undefined,
+  async install({ config, diagnostic, resource, tuning }) {
     if (config.otel.mode !== "sdk") {
-      return Promise.resolve({
+      return {
         startup: "Log records: not from the SDK pipeline (OTEL_DENO/OTEL_SDK_DISABLED is set)",
-      });
+      };
     }
+    const off = {
+      startup: "Log records: off (set OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_LOGS_EXPORTER)",
+    };
+    if (!hasExporter(config.logs)) return off;
+    const { createLogsPipeline } = await import("./pipeline.ts");
     const pipeline = createLogsPipeline({
       config: config.logs,
       resource: { ...resource },
@@ -102,15 +37,11 @@ export const otlpLogsSink: SinkPlugin<LogsPipelineOptions["batch"]> = {
       diagnostic,
       ...(tuning ? { batch: tuning } : {}),
     });
-    if (!pipeline) {
-      return Promise.resolve({
-        startup: "Log records: off (set OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_LOGS_EXPORTER)",
-      });
-    }
-    return Promise.resolve({
+    if (!pipeline) return off;
+    return {
       startup: `Log records: SDK pipeline to ${pipeline.destination}`,
       sink: pipeline.sink,
       logRecords: pipeline.records,
-    });
+    };
   },
 };

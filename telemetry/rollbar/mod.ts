@@ -1,6 +1,7 @@
 /**
  * The Rollbar sink as the telemetry contract sees it: an error destination. The Rollbar SDK
- * is loaded only when ROLLBAR_ACCESS_TOKEN is set.
+ * is loaded only when ROLLBAR_ACCESS_TOKEN is set, after the server listens: reports made
+ * before wait for it in the sink set's bounded buffer.
  */
 import type { SinkPlugin } from "../types.ts";
 import type { RollbarOptions } from "./reporter.ts";
@@ -20,6 +21,7 @@ function gitCommit(): string | undefined {
 /** Installs the Rollbar reporter from `config.rollbar`. */
 export const rollbarSink: SinkPlugin<RollbarOptions> = {
   name: "rollbar",
+  deferrable: (config) => config.rollbar ? ["errorDestination"] : undefined,
   async install({ config, diagnostic, resource, tuning }) {
     const section = config.rollbar;
     if (!section) return { startup: "Errors: Rollbar off (set ROLLBAR_ACCESS_TOKEN)" };

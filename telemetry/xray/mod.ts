@@ -22,6 +22,7 @@ import {
   type SamplingRuleDocument,
   validateSamplingRule,
 } from "./sampling.ts";
+import { parseDaemonAddress } from "./address.ts";
 import { createUdpSender, type DaemonAddress, type Lookup } from "./sender.ts";
 import {
   formatAmznTraceId,
@@ -34,6 +35,7 @@ import {
 
 export type { SamplingRule, SamplingRuleDocument } from "./sampling.ts";
 export type { DaemonAddress } from "./sender.ts";
+export { DEFAULT_DAEMON_ADDRESS, parseDaemonAddress } from "./address.ts";
 export {
   type AmznTraceHeader,
   formatAmznTraceId,
@@ -43,8 +45,6 @@ export {
   xrayToOtelTraceId,
 } from "./trace_header.ts";
 
-/** The daemon's default address, as the SDKs use it. */
-export const DEFAULT_DAEMON_ADDRESS: DaemonAddress = { host: "127.0.0.1", port: 2000 };
 const DEFAULT_FLUSH_INTERVAL_MS = 100;
 const DEFAULT_MAX_QUEUE = 2048;
 /** Deadline used when the tracer provider flushes or shuts the processor down itself. */
@@ -282,33 +282,6 @@ export function createXRay(options: XRayOptions): XRay {
       return { ...documentCounters, ...trackerCounters, ...requestCounters };
     },
   };
-}
-
-/**
- * Parses AWS_XRAY_DAEMON_ADDRESS: `host:port`, `[v6]:port`, or `udp:host:port tcp:host:port`
- * (either order; the UDP part is used). Undefined or empty gives 127.0.0.1:2000.
- */
-export function parseDaemonAddress(value: string | undefined): DaemonAddress {
-  const text = value?.trim() ?? "";
-  if (text.length === 0) return { ...DEFAULT_DAEMON_ADDRESS };
-  const parts = text.split(/\s+/);
-  let target: string | undefined;
-  if (parts.length === 1) {
-    target = parts[0];
-  } else if (parts.length === 2) {
-    const udp = parts.filter((part) => /^udp:/i.test(part));
-    const tcp = parts.filter((part) => /^tcp:/i.test(part));
-    if (udp.length === 1 && tcp.length === 1) target = udp[0]?.slice(4);
-  }
-  const match = target === undefined ? null : /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(target);
-  const host = match?.[1] ?? match?.[2];
-  const port = Number(match?.[3]);
-  if (host === undefined || !(port > 0 && port < 65536)) {
-    throw new TypeError(
-      `AWS_XRAY_DAEMON_ADDRESS must be "host:port" or "udp:host:port tcp:host:port", got "${text}"`,
-    );
-  }
-  return { host, port };
 }
 
 /** Reads and validates the sampling rule file (aws/json/xray.json). */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { loadConfig, type LogsConfig } from "../../../config.ts";
-import { createLogsPipeline, type LogsPipeline } from "../../../telemetry/otlp_logs/mod.ts";
+import { createLogsPipeline, type LogsPipeline } from "../../../telemetry/otlp_logs/pipeline.ts";
 import { MAX_RECORD_BYTES, MAX_REQUEST_BYTES } from "../../../telemetry/otlp_logs/encode.ts";
 import { TRUNCATION_MARKER } from "../../../telemetry/util/text.ts";
 import { OTLP_SIGNAL_MAX_BODY_BYTES, startOtlpReceiver } from "../../support/otlp_receiver.ts";

@@ -1,0 +1,303 @@
+/**
+ * PendingSink: what a sink installed late is given while it loads is held in order, bounded,
+ * and handed over once it is up; everything that never reaches it is counted.
+ */
+import assert from "node:assert/strict";
+import { ROOT_CONTEXT, type SpanContext, TraceFlags } from "@opentelemetry/api";
+import type { ReadableSpan, Span, SpanProcessor } from "@opentelemetry/sdk-trace-base";
+import type { LogLevel, LogTraceContext } from "../../telemetry/logger.ts";
+import type { RequestRecorder, RequestSample } from "../../telemetry/metrics/http_server.ts";
+import { PendingSink } from "../../telemetry/pending.ts";
+import {
+  emptyStats,
+  type ErrorContext,
+  type LogLine,
+  type MessageLevel,
+  type Sink,
+  type SinkContribution,
+  type SinkStats,
+} from "../../telemetry/types.ts";
+
+/** A sink that counts what it accepts, like the real ones (queued = every item offered). */
+class CountingSink implements Sink {
+  readonly name = "fake";
+  readonly counts: SinkStats = emptyStats();
+  shutdowns = 0;
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    this.shutdowns++;
+    return Promise.resolve();
+  }
+  stats(): SinkStats {
+    return { ...this.counts };
+  }
+}
+
+/** The smallest span object the stand-in and a processor read. */
+function fakeSpan(name: string, sampled: boolean): Span & ReadableSpan {
+  const context: SpanContext = {
+    traceId: "0af7651916cd43dd8448eb211c80319c",
+    spanId: "b7ad6b7169203331",
+    traceFlags: sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+  };
+  return { name, spanContext: () => context } as unknown as Span & ReadableSpan;
+}
+
+/** Records every processor call as "start:name" / "end:name". */
+class RecordingProcessor implements SpanProcessor {
+  readonly calls: string[] = [];
+  onStart(span: Span): void {
+    this.calls.push(`start:${(span as unknown as ReadableSpan).name}`);
+  }
+  onEnd(span: ReadableSpan): void {
+    this.calls.push(`end:${span.name}`);
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function line(n: number): LogLine {
+  return { timestamp: 1_700_000_000_000 + n, message: `{"n":${n}}` };
+}
+
+function sample(route: string): RequestSample {
+  return {
+    method: "GET",
+    scheme: "http",
+    route,
+    status: 200,
+    durationSeconds: 0.001,
+    errorType: undefined,
+    requestBytes: undefined,
+    responseBytes: 10,
+  };
+}
+
+Deno.test("PendingSink hands the held log lines over in order, then passes lines straight through", async () => {
+  const pending = new PendingSink("fake", ["logDestination"], 10);
+  const sink = new CountingSink();
+  const received: number[] = [];
+  for (let i = 0; i < 3; i++) pending.logDestination!.push(line(i));
+  assert.deepEqual(pending.stats(), { ...emptyStats(), queued: 3 }, "held lines are queued");
+  assert.equal(pending.startup(), "fake: installing");
+  await pending.install(() =>
+    Promise.resolve({
+      startup: "Fake: up",
+      sink,
+      logDestination: {
+        push(l) {
+          sink.counts.queued++;
+          sink.counts.sent++;
+          received.push(l.timestamp - 1_700_000_000_000);
+        },
+      },
+    })
+  );
+  pending.logDestination!.push(line(3));
+  assert.deepEqual(received, [0, 1, 2, 3]);
+  assert.deepEqual(pending.stats(), { ...emptyStats(), queued: 4, sent: 4 }, "counted once");
+  assert.equal(pending.startup(), "Fake: up");
+  assert.equal(pending.state, "up");
+});
+
+Deno.test("PendingSink turns calls away past its bound and counts them queued and dropped", async () => {
+  const pending = new PendingSink("fake", ["logDestination", "errorDestination"], 2);
+  const sink = new CountingSink();
+  const lines: number[] = [];
+  const errors: string[] = [];
+  for (let i = 0; i < 5; i++) pending.logDestination!.push(line(i));
+  for (let i = 0; i < 3; i++) pending.errorDestination!.reportMessage(`m${i}`, "info");
+  // 2 lines and 2 reports held, 3 + 1 turned away.
+  assert.deepEqual(pending.stats(), { ...emptyStats(), queued: 8, dropped: 4 });
+  await pending.install(() =>
+    Promise.resolve({
+      startup: "Fake: up",
+      sink,
+      logDestination: { push: (l) => lines.push(l.timestamp - 1_700_000_000_000) },
+      errorDestination: {
+        reportError: () => errors.push("error"),
+        reportMessage: (message) => errors.push(message),
+      },
+    })
+  );
+  assert.deepEqual(lines, [0, 1], "the oldest are kept");
+  assert.deepEqual(errors, ["m0", "m1"]);
+  const stats = pending.stats()!;
+  assert.equal(stats.dropped, 4, "what the buffer turned away stays counted");
+  assert.equal(stats.queued, 4, "the sink's own account has no entries: only the lost ones");
+});
+
+Deno.test("PendingSink replays span starts and ends in order and counts only sampled spans", async () => {
+  const pending = new PendingSink("traces", ["spanProcessors"], 2);
+  const processor = new RecordingProcessor();
+  const a = fakeSpan("a", true);
+  const b = fakeSpan("b", false);
+  const c = fakeSpan("c", true);
+  const d = fakeSpan("d", true);
+  const stand = pending.spanProcessor!;
+  stand.onStart(a, ROOT_CONTEXT);
+  stand.onStart(b, ROOT_CONTEXT);
+  stand.onStart(c, ROOT_CONTEXT); // past the bound of 2 started spans: turned away
+  stand.onEnd(b);
+  stand.onEnd(a);
+  stand.onEnd(c); // counted lost (sampled)
+  assert.deepEqual(pending.stats(), { ...emptyStats(), queued: 2, dropped: 1 }, "a held + c lost");
+  await pending.install(() =>
+    Promise.resolve({ startup: "Traces: up", spanProcessors: [processor] })
+  );
+  assert.deepEqual(processor.calls, ["start:a", "start:b", "end:b", "end:a"]);
+  stand.onStart(d, ROOT_CONTEXT);
+  stand.onEnd(d);
+  assert.deepEqual(processor.calls.slice(4), ["start:d", "end:d"]);
+  assert.deepEqual(pending.stats(), { ...emptyStats(), queued: 1, dropped: 1 });
+});
+
+Deno.test("PendingSink: a span started while installing and ended after reaches the sink whole", async () => {
+  const pending = new PendingSink("traces", ["spanProcessors"], 10);
+  const processor = new RecordingProcessor();
+  const open = fakeSpan("open", true);
+  pending.spanProcessor!.onStart(open, ROOT_CONTEXT);
+  await pending.install(() =>
+    Promise.resolve({ startup: "Traces: up", spanProcessors: [processor] })
+  );
+  pending.spanProcessor!.onEnd(open);
+  assert.deepEqual(processor.calls, ["start:open", "end:open"]);
+});
+
+Deno.test("PendingSink replays log records and request samples with their own times", async () => {
+  const pending = new PendingSink("logs", ["logRecords", "requestRecorder"], 10);
+  const records: Array<[LogLevel, unknown, number, LogTraceContext | undefined]> = [];
+  const recorded: string[] = [];
+  const trace = { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331" };
+  pending.logRecords!.emit("info", { message: "early" }, { timeMs: 42, trace });
+  pending.requestRecorder!.begin("GET", "http");
+  pending.requestRecorder!.end(sample("/a"));
+  const recorder: RequestRecorder = {
+    begin: (method) => recorded.push(`begin:${method}`),
+    end: (s) => recorded.push(`end:${s.route}`),
+  };
+  await pending.install(() =>
+    Promise.resolve({
+      startup: "Log records: up",
+      logRecords: { emit: (level, event, d) => records.push([level, event, d.timeMs, d.trace]) },
+      requestRecorder: recorder,
+    })
+  );
+  assert.deepEqual(records, [["info", { message: "early" }, 42, trace]]);
+  assert.deepEqual(recorded, ["begin:GET", "end:/a"]);
+});
+
+Deno.test("PendingSink pairs a begin its full buffer turned away with the next end, counted", async () => {
+  // bound 1: the recorder holds 4 calls (its bound is four times the others').
+  const pending = new PendingSink("metrics", ["requestRecorder"], 1);
+  const recorder = pending.requestRecorder!;
+  for (let i = 0; i < 5; i++) recorder.begin("GET", "http");
+  let active = 0;
+  const ends: string[] = [];
+  await pending.install(() =>
+    Promise.resolve({
+      startup: "Metrics: up",
+      requestRecorder: {
+        begin: () => active++,
+        end: (s) => {
+          active--;
+          ends.push(String(s.route));
+        },
+      },
+    })
+  );
+  for (let i = 0; i < 5; i++) recorder.end(sample(`/r${i}`));
+  assert.equal(active, 0, "the active-requests count is exact");
+  assert.deepEqual(ends, ["/r1", "/r2", "/r3", "/r4"]);
+  assert.deepEqual(pending.details(), { startup_samples_dropped: 1 });
+});
+
+Deno.test("PendingSink keeps holding after a failed install, and the next attempt delivers", async () => {
+  const pending = new PendingSink("cloudwatch", ["logDestination"], 10);
+  pending.logDestination!.push(line(0));
+  await assert.rejects(
+    pending.install(() => Promise.reject(new Error("Too many open files\nstack"))),
+    /Too many open files/,
+  );
+  assert.equal(pending.state, "waiting");
+  assert.equal(pending.startup(), "cloudwatch: not installed (Too many open files), retrying");
+  pending.logDestination!.push(line(1));
+  const received: number[] = [];
+  await pending.install(() =>
+    Promise.resolve({
+      startup: "Logs: up",
+      logDestination: { push: (l) => received.push(l.timestamp - 1_700_000_000_000) },
+    })
+  );
+  assert.deepEqual(received, [0, 1]);
+  assert.equal(pending.attempts, 2);
+});
+
+Deno.test("PendingSink abandoned by shutdown counts what it held and every later call as dropped", async () => {
+  const pending = new PendingSink("rollbar", ["errorDestination", "spanProcessors"], 10);
+  const context: ErrorContext = {};
+  pending.errorDestination!.reportError(new Error("early"), context);
+  const span = fakeSpan("s", true);
+  pending.spanProcessor!.onStart(span, ROOT_CONTEXT);
+  pending.abandon();
+  assert.equal(pending.state, "lost");
+  pending.errorDestination!.reportMessage("late", "warning" as MessageLevel);
+  pending.spanProcessor!.onEnd(span);
+  assert.deepEqual(pending.stats(), { ...emptyStats(), queued: 3, dropped: 3 });
+  // An install that completes afterwards is shut down at once and given nothing.
+  const sink = new CountingSink();
+  const reports: string[] = [];
+  await pending.install(() =>
+    Promise.resolve(
+      {
+        startup: "Errors: up",
+        sink,
+        errorDestination: {
+          reportError: () => reports.push("error"),
+          reportMessage: () => reports.push("message"),
+        },
+      } satisfies SinkContribution,
+    )
+  );
+  assert.deepEqual(reports, []);
+  assert.equal(sink.shutdowns, 0, "not attempted: the sink was given up on");
+});
+
+Deno.test("PendingSink refuses a contribution with parts that cannot arrive late or were not declared", async () => {
+  const hook = new PendingSink("xray", ["spanProcessors"]);
+  await assert.rejects(
+    hook.install(() => Promise.resolve({ startup: "X-Ray", requestHook: { begin: () => "" } })),
+    /cannot contribute requestHook/,
+  );
+  const undeclared = new PendingSink("fake", ["logDestination"]);
+  await assert.rejects(
+    undeclared.install(() =>
+      Promise.resolve({
+        startup: "Fake",
+        errorDestination: { reportError() {}, reportMessage() {} },
+      })
+    ),
+    /filled errorDestination, which deferrable\(\) did not declare/,
+  );
+});
+
+Deno.test("PendingSink: an install still loading when shutdown gives up is shut down once it arrives", async () => {
+  const pending = new PendingSink("cloudwatch", ["logDestination"]);
+  pending.logDestination!.push(line(0));
+  const loading = Promise.withResolvers<SinkContribution>();
+  const installed = pending.install(() => loading.promise);
+  pending.abandon();
+  const sink = new CountingSink();
+  const received: LogLine[] = [];
+  loading.resolve({ startup: "Logs: up", sink, logDestination: { push: (l) => received.push(l) } });
+  await installed;
+  assert.equal(sink.shutdowns, 1, "released at once");
+  assert.deepEqual(received, [], "it never gets the lines counted lost");
+  assert.deepEqual(pending.stats(), { ...emptyStats(), queued: 1, dropped: 1 });
+});
