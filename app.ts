@@ -1,14 +1,15 @@
 /**
  * `createApp(deps)`: the Hono application, with no I/O at import time. Middleware order:
- * telemetry first (it must see every response, errors included), then the response headers,
- * CORS and the body limit, then the routes; `onError` is the one place errors become HTTP.
+ * telemetry first (it must see every response, errors included), then the edge checks (Host,
+ * CORS, rate and body limits; they also finish the answer's headers), then the routes;
+ * `onError` is the one place errors become HTTP.
  */
 import { Hono } from "hono";
 import type { Config } from "./config.ts";
 import { activityRoutes } from "./routes/activities.ts";
 import { ROUTE_TEMPLATE, type RouteDeps } from "./routes/deps.ts";
 import { errorResponse, HttpError } from "./routes/errors.ts";
-import { addResponseHeader, applyResponseHeaders, responseBodyBytes } from "./routes/response.ts";
+import { addResponseHeader, responseBodyBytes } from "./routes/response.ts";
 import { healthRoutes, rollbarTestRoute } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { fromRequestTarget } from "./routes/request_target.ts";
@@ -65,12 +66,8 @@ export function createApp(deps: AppDeps): Hono {
       responseBytes: responseBodyBytes,
     }),
   );
-  // Every answer gets the security headers and the ones collected on the way: built in by
-  // jsonResponse (routes/response.ts), set here on any other.
-  app.use("*", async function responseHeaders(c, next) {
-    await next();
-    applyResponseHeaders(c);
-  });
+  // The checks, and on the way out every answer's security headers and the ones collected on
+  // the way: built in by jsonResponse (routes/response.ts), set by this layer on any other.
   app.use(
     "*",
     edgeChecks({

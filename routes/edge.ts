@@ -2,7 +2,8 @@
  * The checks in front of the routes, as one middleware layer: the Host first, then under
  * /api/ CORS (cross-origin requests only), the write rate limit (writes only) and the body
  * limit (requests with a body only). A same-origin read passes with one look at each instead
- * of a Hono layer per check.
+ * of a Hono layer per check. The same layer gives an answer not built by `jsonResponse` its
+ * security and collected headers on the way out (routes/response.ts), one layer fewer again.
  */
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
@@ -11,7 +12,7 @@ import { bodyReadError } from "./body.ts";
 import { errorResponse, HttpError } from "./errors.ts";
 import { type RateLimitOptions, rateLimitWrites, WRITE_METHODS } from "./rate_limit.ts";
 import { hasInvalidHost } from "./request_target.ts";
-import { addResponseHeader } from "./response.ts";
+import { addResponseHeader, applyResponseHeaders } from "./response.ts";
 
 /** Headers the Cruddur frontend sends, tracing headers included. */
 export const CORS_ALLOW_HEADERS = [
@@ -35,7 +36,7 @@ export interface EdgeOptions {
 /** A step of the chain; a refusal it makes becomes the answer (`c.res`), as Hono does. */
 type Next = () => Promise<void>;
 
-/** Creates the checks layer. */
+/** Creates the checks layer (it also finishes the answer's headers: see the module doc). */
 export function edgeChecks(options: EdgeOptions): MiddlewareHandler {
   const { origins } = options;
   const corsHeaders = cors({
@@ -55,6 +56,7 @@ export function edgeChecks(options: EdgeOptions): MiddlewareHandler {
     if (hasInvalidHost(c.req.raw)) return errorResponse(c, 400, ["invalid_host"]);
     if (!c.req.path.startsWith("/api/")) {
       await next();
+      applyResponseHeaders(c);
       return;
     }
     // The limit reads a chunked body itself; an error there is the body failing to arrive (a
@@ -78,10 +80,14 @@ export function edgeChecks(options: EdgeOptions): MiddlewareHandler {
       // Only cross-origin requests carry Origin; the rest skip the CORS work but keep `Vary`.
       addResponseHeader(c, "Vary", "Origin");
       await checkRate();
+      applyResponseHeaders(c);
       return;
     }
     // The page may read our Server-Timing trace metric (PerformanceServerTiming).
     if (origins.includes(origin)) addResponseHeader(c, "Timing-Allow-Origin", origin);
-    return await corsHeaders(c, checkRate);
+    // A preflight is answered here (204): it becomes the answer before its headers are set.
+    const preflight = await corsHeaders(c, checkRate);
+    if (preflight instanceof Response) c.res = preflight;
+    applyResponseHeaders(c);
   };
 }

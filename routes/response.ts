@@ -7,6 +7,16 @@
  * (`addResponseHeader`: the telemetry's trace headers, `Vary`, `Link`, `Retry-After`, ...) and
  * `jsonResponse` builds the answer once with all of them and the security headers, and keeps
  * the body so the span and the X-Ray segment can record its size without reading it.
+ *
+ * How the init names the headers matters as much (callgrind, a plain Hono handler answering
+ * the home feed with these 7 headers: 221k instructions per request given as an array of
+ * pairs, 190k as a plain object, 159k as a `Headers` object; 115k with content-type alone):
+ * Deno copies a `Headers` object's validated entries as they are, while an array or an object
+ * is converted and validated entry by entry. So a set that recurs (the security headers plus
+ * `Vary: Origin`, an `Allow`, a `Retry-After`) is built once as a `Headers` object and reused;
+ * a set holding a per-request value (a trace id, a `Link`, a HEAD answer's length) is given as
+ * a plain object.
+ *
  * An answer built any other way (Hono's own, a 204 preflight) gets the same headers set on it
  * by `applyResponseHeaders`, the slower path.
  */
@@ -76,20 +86,57 @@ export function responseBodyBytes(c: Context): number | undefined {
   return body === undefined ? undefined : Buffer.byteLength(body);
 }
 
+/**
+ * Headers whose values come from a small fixed set (the configuration, the route table, a
+ * rate limit's whole seconds): a header set made only of these recurs, so it is kept.
+ */
+const RECURRING = new Set(["vary", "allow", "retry-after", "timing-allow-origin"]);
+/** Kept header sets at most; past it a set is built per answer (still correct, slower). */
+const MAX_KEPT_SETS = 64;
+const JSON_HEADERS: ReadonlyArray<readonly [string, string]> = [
+  ["content-type", "application/json"],
+  ...API_SECURITY_HEADERS,
+];
+const keptSets = new Map<string, Headers>([["", new Headers(JSON_HEADERS as [string, string][])]]);
+
+/** The kept `Headers` of a JSON answer with `extra`, or undefined when it is not one to keep. */
+function keptHeaders(extra: ReadonlyArray<[string, string]>): Headers | undefined {
+  let key = "";
+  for (const [name, value] of extra) {
+    if (!RECURRING.has(name.toLowerCase())) return undefined;
+    key += `${name}\n${value}\n`;
+  }
+  let headers = keptSets.get(key);
+  if (headers === undefined && keptSets.size < MAX_KEPT_SETS) {
+    headers = new Headers([...JSON_HEADERS, ...extra] as [string, string][]);
+    keptSets.set(key, headers);
+  }
+  return headers;
+}
+
+/** A JSON answer's headers as one plain object (a repeated name joins its values, as HTTP does). */
+function headerObject(extra: ReadonlyArray<readonly [string, string]>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of JSON_HEADERS) headers[name] = value;
+  for (const [name, value] of extra) {
+    const key = name.toLowerCase();
+    const before = headers[key];
+    headers[key] = before === undefined ? value : `${before}, ${value}`;
+  }
+  return headers;
+}
+
 /** Serialises `value` and answers with it, every collected header included. */
 export function jsonResponse(c: Context, value: unknown, status: ContentfulStatusCode): Response {
   const text = JSON.stringify(value);
   const state = pending(c);
-  const headers: Array<[string, string] | readonly [string, string]> = [
-    ["content-type", "application/json"],
-    ...API_SECURITY_HEADERS,
-    ...state.list,
-  ];
-  // Deno counts a body's length itself; a HEAD answer has none, so it is told.
-  if (c.req.method === "HEAD") headers.push(["content-length", String(Buffer.byteLength(text))]);
   state.applied = true;
   state.body = text;
-  return new Response(text, { status, headers: headers as Array<[string, string]> });
+  // Deno counts a body's length itself; a HEAD answer has none, so it is told.
+  const headers = c.req.method === "HEAD"
+    ? headerObject([...state.list, ["content-length", String(Buffer.byteLength(text))]])
+    : keptHeaders(state.list) ?? headerObject(state.list);
+  return new Response(text, { status, headers });
 }
 
 /**

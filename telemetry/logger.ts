@@ -4,7 +4,7 @@
  * forge a second event and every line leads to its trace. Console output is buffered and
  * written off the request path; the CloudWatch sink receives the same JSON line.
  */
-import { scrubText } from "./scrub.ts";
+import { redactText, scrubShapes } from "./scrub.ts";
 import { detached } from "./util/text.ts";
 import type { LogLine } from "./types.ts";
 
@@ -94,24 +94,52 @@ export function cap(text: string, max: number): string {
   return detached(`${text.slice(0, max)}…[truncated ${text.length - max}]`);
 }
 
-function capValue(value: unknown, scrub: (text: string) => string, depth = 0): unknown {
-  if (typeof value === "string") return cap(scrub(value), MAX_STRING_FIELD);
+/** Scrubs a string of secret shapes and of the request's secrets (longest first, or none). */
+function scrubWith(text: string, secrets: readonly string[] | undefined): string {
+  const out = scrubShapes(text);
+  return secrets === undefined ? out : redactText(out, secrets);
+}
+
+function capValue(value: unknown, secrets: readonly string[] | undefined, depth = 0): unknown {
+  if (typeof value === "string") return cap(scrubWith(value, secrets), MAX_STRING_FIELD);
   if (typeof value === "number" || typeof value === "boolean" || value === null) return value;
   if (value instanceof Error) {
-    return { type: value.name, message: cap(scrub(value.message), MAX_STRING_FIELD) };
+    return { type: value.name, message: cap(scrubWith(value.message, secrets), MAX_STRING_FIELD) };
   }
   if (typeof value === "bigint") return value.toString();
   if (depth >= 3 || typeof value !== "object") return String(typeof value);
   if (Array.isArray(value)) {
-    return value.slice(0, MAX_FIELDS).map((v) => capValue(v, scrub, depth + 1));
+    return value.slice(0, MAX_FIELDS).map((v) => capValue(v, secrets, depth + 1));
   }
   const out: Record<string, unknown> = {};
   let n = 0;
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
     if (++n > MAX_FIELDS) break;
-    out[cap(key, 64)] = capValue(v, scrub, depth + 1);
+    out[cap(key, 64)] = capValue(v, secrets, depth + 1);
   }
   return out;
+}
+
+/**
+ * The ISO-8601 form of epoch milliseconds, with the text up to the second kept: events of one
+ * second share it, and only the milliseconds are formatted (a Date and its ISO string per
+ * event cost more than the event's JSON).
+ */
+function createTimestamps(): (ms: number) => string {
+  let second = Number.NaN;
+  let prefix = "";
+  return (ms) => {
+    const whole = Math.floor(ms / 1000);
+    if (whole !== second) {
+      const iso = new Date(whole * 1000).toISOString();
+      // "…T12:34:56.000Z": everything before the milliseconds.
+      prefix = iso.slice(0, -4);
+      second = whole;
+    }
+    const milli = ms - whole * 1000;
+    if (!Number.isInteger(milli)) return new Date(ms).toISOString();
+    return `${prefix}${milli < 10 ? "00" : milli < 100 ? "0" : ""}${milli}Z`;
+  };
 }
 
 function prettyLine(event: Record<string, unknown>): string {
@@ -132,8 +160,8 @@ export function createLogger(options: LoggerOptions): Logger {
     ? "pretty"
     : "json";
   const now = options.now ?? Date.now;
-  let lastTs = Number.NaN;
-  let lastIso = "";
+  const timestamp = createTimestamps();
+  const service = options.service;
 
   function emit(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
     if (LEVELS[level] < threshold) return;
@@ -148,19 +176,17 @@ export function createLogger(options: LoggerOptions): Logger {
   ): void {
     if (LEVELS[level] < threshold) return;
     const ts = now();
-    // Looked up once per event, not once per string field.
-    const secrets = options.secrets?.();
-    const scrub = (text: string) => scrubText(text, secrets);
-    // Events of one millisecond share their timestamp string: formatting dates is not free.
-    if (ts !== lastTs) {
-      lastTs = ts;
-      lastIso = new Date(ts).toISOString();
-    }
+    // Looked up and ordered (longest first) once per event, not once per string field.
+    const active = options.secrets?.();
+    const secrets = active !== undefined && active.size > 0
+      ? [...active].sort((a, b) => b.length - a.length)
+      : undefined;
+    const text = typeof message === "string" ? message : String(message);
     const event: Record<string, unknown> = {
-      timestamp: lastIso,
+      timestamp: timestamp(ts),
       level,
-      message: cap(scrub(String(message)), MAX_MESSAGE),
-      service: options.service,
+      message: cap(scrubWith(text, secrets), MAX_MESSAGE),
+      service,
     };
     if (trace) {
       event.trace_id = trace.traceId;
@@ -170,10 +196,15 @@ export function createLogger(options: LoggerOptions): Logger {
     if (fields) {
       let n = 0;
       for (const key in fields) {
-        if (fields[key] === undefined) continue;
+        const value = fields[key];
+        if (value === undefined) continue;
         if (++n > MAX_FIELDS) break;
         const name = RESERVED.has(key) ? `field_${key}` : cap(key, 64);
-        event[name] = capValue(fields[key], scrub);
+        event[name] = typeof value === "string"
+          ? cap(scrubWith(value, secrets), MAX_STRING_FIELD)
+          : typeof value === "number"
+          ? value
+          : capValue(value, secrets);
       }
     }
     try {

@@ -75,3 +75,28 @@ Deno.test("console writer: a broken output loses its batch, counted, and never t
   assert.equal(stats.dropped, 2);
   assert.equal(stats.sent, 0);
 });
+
+Deno.test("console writer: lines that arrive during a write wait for the interval, not a write each", async () => {
+  const writes: string[] = [];
+  const finish: Array<() => void> = [];
+  const output = {
+    write(data: Uint8Array) {
+      writes.push(decoder.decode(data));
+      return new Promise<number>((resolve) => finish.push(() => resolve(data.length)));
+    },
+  };
+  // An interval no test waits for: only a full batch or a flush may start a write.
+  const writer = createConsoleWriter(output, { intervalMs: 60_000, batchBytes: 10 });
+  writer.write("x".repeat(20));
+  assert.equal(writes.length, 1, "a full batch is written at once");
+  writer.write("b");
+  finish.shift()!();
+  // Every continuation of the finished write has run once a timer of 0 ms fires.
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(writes.length, 1, "the line that arrived during the write waits for the interval");
+  const flushed = writer.flush(Date.now() + 5000);
+  assert.deepEqual(writes, ["x".repeat(20) + "\n", "b\n"], "a flush writes it at once");
+  finish.shift()!();
+  await flushed;
+  assert.equal(writer.stats().sent, 2);
+});
