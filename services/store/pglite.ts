@@ -4,6 +4,7 @@
  * PGlite serialises queries itself; transactions hold it exclusively.
  */
 import { PGlite, type Transaction } from "@electric-sql/pglite";
+import { DEFAULT_TEMPLATE, fillFromTemplate } from "./pglite_template.ts";
 import type { SqlClient, SqlSession } from "./sql_client.ts";
 
 function session(db: PGlite | Transaction): SqlSession {
@@ -25,9 +26,28 @@ function session(db: PGlite | Transaction): SqlSession {
  */
 const START_SETTINGS = ["shared_buffers=16MB"];
 
-/** Opens (creating on first use) the database under `dataDir`; `memory://` keeps it in memory. */
-export async function openPglite(dataDir: string): Promise<SqlClient> {
-  if (dataDir !== "memory://") await Deno.mkdir(dataDir, { recursive: true });
+/** Options of `openPglite`. */
+export interface OpenPgliteOptions {
+  /**
+   * The initdb'd cluster an empty `dataDir` is copied from (pglite_template.ts); default the
+   * one `deno task pglite-template` makes; null: always PGlite's own initdb.
+   */
+  template?: string | null;
+}
+
+/**
+ * Opens (creating on first use) the database under `dataDir`; `memory://` keeps it in memory.
+ * An empty directory starts as a copy of the template when there is one, else PGlite initdb's.
+ */
+export async function openPglite(
+  dataDir: string,
+  options: OpenPgliteOptions = {},
+): Promise<SqlClient> {
+  if (dataDir !== "memory://") {
+    await Deno.mkdir(dataDir, { recursive: true });
+    const template = options.template === undefined ? DEFAULT_TEMPLATE : options.template;
+    if (template !== null) await fillFromTemplate(dataDir, template);
+  }
   const db = await PGlite.create(dataDir, {
     startParams: [...PGlite.defaultStartParams, ...START_SETTINGS.flatMap((s) => ["-c", s])],
   });

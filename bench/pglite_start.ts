@@ -1,0 +1,124 @@
+// deno-lint-ignore-file no-console -- a command-line report: printing is its job
+/**
+ * PGlite's cold start, as `deno task bench` measures it (issue 16: first data answer ≤ 600 ms
+ * after spawn): main.ts with full-pglite's environment (every sink on, healthy stand-ins),
+ * pinned to CPU 0, timed from spawn to the first 200 of the route (polled every 2 ms). Prints
+ * each start and the median, on a prepared (migrated, seeded) DATA_DIR and on empty ones, with
+ * the CPU the server had used by then (what a busy machine does not change).
+ *
+ *   deno run -A bench/pglite_start.ts [--runs=5] [--only=existing|empty] [--env=K=V ...]
+ *     [--deno-flag=--v8-flags=...] [--app-dir=DIR]
+ */
+import { parseArgs } from "node:util";
+import {
+  ALWAYS_SAMPLE_RULE,
+  APP_DIR,
+  baseEnv,
+  cleanup,
+  CONFIGS,
+  freePort,
+  hasTaskset,
+  installSignalHandlers,
+  median,
+  onCleanup,
+  pinSelf,
+  procSample,
+  ROUTE,
+  startServer,
+  storeSettings,
+} from "./lib.ts";
+import { startHealthySinks } from "./sinks.ts";
+
+const { values: args } = parseArgs({
+  args: Deno.args,
+  options: {
+    runs: { type: "string", default: "5" },
+    only: { type: "string" },
+    env: { type: "string", multiple: true },
+    "deno-flag": { type: "string", multiple: true },
+    "app-dir": { type: "string" },
+  },
+});
+const runs = Number(args.runs);
+const appDir = args["app-dir"] ?? APP_DIR;
+const overrides = Object.fromEntries(
+  (args.env ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+);
+
+async function main(): Promise<number> {
+  installSignalHandlers();
+  const config = CONFIGS.find((c) => c.name === "full-pglite");
+  if (!config) throw new Error("bench/lib.ts has no full-pglite configuration");
+  const tmpDir = await Deno.makeTempDir({ prefix: "cruddur-pglite-start-" });
+  onCleanup(() => Deno.remove(tmpDir, { recursive: true }));
+  const pin = await hasTaskset() && navigator.hardwareConcurrency >= 2;
+  if (pin) await pinSelf(1);
+  const alwaysRule = `${tmpDir}/xray-always.json`;
+  await Deno.writeTextFile(alwaysRule, JSON.stringify(ALWAYS_SAMPLE_RULE));
+  const healthy = await startHealthySinks();
+  onCleanup(() => healthy.close());
+
+  const start = async (dataDir: string) => {
+    const onStore = storeSettings("pglite", { pgliteDir: dataDir });
+    const server = await startServer({
+      script: config.script,
+      env: {
+        ...baseEnv(freePort()),
+        ...config.env(healthy, { alwaysRule }),
+        ...onStore.env,
+        ...overrides,
+      },
+      appDir,
+      denoFlags: [...onStore.denoFlags, ...(args["deno-flag"] ?? [])],
+      ...(pin ? { cpu: 0 } : {}),
+      readyPath: ROUTE,
+      pollMs: 2,
+      readyTimeoutMs: 120_000,
+    });
+    // CPU the server used until it answered (all threads, 10 ms ticks): on a busy machine the
+    // wall time waits for CPU 0 too, this does not.
+    const cpuMs = (await procSample(server.pid))?.cpuMs ?? NaN;
+    const code = await server.stop();
+    if (code !== 0) {
+      throw new Error(`the server exited with ${code}:\n${server.stderrTail.join("\n")}`);
+    }
+    return { wallMs: server.readyMs, cpuMs };
+  };
+  const report = (what: string, starts: Array<{ wallMs: number; cpuMs: number }>) => {
+    const list = (values: number[]) => values.map((v) => v.toFixed(0)).join(", ");
+    const wall = starts.map((s) => s.wallMs);
+    const cpu = starts.map((s) => s.cpuMs);
+    console.log(
+      `${what}: median ${median(wall).toFixed(0)} ms (${list(wall)}); ` +
+        `server CPU to then median ${median(cpu).toFixed(0)} ms (${list(cpu)})`,
+    );
+  };
+
+  console.log(
+    `PGlite cold start, spawn to the first 200 of ${ROUTE} (full-pglite's env), ` +
+      `${pin ? "server pinned to CPU 0" : "not pinned (no taskset or one CPU)"}, ${runs} runs`,
+  );
+  // The existing directory is made by a first start (initdb, migrations, seed), as a user's is;
+  // that start also warms Deno's module and code caches, so every measured start finds them warm.
+  const existingDir = `${tmpDir}/existing`;
+  await start(existingDir);
+  if (args.only !== "empty") {
+    const existing = [];
+    for (let i = 0; i < runs; i++) existing.push(await start(existingDir));
+    report("existing DATA_DIR", existing);
+  }
+  if (args.only !== "existing") {
+    const empty = [];
+    for (let i = 0; i < runs; i++) empty.push(await start(`${tmpDir}/empty-${i}`));
+    report("empty DATA_DIR   ", empty);
+  }
+  return 0;
+}
+
+let code = 1;
+try {
+  code = await main();
+} finally {
+  await cleanup();
+}
+Deno.exit(code);
