@@ -28,6 +28,7 @@ import {
   storeSettings,
 } from "./lib.ts";
 import { startHealthySinks } from "./sinks.ts";
+import { PGLITE_VERSION } from "../services/store/pglite_template.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -78,10 +79,10 @@ async function main(): Promise<number> {
     // CPU the server used until it answered (all threads, 10 ms ticks): on a busy machine the
     // wall time waits for CPU 0 too, this does not.
     const cpuMs = (await procSample(server.pid))?.cpuMs ?? NaN;
-    const code = await server.stop();
-    if (code !== 0) {
-      throw new Error(`the server exited with ${code}:\n${server.stderrTail.join("\n")}`);
-    }
+    // Generous: a loaded machine can stretch the graceful stop (flush, checkpoint) well past
+    // the default; the start is what is measured, a slow stop is only reported.
+    const code = await server.stop(30_000);
+    if (code !== 0) console.error(`note: the server exited with ${code} when stopped`);
     return { wallMs: server.readyMs, cpuMs };
   };
   const report = (what: string, starts: Array<{ wallMs: number; cpuMs: number }>) => {
@@ -110,7 +111,11 @@ async function main(): Promise<number> {
   if (args.only !== "existing") {
     const empty = [];
     for (let i = 0; i < runs; i++) empty.push(await start(`${tmpDir}/empty-${i}`));
-    report("empty DATA_DIR   ", empty);
+    const template = await Deno.stat(
+      `${appDir}/.cache/pglite-${PGLITE_VERSION}-template/PG_VERSION`,
+    )
+      .then(() => "copied from deno task pglite-template's cluster", () => "initdb: no template");
+    report(`empty DATA_DIR (${template})`, empty);
   }
   return 0;
 }

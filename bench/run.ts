@@ -44,6 +44,7 @@ import {
 import { goalLines } from "./goals.ts";
 import { type Sinks, startBlackholeSinks, startHealthySinks } from "./sinks.ts";
 import { type PreparedStores, prepareStores } from "./stores.ts";
+import { PGLITE_VERSION } from "../services/store/pglite_template.ts";
 
 interface RunResult {
   config: string;
@@ -300,8 +301,24 @@ async function main(): Promise<number> {
 interface PgliteColdStart {
   /** Spawn to the first 200 of the route on the prepared (existing) DATA_DIR, ms. */
   existing: number[];
-  /** The same on an empty DATA_DIR (initdb, migrations, seed), ms. */
+  /** The same on an empty DATA_DIR (initdb or the template's copy, migrations, seed), ms. */
   empty?: number;
+  /** Whether the app dir has the prebuilt cluster an empty DATA_DIR is copied from. */
+  template: boolean;
+}
+
+/** True when `appDir` has `deno task pglite-template`'s cluster (an empty DATA_DIR copies it). */
+async function hasPgliteTemplate(appDir: string): Promise<boolean> {
+  try {
+    await Deno.stat(`${appDir}/.cache/pglite-${PGLITE_VERSION}-template/PG_VERSION`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function templateNote(template: boolean): string {
+  return template ? "copied from deno task pglite-template's cluster" : "initdb: no template";
 }
 
 /**
@@ -340,12 +357,13 @@ async function pgliteColdStarts(
   const existing: number[] = [];
   for (let i = 0; i < 5; i++) existing.push(await start(targets.pgliteDir));
   const empty = await start(`${targets.pgliteDir}-empty`);
+  const template = await hasPgliteTemplate(appDir);
   console.log(
     `PGlite cold start to the first 200 (full-pglite): existing DATA_DIR ${
       existing.map((ms) => ms.toFixed(0)).join(", ")
-    } ms; empty DATA_DIR ${empty.toFixed(0)} ms`,
+    } ms; empty DATA_DIR ${empty.toFixed(0)} ms (${templateNote(template)})`,
   );
-  return { existing, empty };
+  return { existing, empty, template };
 }
 
 /** The store rows' section: each store's baseline and full row, the store's own cost. */
@@ -410,7 +428,8 @@ function storeLines(results: RunResult[], pgliteColdStart: PgliteColdStart | und
     out.push(
       `PGlite cold start, spawn to the first 200 of ${ROUTE} (full-pglite's env): existing ` +
         `DATA_DIR ${pgliteColdStart.existing.map((ms) => ms.toFixed(0)).join(", ")} ms; ` +
-        `empty DATA_DIR (initdb, migrations, seed) ${pgliteColdStart.empty?.toFixed(0)} ms.`,
+        `empty DATA_DIR (${templateNote(pgliteColdStart.template)}, migrations, seed) ` +
+        `${pgliteColdStart.empty?.toFixed(0)} ms.`,
       "",
     );
   }
