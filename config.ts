@@ -409,6 +409,21 @@ function otelConfig(env: Env): OtelConfig {
     throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1`);
   }
   const maxQueueSize = int(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1);
+  // As for OTEL_BLRP_*: the specification requires batch ≤ queue, so an explicit larger batch is
+  // refused (not silently clamped) and an unset one shrinks to a smaller queue.
+  const maxExportBatchSize = int(
+    env,
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    Math.min(512, maxQueueSize),
+    1,
+  );
+  if (
+    text(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE") !== undefined && maxExportBatchSize > maxQueueSize
+  ) {
+    throw new ConfigError(
+      `OTEL_BSP_MAX_EXPORT_BATCH_SIZE must be at most OTEL_BSP_MAX_QUEUE_SIZE (${maxQueueSize}), got "${maxExportBatchSize}"`,
+    );
+  }
   return {
     mode: disabled ? "disabled" : native ? "native" : "sdk",
     exporters,
@@ -423,10 +438,7 @@ function otelConfig(env: Env): OtelConfig {
     resourceAttributes: keyValues(env, "OTEL_RESOURCE_ATTRIBUTES"),
     bsp: {
       maxQueueSize,
-      maxExportBatchSize: Math.min(
-        int(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1),
-        maxQueueSize,
-      ),
+      maxExportBatchSize,
       scheduledDelayMillis: ms(env, "OTEL_BSP_SCHEDULE_DELAY", 5000, 0),
       exportTimeoutMillis: ms(env, "OTEL_BSP_EXPORT_TIMEOUT", 30_000, 1),
     },

@@ -60,6 +60,11 @@ Deno.test("loadConfig() rejects each bad value with a ConfigError naming the var
     [{ OTEL_EXPORTER_OTLP_HEADERS: "=nokey" }, "OTEL_EXPORTER_OTLP_HEADERS"],
     [{ OTEL_EXPORTER_OTLP_TIMEOUT: "0" }, "OTEL_EXPORTER_OTLP_TIMEOUT"],
     [{ OTEL_BSP_MAX_QUEUE_SIZE: "many" }, "OTEL_BSP_MAX_QUEUE_SIZE"],
+    [{ OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "4096" }, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
+    [
+      { OTEL_BSP_MAX_QUEUE_SIZE: "100", OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "101" },
+      "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    ],
     [{ TRACE_DEMO: "maybe" }, "TRACE_DEMO"],
     [{ AWS_XRAY_ENABLED: "sure" }, "AWS_XRAY_ENABLED"],
     [{ BODY_LIMIT_BYTES: "0" }, "BODY_LIMIT_BYTES"],
@@ -486,4 +491,21 @@ Deno.test("README's configuration table lists every variable config.ts reads", (
   );
   const missing = [...CONFIG_VARIABLES].filter((name) => !documented.has(`\`${name}\``));
   assert.deepEqual(missing, []);
+});
+
+Deno.test("OTEL_BSP_MAX_EXPORT_BATCH_SIZE: an unset batch size shrinks to a smaller queue, an explicit one fits", () => {
+  assert.equal(loadConfig({}).otel.bsp.maxExportBatchSize, 512);
+  const small = loadConfig({ OTEL_BSP_MAX_QUEUE_SIZE: "100" }).otel.bsp;
+  assert.equal(small.maxQueueSize, 100);
+  assert.equal(small.maxExportBatchSize, 100);
+  assert.equal(
+    loadConfig({ OTEL_BSP_MAX_QUEUE_SIZE: "64", OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "64" }).otel.bsp
+      .maxExportBatchSize,
+    64,
+  );
+  assert.equal(
+    loadConfig({ OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "2048" }).otel.bsp.maxExportBatchSize,
+    2048,
+    "equal to the default queue is allowed",
+  );
 });
