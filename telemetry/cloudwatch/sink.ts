@@ -245,7 +245,13 @@ class CloudWatchLogSink implements CloudWatchSink {
     if (message.length === 0) return undefined;
     // At most 3 UTF-8 bytes per UTF-16 unit: only a line this long can be over the limit.
     if (message.length * 3 > MAX_EVENT_BYTES) {
-      message = truncateUtf8(message, MAX_EVENT_BYTES).message;
+      const fitted = truncateUtf8(message, MAX_EVENT_BYTES);
+      if (fitted.truncated) {
+        // Counted where it is shortened, as the OTLP logs sink does; still queued and sent.
+        this.#stats.truncated = (this.#stats.truncated ?? 0) + 1;
+        this.#report("truncated", `events over ${MAX_EVENT_BYTES} bytes shortened to fit`);
+      }
+      message = fitted.message;
     }
     const timestamp = Number.isFinite(line.timestamp) ? Math.trunc(line.timestamp) : this.#now();
     return { timestamp, message };

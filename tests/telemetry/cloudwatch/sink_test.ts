@@ -344,6 +344,27 @@ Deno.test("createCloudWatchSink() truncates an oversized event on a UTF-8 bounda
   assert(bytes > MAX_EVENT_BYTES - 16);
   assert(!stored.message.includes("\uFFFD"));
   assertEquals(h.sink.stats().sent, 1);
+  assertEquals(h.sink.stats().truncated, 1, "the shortened event is reported as truncated");
+  assert(h.diagnostics.some((d) => d.includes("shortened")));
+  assertAccounting(h.sink);
+});
+
+Deno.test("createCloudWatchSink() counts only events it shortens as truncated", async () => {
+  await using h = harness();
+  // Long enough to be measured (over a third of the limit) but within it: sent whole.
+  h.sink.push({ timestamp: Date.now(), message: "x".repeat(MAX_EVENT_BYTES) });
+  h.sink.push(line(1));
+  await h.sink.forceFlush(Date.now() + 5000);
+  assertEquals(h.standin.events(GROUP, STREAM).length, 2);
+  assertEquals(h.sink.stats().truncated, undefined, "absent until an event is shortened");
+  h.sink.push({ timestamp: Date.now(), message: "x".repeat(MAX_EVENT_BYTES + 1) });
+  h.sink.push({ timestamp: Date.now(), message: "y".repeat(MAX_EVENT_BYTES + 5) });
+  await h.sink.forceFlush(Date.now() + 5000);
+  const stored = h.standin.events(GROUP, STREAM);
+  assertEquals(stored.length, 4);
+  assert(stored.slice(2).every((e) => e.message.endsWith(TRUNCATION_MARKER)));
+  assertEquals(h.sink.stats().truncated, 2);
+  assertEquals(h.sink.stats().sent, 4);
   assertAccounting(h.sink);
 });
 
