@@ -16,15 +16,16 @@ import {
   type SinkPlugin,
   type SinkStats,
 } from "../types.ts";
-import { CountingBatchProcessor } from "./counting.ts";
+import { SpanBatcher } from "./batcher.ts";
 import { type OtlpRetryOptions, RetryingSpanExporter } from "./retry.ts";
+import { TraceRequestEncoder } from "./span_json.ts";
 import { OtlpHttpTransport } from "./transport.ts";
 
-/** The spans sink: the batch processor's queue, then the retry layer's buffer. */
+/** The spans sink: the batch processor's ring and open batch, then the retry layer's buffer. */
 class TraceSink implements Sink {
   readonly name = "traces";
   readonly #counts = emptyStats();
-  readonly #processor: CountingBatchProcessor;
+  readonly #processor: SpanBatcher;
   readonly #retry: RetryingSpanExporter;
   readonly #diagnostic: Diagnostic;
   #final: SinkStats | undefined;
@@ -47,14 +48,20 @@ class TraceSink implements Sink {
         ...tuning,
       },
     );
-    this.#processor = new CountingBatchProcessor(this.#retry, config.bsp, this.#counts);
+    this.#processor = new SpanBatcher({
+      ...config.bsp,
+      encoder: new TraceRequestEncoder(),
+      delivery: this.#retry,
+      counts: this.#counts,
+      diagnostic,
+    });
   }
 
   get processor(): SpanProcessor {
     return this.#processor;
   }
 
-  /** Where the pending spans are: the batch queue, or the retry layer's buffer. */
+  /** Where the pending spans are: the batch processor, or the retry layer's buffer. */
   details(): Record<string, number> {
     return { batch_queue: this.#processor.queued(), retry_buffer: this.#retry.pending() };
   }
@@ -68,7 +75,7 @@ class TraceSink implements Sink {
       retried: own.retried,
       dropped: this.#counts.dropped + own.dropped,
       rejected: own.rejected,
-      failed: own.failed,
+      failed: this.#counts.failed + own.failed,
     };
   }
 

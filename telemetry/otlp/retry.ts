@@ -1,25 +1,26 @@
 /**
- * The OTLP span exporter: the batch processor hands it batches, it serialises them with the
- * stock JSON serializer and sends them through an `IExporterTransport` (telemetry/otlp/
- * transport.ts), keeping a batch through an outage instead of dropping it. Both seams are
- * public in otlp-exporter-base / otlp-transformer 0.223.1; each `export` is one attempt, and
- * this layer sees the transport's answer: success (with the body, for partial success),
- * failure, or retryable with the Retry-After the collector sent.
+ * The OTLP span exporter's retry layer: it takes encoded batches (telemetry/otlp/span_json.ts;
+ * `export` encodes a batch of spans itself, for any SDK processor) and sends them through an
+ * `IExporterTransport` (telemetry/otlp/transport.ts), keeping a batch through an outage
+ * instead of dropping it, and sending the same bytes again. Both seams are public in
+ * otlp-exporter-base 0.223.1; each attempt is one `send`, and this layer sees the transport's
+ * answer: success (with the body, for partial success), failure, or retryable with the
+ * Retry-After the collector sent.
  *
  * Policy: retryable causes (429, 502, 503, 504, network error, timeout) keep the batch in a
  * bounded retry buffer, retried oldest first after exponential backoff with full jitter, or
  * after Retry-After when the collector sends one. While a retry is pending, new batches join
- * the buffer (the BSP keeps flowing); past `maxBufferedSpans` the NEWEST batch is dropped and
- * counted, like the BSP's own full queue, so ordering holds and the batch in flight is never
- * touched. Non-retryable answers (400, 401, 403, 404, 413, ...) fail the batch at once
- * (`failed`); a 200 carrying `partialSuccess.rejectedSpans` counts those spans `rejected` and
- * the rest `sent`.
+ * the buffer (the batch processor keeps flowing); past `maxBufferedSpans` the NEWEST batch is
+ * dropped and counted, like the processor's own full queue, so ordering holds and the batch in
+ * flight is never touched. Non-retryable answers (400, 401, 403, 404, 413, ...) fail the batch
+ * at once (`failed`); a 200 carrying `partialSuccess.rejectedSpans` counts those spans
+ * `rejected` and the rest `sent`.
  */
 import { context } from "@opentelemetry/api";
 import { type ExportResult, ExportResultCode, suppressTracing } from "@opentelemetry/core";
 import type { ExportResponse, IExporterTransport } from "@opentelemetry/otlp-exporter-base";
-import { JsonTraceSerializer } from "@opentelemetry/otlp-transformer";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { TraceRequestEncoder } from "./span_json.ts";
 import { sleep } from "../util/deadline.ts";
 import { errorText } from "../util/errors.ts";
 import { type Diagnostic, emptyStats, type SinkStats } from "../types.ts";
@@ -48,10 +49,16 @@ export type AttemptOutcome =
   | { kind: "retry"; afterMs?: number; reason: string }
   | { kind: "fail"; reason: string };
 
+/** A batch held for retry: its request body and how many spans it carries. */
 interface Batch {
-  spans: ReadableSpan[];
+  body: Uint8Array;
+  spans: number;
   attempts: number;
 }
+
+const utf8 = new TextDecoder();
+
+const SUCCESS: ExportResult = { code: ExportResultCode.SUCCESS };
 
 /** Classifies one transport answer. */
 export function classifyResponse(response: ExportResponse): AttemptOutcome {
@@ -73,7 +80,9 @@ export function classifyResponse(response: ExportResponse): AttemptOutcome {
 function rejectedSpans(data: Uint8Array | undefined): number {
   if (!data || data.byteLength === 0) return 0;
   try {
-    const body = JsonTraceSerializer.deserializeResponse(data);
+    const body = JSON.parse(utf8.decode(data)) as
+      | { partialSuccess?: { rejectedSpans?: unknown } }
+      | undefined;
     const rejected = Number(body?.partialSuccess?.rejectedSpans ?? 0);
     return Number.isFinite(rejected) && rejected > 0 ? rejected : 0;
   } catch {
@@ -103,6 +112,8 @@ export class RetryingSpanExporter implements SpanExporter {
   private readonly diagnostic: Diagnostic;
   private readonly random: () => number;
   private readonly timeoutMs: number;
+  /** For `export`: batches handed over as spans. */
+  private readonly encoder = new TraceRequestEncoder();
 
   constructor(private readonly transport: IExporterTransport, options: OtlpRetryOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
@@ -119,33 +130,57 @@ export class RetryingSpanExporter implements SpanExporter {
     return this.bufferedSpans + this.inflightSpans;
   }
 
+  /** Encodes `spans` (for an SDK processor) and delivers them; `done` gets the first outcome. */
   export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    if (this.closed) {
-      this.counts.dropped += spans.length;
-      done({ code: ExportResultCode.FAILED, error: new Error("Exporter is shut down") });
+    let encoded;
+    try {
+      encoded = this.encoder.encode(spans);
+    } catch (error) {
+      // Only a throwing resource or scope gets here; a span's own fields are checked one by one.
+      this.counts.failed += spans.length;
+      done({ code: ExportResultCode.FAILED, error: new Error(errorText(error)) });
       return;
+    }
+    if (encoded.unencodable > 0) {
+      this.counts.failed += encoded.unencodable;
+      this.diagnostic(`traces: ${encoded.unencodable} spans could not be encoded, counted failed`);
+    }
+    if (encoded.spans === 0) {
+      done({ code: ExportResultCode.FAILED, error: new Error("no span could be encoded") });
+      return;
+    }
+    void this.deliver(encoded.body, encoded.spans).then(done);
+  }
+
+  /**
+   * Sends one encoded batch of `spans` spans, counted from here on. Resolves when the first
+   * attempt ended (or the batch joined the retry buffer behind an outage); never rejects.
+   */
+  deliver(body: Uint8Array, spans: number): Promise<ExportResult> {
+    if (this.closed) {
+      this.counts.dropped += spans;
+      return Promise.resolve({
+        code: ExportResultCode.FAILED,
+        error: new Error("Exporter is shut down"),
+      });
     }
     if (this.buffer.length > 0) {
-      // An outage is on: queue behind the batches already waiting, keep the BSP flowing.
-      this.enqueue({ spans, attempts: 0 });
-      done({ code: ExportResultCode.SUCCESS });
-      return;
+      // An outage is on: queue behind the batches already waiting, keep the processor flowing.
+      this.enqueue({ body, spans, attempts: 0 });
+      return Promise.resolve(SUCCESS);
     }
-    this.inflightSpans += spans.length;
-    void this.attempt(spans).then((outcome) => {
-      this.inflightSpans -= spans.length;
-      if (this.closed) return; // abandoned and counted at shutdown
+    this.inflightSpans += spans;
+    return this.attempt(body).then((outcome): ExportResult => {
+      this.inflightSpans -= spans;
+      if (this.closed) return SUCCESS; // abandoned and counted at shutdown
       if (outcome.kind === "retry") {
-        this.enqueue({ spans, attempts: 1 }, outcome);
-        done({ code: ExportResultCode.SUCCESS });
-        return;
+        this.enqueue({ body, spans, attempts: 1 }, outcome);
+        return SUCCESS;
       }
       this.settle(spans, outcome);
-      done(
-        outcome.kind === "sent"
-          ? { code: ExportResultCode.SUCCESS }
-          : { code: ExportResultCode.FAILED, error: new Error(outcome.reason) },
-      );
+      return outcome.kind === "sent"
+        ? SUCCESS
+        : { code: ExportResultCode.FAILED, error: new Error(outcome.reason) };
     });
   }
 
@@ -187,10 +222,8 @@ export class RetryingSpanExporter implements SpanExporter {
     return Promise.resolve();
   }
 
-  private async attempt(spans: ReadableSpan[]): Promise<AttemptOutcome> {
+  private async attempt(body: Uint8Array): Promise<AttemptOutcome> {
     try {
-      const body = JsonTraceSerializer.serializeRequest(spans);
-      if (!body) return { kind: "fail", reason: "nothing to send" };
       // The exporter's own HTTP call must never become a span, whatever is instrumented.
       const response = await context.with(
         suppressTracing(context.active()),
@@ -202,25 +235,25 @@ export class RetryingSpanExporter implements SpanExporter {
     }
   }
 
-  private settle(spans: ReadableSpan[], outcome: AttemptOutcome): void {
+  private settle(spans: number, outcome: AttemptOutcome): void {
     if (outcome.kind === "sent") {
-      const rejected = Math.min(outcome.rejected, spans.length);
+      const rejected = Math.min(outcome.rejected, spans);
       this.counts.rejected += rejected;
-      this.counts.sent += spans.length - rejected;
+      this.counts.sent += spans - rejected;
       if (this.outageReported) {
         this.outageReported = false;
         this.overflowReported = false;
         this.diagnostic("traces: OTLP export recovered");
       }
     } else {
-      this.counts.failed += spans.length;
-      this.diagnostic(`traces: ${spans.length} spans failed, not retryable: ${outcome.reason}`);
+      this.counts.failed += spans;
+      this.diagnostic(`traces: ${spans} spans failed, not retryable: ${outcome.reason}`);
     }
   }
 
   private enqueue(batch: Batch, outcome?: AttemptOutcome): void {
-    if (this.bufferedSpans + batch.spans.length > this.maxBufferedSpans) {
-      this.counts.dropped += batch.spans.length;
+    if (this.bufferedSpans + batch.spans > this.maxBufferedSpans) {
+      this.counts.dropped += batch.spans;
       if (!this.overflowReported) {
         this.overflowReported = true;
         this.diagnostic(
@@ -230,7 +263,7 @@ export class RetryingSpanExporter implements SpanExporter {
       return;
     }
     this.buffer.push(batch);
-    this.bufferedSpans += batch.spans.length;
+    this.bufferedSpans += batch.spans;
     if (outcome?.kind === "retry" && !this.outageReported) {
       this.outageReported = true;
       this.diagnostic(`traces: OTLP export failed, retrying: ${outcome.reason}`);
@@ -266,7 +299,7 @@ export class RetryingSpanExporter implements SpanExporter {
       if (this.closed) return;
       head.attempts++;
       this.counts.retried++;
-      const outcome = await this.attempt(head.spans);
+      const outcome = await this.attempt(head.body);
       if (this.closed) return;
       if (outcome.kind === "retry") {
         delay = outcome.afterMs === undefined
@@ -275,7 +308,7 @@ export class RetryingSpanExporter implements SpanExporter {
         continue;
       }
       this.buffer.shift();
-      this.bufferedSpans -= head.spans.length;
+      this.bufferedSpans -= head.spans;
       this.settle(head.spans, outcome);
       delay = 0; // the collector is back: send the rest at once
     }

@@ -2,19 +2,21 @@
  * An OTLP/HTTP receiver on 127.0.0.1 that decodes JSON ExportTraceServiceRequest bodies and
  * answers as a collector would: 200, or on command 429 with Retry-After, 503, 400, a partial
  * success, a slow answer or none at all (a black hole). It also takes /v1/metrics and
- * /v1/logs, decoded strictly (tests/support/otlp_signals.ts): a malformed body gets 400 and is
- * kept for the test to see; a body over the size limit gets 413 before it is decoded, as the
- * Collector's receiver answers past `max_request_body_size`. The commanded answers apply to
- * traces only.
+ * /v1/logs. Every body is decoded strictly (tests/support/otlp_signals.ts): a malformed one
+ * gets 400 and is kept for the test to see; a metrics or logs body over the size limit gets
+ * 413 before it is decoded, as the Collector's receiver answers past `max_request_body_size`.
+ * The commanded answers apply to traces only.
  */
 import {
   decodeLogs,
   decodeMetrics,
+  decodeTraces,
   type ReceivedLogRecord,
   type ReceivedMetric,
+  type ReceivedSpan,
 } from "./otlp_signals.ts";
 
-export type { ReceivedLogRecord, ReceivedMetric } from "./otlp_signals.ts";
+export type { ReceivedLogRecord, ReceivedMetric, ReceivedSpan } from "./otlp_signals.ts";
 
 /** A received metrics or logs export. */
 export interface SignalRequest<T> {
@@ -24,19 +26,6 @@ export interface SignalRequest<T> {
   status: number;
   /** Why a body was refused (400). */
   error?: string;
-}
-
-/** One decoded span with its resource attributes flattened. */
-export interface ReceivedSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId: string;
-  name: string;
-  kind: number;
-  status: { code?: number; message?: string };
-  attributes: Record<string, unknown>;
-  events: Array<{ name: string; attributes: Record<string, unknown> }>;
-  resource: Record<string, unknown>;
 }
 
 /** A received export request. */
@@ -89,58 +78,6 @@ export const OTLP_SIGNAL_MAX_BODY_BYTES = 5_000_000;
 export interface OtlpReceiverOptions {
   /** Largest metrics or logs body accepted, in bytes; a larger one gets 413. */
   maxSignalBodyBytes?: number;
-}
-
-type AnyValue = {
-  stringValue?: string;
-  intValue?: string | number;
-  doubleValue?: number;
-  boolValue?: boolean;
-  arrayValue?: { values?: AnyValue[] };
-};
-
-function value(v: AnyValue | undefined): unknown {
-  if (!v) return undefined;
-  if (v.stringValue !== undefined) return v.stringValue;
-  if (v.intValue !== undefined) return Number(v.intValue);
-  if (v.doubleValue !== undefined) return v.doubleValue;
-  if (v.boolValue !== undefined) return v.boolValue;
-  if (v.arrayValue) return (v.arrayValue.values ?? []).map(value);
-  return undefined;
-}
-
-function attrs(list: Array<{ key: string; value: AnyValue }> | undefined): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const a of list ?? []) out[a.key] = value(a.value);
-  return out;
-}
-
-// deno-lint-ignore no-explicit-any
-function decode(body: any): ReceivedSpan[] {
-  const spans: ReceivedSpan[] = [];
-  for (const rs of body.resourceSpans ?? []) {
-    const resource = attrs(rs.resource?.attributes);
-    for (const ss of rs.scopeSpans ?? []) {
-      for (const s of ss.spans ?? []) {
-        spans.push({
-          traceId: s.traceId,
-          spanId: s.spanId,
-          parentSpanId: s.parentSpanId ?? "",
-          name: s.name,
-          kind: s.kind,
-          status: s.status ?? {},
-          attributes: attrs(s.attributes),
-          // deno-lint-ignore no-explicit-any
-          events: (s.events ?? []).map((e: any) => ({
-            name: e.name,
-            attributes: attrs(e.attributes),
-          })),
-          resource,
-        });
-      }
-    }
-  }
-  return spans;
 }
 
 /** Starts the receiver on an ephemeral loopback port. */
@@ -227,7 +164,7 @@ export function startOtlpReceiver(options: OtlpReceiverOptions = {}): OtlpReceiv
       if (!req.headers.get("content-type")?.includes("application/json")) {
         throw new Error("not json");
       }
-      spans = decode(JSON.parse(raw));
+      spans = decodeTraces(JSON.parse(raw));
     } catch {
       requests.push({ headers: req.headers, spans: [], raw, status: 400 });
       return new Response("bad request", { status: 400 });

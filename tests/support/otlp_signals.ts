@@ -227,3 +227,96 @@ export function decodeLogs(body: any): ReceivedLogRecord[] {
   }
   return out;
 }
+
+/** One decoded span with its resource attributes flattened. */
+export interface ReceivedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  kind: number;
+  startTimeUnixNano: bigint;
+  endTimeUnixNano: bigint;
+  status: { code?: number; message?: string };
+  attributes: Record<string, unknown>;
+  events: Array<{ name: string; attributes: Record<string, unknown> }>;
+  links: Array<{ traceId: string; spanId: string; attributes: Record<string, unknown> }>;
+  flags: number;
+  resource: Record<string, unknown>;
+  scope: string;
+}
+
+const TRACE_ID = /^[0-9a-f]{32}$/;
+const SPAN_ID = /^[0-9a-f]{16}$/;
+
+function id(value: unknown, pattern: RegExp, what: string): string {
+  if (typeof value !== "string" || !pattern.test(value) || /^0+$/.test(value)) {
+    throw new Error(`${what} is not a valid id: ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function int(value: unknown, what: string, min: number, max: number): number {
+  const n = value === undefined ? 0 : value;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) {
+    throw new Error(`${what} out of range: ${JSON.stringify(value)}`);
+  }
+  return n;
+}
+
+/**
+ * Decodes an ExportTraceServiceRequest; throws on anything a collector would refuse: ids that
+ * are not lowercase hex of the right length (or all zero), times that are not uint64 or end
+ * before they start, kinds and status codes out of range, attributes without a key or twice.
+ */
+export function decodeTraces(body: any): ReceivedSpan[] {
+  const out: ReceivedSpan[] = [];
+  for (const rs of list<any>(body?.resourceSpans, "resourceSpans")) {
+    const resource = attributes(rs.resource?.attributes);
+    for (const ss of list<any>(rs.scopeSpans, "scopeSpans")) {
+      const scope = String(ss.scope?.name ?? "");
+      for (const s of list<any>(ss.spans, "spans")) {
+        if (typeof s.name !== "string") throw new Error("span without a name");
+        const start = nanos(s.startTimeUnixNano, "startTimeUnixNano");
+        const end = nanos(s.endTimeUnixNano, "endTimeUnixNano");
+        if (end < start) throw new Error(`${s.name} ends before it starts`);
+        const parentSpanId = s.parentSpanId === undefined || s.parentSpanId === ""
+          ? ""
+          : id(s.parentSpanId, SPAN_ID, "parentSpanId");
+        const status = s.status ?? {};
+        int(status.code, "status.code", 0, 2);
+        if (status.message !== undefined && typeof status.message !== "string") {
+          throw new Error("status.message is not a string");
+        }
+        for (const field of ["droppedAttributesCount", "droppedEventsCount", "droppedLinksCount"]) {
+          if (s[field] !== undefined) count(s[field], field);
+        }
+        out.push({
+          traceId: id(s.traceId, TRACE_ID, "traceId"),
+          spanId: id(s.spanId, SPAN_ID, "spanId"),
+          parentSpanId,
+          name: s.name,
+          kind: int(s.kind, "kind", 0, 5),
+          startTimeUnixNano: start,
+          endTimeUnixNano: end,
+          status,
+          attributes: attributes(s.attributes),
+          events: list<any>(s.events, "events").map((e) => {
+            nanos(e.timeUnixNano, "event timeUnixNano");
+            if (typeof e.name !== "string") throw new Error("event without a name");
+            return { name: e.name, attributes: attributes(e.attributes) };
+          }),
+          links: list<any>(s.links, "links").map((l) => ({
+            traceId: id(l.traceId, TRACE_ID, "link traceId"),
+            spanId: id(l.spanId, SPAN_ID, "link spanId"),
+            attributes: attributes(l.attributes),
+          })),
+          flags: int(s.flags, "flags", 0, 0xffffffff),
+          resource,
+          scope,
+        });
+      }
+    }
+  }
+  return out;
+}
