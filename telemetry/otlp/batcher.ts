@@ -3,10 +3,10 @@
  * out at a time, at once when a batch is full, else after the scheduled delay; at most
  * `maxQueueSize` spans held, a span past that dropped and counted), with the work moved off
  * the request path: `onEnd` only puts the span into a fixed ring. The sink's own timer turn
- * (one per event-loop turn that ended spans) writes the spans into the open batch's JSON
- * bytes (telemetry/otlp/span_json.ts) and releases them, so they die young instead of being
- * held for a whole batch; a full batch, or the open one when the delay passes, goes to the
- * retry layer (telemetry/otlp/retry.ts). The SDK processor serialised a full batch inside the
+ * (every {@linkcode ENCODE_CHUNK} spans, and when the delay passes) writes the spans into the
+ * open batch's JSON bytes (telemetry/otlp/span_json.ts) and releases them, so they die young
+ * instead of being held for a whole batch; a full batch, or the open one when the delay
+ * passes, goes to the retry layer (telemetry/otlp/retry.ts). The SDK processor serialised a full batch inside the
  * `end()` of whichever request filled it.
  *
  * Account: every sampled span offered counts as queued; a span turned away counts as dropped;
@@ -18,6 +18,13 @@ import type { ReadableSpan, Span, SpanProcessor } from "@opentelemetry/sdk-trace
 import type { Diagnostic, SinkStats } from "../types.ts";
 import { beforeDeadline } from "../util/deadline.ts";
 import type { TraceRequestEncoder } from "./span_json.ts";
+
+/**
+ * Spans per encoding turn: a timer per few requests instead of one per event-loop turn, and
+ * spans still released within a few requests of their end (before the young generation is
+ * collected, not after a whole batch).
+ */
+const ENCODE_CHUNK = 32;
 
 /** Batch settings (OTEL_BSP_*; the SDK's defaults: 2,048 held, batches of 512, every 5 s). */
 export interface SpanBatchSettings {
@@ -63,6 +70,8 @@ export class SpanBatcher implements SpanProcessor {
   readonly #batchSize: number;
   readonly #delayMs: number;
   readonly #exportTimeoutMs: number;
+  /** An encoding turn is armed when this many spans wait in the ring (or a batch's worth). */
+  readonly #chunk: number;
   /** Spans ended since the last encoding turn, in slots 0..#fresh-1. */
   readonly #ring: (ReadableSpan | undefined)[];
   #fresh = 0;
@@ -86,6 +95,7 @@ export class SpanBatcher implements SpanProcessor {
     this.#batchSize = Math.max(1, Math.min(options.maxExportBatchSize, this.#maxHeld));
     this.#delayMs = Math.max(0, options.scheduledDelayMillis);
     this.#exportTimeoutMs = Math.max(1, options.exportTimeoutMillis);
+    this.#chunk = Math.min(ENCODE_CHUNK, this.#batchSize);
     this.#ring = new Array(this.#maxHeld).fill(undefined);
   }
 
@@ -106,11 +116,12 @@ export class SpanBatcher implements SpanProcessor {
     }
     this.#ring[this.#fresh++] = span;
     this.#held++;
-    if (this.#encodeTimer === undefined) {
+    if (this.#fresh === this.#chunk && this.#encodeTimer === undefined) {
       const timer = setTimeout(this.#onEncodeTimer, 0);
       Deno.unrefTimer(timer); // held spans never keep the process alive
       this.#encodeTimer = timer;
     }
+    if (this.#delayTimer === undefined) this.#armDelay();
   }
 
   /** Hands over everything held when called, batch by batch. */
@@ -139,12 +150,15 @@ export class SpanBatcher implements SpanProcessor {
     if (this.#closed) return;
     this.#encodeFresh();
     if (this.#sealed.length > 0) this.#pump();
-    if (this.#encoder.count > 0 && this.#delayTimer === undefined) {
-      const timer = setTimeout(this.#onDelayTimer, this.#delayMs);
-      Deno.unrefTimer(timer);
-      this.#delayTimer = timer;
-    }
+    if (this.#encoder.count > 0 && this.#delayTimer === undefined) this.#armDelay();
   };
+
+  /** The scheduled delay for the spans held now (the SDK arms it when a span finds none). */
+  #armDelay(): void {
+    const timer = setTimeout(this.#onDelayTimer, this.#delayMs);
+    Deno.unrefTimer(timer);
+    this.#delayTimer = timer;
+  }
 
   readonly #onDelayTimer = (): void => {
     this.#delayTimer = undefined;
