@@ -24,6 +24,7 @@ import {
 } from "./sampling.ts";
 import { parseDaemonAddress } from "./address.ts";
 import { createUdpSender, type DaemonAddress, type Lookup } from "./sender.ts";
+import { availableTransport, type DatagramTransport } from "./socket.ts";
 import {
   formatAmznTraceId,
   isPlausibleXRayTime,
@@ -73,6 +74,8 @@ export interface XRayOptions {
   maxQueue?: number;
   /** Resolver for a daemon host name; node:dns lookup by default (tests: one that hangs). */
   lookup?: Lookup;
+  /** The UDP socket: Deno.DatagramConn when the runtime has it, else node:dgram (tests: both). */
+  transport?: DatagramTransport;
 }
 
 /** The request facts begin() needs. */
@@ -144,6 +147,7 @@ export function createXRay(options: XRayOptions): XRay {
     flushIntervalMs: options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
     maxQueue,
     ...(options.lookup ? { lookup: options.lookup } : {}),
+    ...(options.transport ? { transport: options.transport } : {}),
   });
 
   const tracker = createSegmentTracker({
@@ -312,8 +316,12 @@ export const xraySink: SinkPlugin<XRayOptions> = {
       diagnostic,
       ...tuning,
     });
+    // Deno's socket needs --unstable-net (deno.json's "unstable": ["net"] gives it to deno run).
+    const socket = (tuning?.transport ?? availableTransport()) === "deno"
+      ? "Deno.DatagramConn"
+      : "node:dgram; --unstable-net would use the cheaper Deno.DatagramConn";
     return {
-      startup: `X-Ray: UDP to daemon at ${section.daemonAddress}`,
+      startup: `X-Ray: UDP to daemon at ${section.daemonAddress} (${socket})`,
       sink: xray,
       spanProcessors: [xray.processor],
       recordsUnsampled: true,

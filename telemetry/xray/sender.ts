@@ -1,17 +1,18 @@
 /**
  * The UDP side of the X-Ray sink: a bounded queue drained in timed batches, one datagram per
- * document. Serialising happens here, off the request path. The daemon's host name is
+ * document (the daemon reads one document per datagram), written through socket.ts's socket.
+ * Serialising happens here, off the request path. The daemon's host name is
  * resolved once, by at most one lookup at a time, and the address reused for every datagram:
  * a host whose DNS never answers costs one pending lookup, and the documents waiting for it
  * stay within the queue's bound (the rest are dropped and counted).
  */
-import dgram from "node:dgram";
 import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { beforeDeadline, sleep } from "../util/deadline.ts";
 import { errorText } from "../util/errors.ts";
 import { type Report, throttledDiagnostic } from "../util/throttle.ts";
 import type { Diagnostic, SinkStats } from "../types.ts";
+import { type DatagramSocket, type DatagramTransport, openDatagramSocket } from "./socket.ts";
 
 // About 48 KiB per millisecond at most (and one datagram at least): under load a timer fires
 // late, so a burst must keep up with thousands of requests per second, yet stay well within a
@@ -45,6 +46,8 @@ export interface UdpSenderOptions<T> {
   maxQueue: number;
   /** The resolver for a daemon host name (tests: one that never answers). */
   lookup?: Lookup;
+  /** Forces a socket implementation (tests run both); by default Deno's when available. */
+  transport?: DatagramTransport;
 }
 
 /** A bounded, batching datagram sender. */
@@ -80,7 +83,7 @@ class DatagramSender<T> implements UdpSender<T> {
   /** Encoded datagrams waiting for the socket (and for the address). */
   readonly #outbox: Uint8Array[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #socket: dgram.Socket | undefined;
+  #socket: DatagramSocket | undefined;
   #resolved: Resolved | undefined;
   #resolving: Promise<void> | undefined;
   #lookups = 0;
@@ -243,17 +246,18 @@ class DatagramSender<T> implements UdpSender<T> {
     this.#resolved = { address, family: family === 6 ? 6 : 4 };
   }
 
-  #openSocket(family: 4 | 6): dgram.Socket {
-    if (this.#socket !== undefined) return this.#socket;
-    const created = dgram.createSocket(family === 6 ? "udp6" : "udp4");
-    created.on("error", (error: Error) => this.#report(`X-Ray socket error: ${error.message}`));
-    created.unref();
-    this.#socket = created;
-    return created;
+  #openSocket(family: 4 | 6): DatagramSocket {
+    this.#socket ??= openDatagramSocket(
+      family,
+      this.#onResult,
+      (error) => this.#report(`X-Ray socket error: ${error.message}`),
+      this.#options.transport,
+    );
+    return this.#socket;
   }
 
   #send(datagram: Uint8Array, target: Resolved): void {
-    let socket: dgram.Socket;
+    let socket: DatagramSocket;
     try {
       socket = this.#openSocket(target.family);
     } catch (error) {
@@ -263,22 +267,23 @@ class DatagramSender<T> implements UdpSender<T> {
     }
     this.#inflight++;
     try {
-      socket.send(datagram, this.#options.address.port, target.address, (error) => {
-        if (this.#final) return;
-        if (error) {
-          this.#stats.failed++;
-          this.#report(`X-Ray datagram could not be sent: ${error.message}`);
-        } else {
-          this.#stats.sent++;
-        }
-        this.#settle();
-      });
+      socket.send(datagram, target.address, this.#options.address.port);
     } catch (error) {
-      this.#stats.failed++;
-      this.#report(`X-Ray datagram could not be sent: ${errorText(error)}`);
-      this.#settle();
+      this.#onResult(error instanceof Error ? error : new Error(String(error)));
     }
   }
+
+  /** Every send's outcome, whichever socket made it (one shared callback, none per send). */
+  readonly #onResult = (error: Error | undefined): void => {
+    if (this.#final) return;
+    if (error === undefined) {
+      this.#stats.sent++;
+    } else {
+      this.#stats.failed++;
+      this.#report(`X-Ray datagram could not be sent: ${error.message}`);
+    }
+    this.#settle();
+  };
 
   #settle(): void {
     this.#inflight--;
@@ -330,13 +335,6 @@ class DatagramSender<T> implements UdpSender<T> {
   async #closeSocket(): Promise<void> {
     const open = this.#socket;
     this.#socket = undefined;
-    if (open === undefined) return;
-    await new Promise<void>((resolve) => {
-      try {
-        open.close(() => resolve());
-      } catch {
-        resolve();
-      }
-    });
+    await open?.close();
   }
 }

@@ -2,6 +2,10 @@ import assert from "node:assert/strict";
 import { createUdpSender } from "../../../telemetry/xray/sender.ts";
 import { emptyStats } from "../../../telemetry/types.ts";
 import { startUdpListener } from "../../support/udp_listener.ts";
+import type { DatagramTransport } from "../../../telemetry/xray/socket.ts";
+
+/** Both socket implementations: Deno.DatagramConn (deno.json enables it) and node:dgram. */
+const TRANSPORTS: DatagramTransport[] = ["deno", "node"];
 
 const HEADER = new TextEncoder().encode('{"format":"json","version":1}\n');
 
@@ -19,32 +23,35 @@ function datagram(id: number): Uint8Array {
   return out;
 }
 
-Deno.test("createUdpSender() bounds queue and outbox together, and its account adds up", async () => {
-  const daemon = await startUdpListener();
-  const stats = emptyStats();
-  const sender = createUdpSender<number>({
-    address: { host: "127.0.0.1", port: daemon.port },
-    // Each item is five datagrams, so the outbox fills faster than the queue.
-    encode: (n) => Array.from({ length: 5 }, (_, i) => datagram(n * 10 + i)),
-    stats,
-    now: Date.now,
-    diagnostic: () => {},
-    flushIntervalMs: 1,
-    maxQueue: 40,
-  });
-  try {
-    for (let round = 0; round < 20; round++) {
-      for (let i = 0; i < 20; i++) sender.enqueue(round * 20 + i);
-      await new Promise((resolve) => setTimeout(resolve, 0));
+for (const transport of TRANSPORTS) {
+  Deno.test(`createUdpSender() bounds queue and outbox together, and its account adds up (${transport})`, async () => {
+    const daemon = await startUdpListener();
+    const stats = emptyStats();
+    const sender = createUdpSender<number>({
+      address: { host: "127.0.0.1", port: daemon.port },
+      // Each item is five datagrams, so the outbox fills faster than the queue.
+      encode: (n) => Array.from({ length: 5 }, (_, i) => datagram(n * 10 + i)),
+      stats,
+      now: Date.now,
+      diagnostic: () => {},
+      flushIntervalMs: 1,
+      transport,
+      maxQueue: 40,
+    });
+    try {
+      for (let round = 0; round < 20; round++) {
+        for (let i = 0; i < 20; i++) sender.enqueue(round * 20 + i);
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      await sender.flush(Date.now() + 2000);
+      assert.ok(stats.dropped > 0, "a backlog beyond maxQueue is dropped");
+      assert.equal(stats.queued, stats.sent + stats.dropped + stats.failed);
+    } finally {
+      await sender.shutdown(Date.now() + 1000);
+      await daemon.close();
     }
-    await sender.flush(Date.now() + 2000);
-    assert.ok(stats.dropped > 0, "a backlog beyond maxQueue is dropped");
-    assert.equal(stats.queued, stats.sent + stats.dropped + stats.failed);
-  } finally {
-    await sender.shutdown(Date.now() + 1000);
-    await daemon.close();
-  }
-});
+  });
+}
 
 Deno.test("createUdpSender() with a daemon host whose DNS never answers: one lookup, bounded, counted", async () => {
   const stats = emptyStats();
@@ -83,33 +90,36 @@ Deno.test("createUdpSender() with a daemon host whose DNS never answers: one loo
   assert.equal(stats.queued, stats.sent + stats.dropped + stats.failed);
 });
 
-Deno.test("createUdpSender() resolves a daemon host name once and reuses the address", async () => {
-  const daemon = await startUdpListener();
-  const stats = emptyStats();
-  const looked: string[] = [];
-  const sender = createUdpSender<number>({
-    address: { host: "xray-daemon", port: daemon.port },
-    encode: (n) => [datagram(n)],
-    stats,
-    now: Date.now,
-    diagnostic: () => {},
-    flushIntervalMs: 1,
-    maxQueue: 1000,
-    lookup: (host) => {
-      looked.push(host);
-      return Promise.resolve({ address: "127.0.0.1", family: 4 });
-    },
-  });
-  try {
-    for (let round = 0; round < 5; round++) {
-      for (let i = 0; i < 10; i++) sender.enqueue(round * 10 + i);
-      await sender.flush(Date.now() + 2000);
+for (const transport of TRANSPORTS) {
+  Deno.test(`createUdpSender() resolves a daemon host name once and reuses the address (${transport})`, async () => {
+    const daemon = await startUdpListener();
+    const stats = emptyStats();
+    const looked: string[] = [];
+    const sender = createUdpSender<number>({
+      address: { host: "xray-daemon", port: daemon.port },
+      encode: (n) => [datagram(n)],
+      stats,
+      now: Date.now,
+      diagnostic: () => {},
+      flushIntervalMs: 1,
+      transport,
+      maxQueue: 1000,
+      lookup: (host) => {
+        looked.push(host);
+        return Promise.resolve({ address: "127.0.0.1", family: 4 });
+      },
+    });
+    try {
+      for (let round = 0; round < 5; round++) {
+        for (let i = 0; i < 10; i++) sender.enqueue(round * 10 + i);
+        await sender.flush(Date.now() + 2000);
+      }
+      assert.deepEqual(looked, ["xray-daemon"]);
+      assert.equal(stats.sent, 50);
+      await daemon.waitFor(50, 3000);
+    } finally {
+      await sender.shutdown(Date.now() + 1000);
+      await daemon.close();
     }
-    assert.deepEqual(looked, ["xray-daemon"]);
-    assert.equal(stats.sent, 50);
-    await daemon.waitFor(50, 3000);
-  } finally {
-    await sender.shutdown(Date.now() + 1000);
-    await daemon.close();
-  }
-});
+  });
+}

@@ -22,6 +22,10 @@ import {
   xrayToOtelTraceId,
 } from "../../../telemetry/xray/mod.ts";
 import { startUdpListener, type UdpListener } from "../../support/udp_listener.ts";
+import { availableTransport, type DatagramTransport } from "../../../telemetry/xray/socket.ts";
+
+/** Both socket implementations: Deno.DatagramConn (deno.json enables it) and node:dgram. */
+const TRANSPORTS: DatagramTransport[] = ["deno", "node"];
 
 /** Generous: a flush ends as soon as every datagram is handed over, this only bounds a hang. */
 const FLUSH_DEADLINE_MS = 10_000;
@@ -153,80 +157,82 @@ function serve(h: Harness, options: RequestOptions = {}): { server: Span; header
   return { server, header };
 }
 
-Deno.test("createXRay() sends one segment with the http block and nested subsegments", async () => {
-  const h = await harness();
-  try {
-    let childId = "";
-    let grandchildId = "";
-    const { server, header } = serve(h, {
-      work(tracer, ctx) {
-        const child = tracer.startSpan("activities_home", {}, ctx);
-        childId = child.spanContext().spanId;
-        const grand = tracer.startSpan(
-          "mock data span",
-          {
-            attributes: {
-              "aws.xray.name": "mock-data",
-              "app.now": "2026-01-01T00:00:00Z",
-              "app.result_length": 3,
+for (const transport of TRANSPORTS) {
+  Deno.test(`createXRay() sends one segment with the http block and nested subsegments (${transport})`, async () => {
+    const h = await harness({ transport });
+    try {
+      let childId = "";
+      let grandchildId = "";
+      const { server, header } = serve(h, {
+        work(tracer, ctx) {
+          const child = tracer.startSpan("activities_home", {}, ctx);
+          childId = child.spanContext().spanId;
+          const grand = tracer.startSpan(
+            "mock data span",
+            {
+              attributes: {
+                "aws.xray.name": "mock-data",
+                "app.now": "2026-01-01T00:00:00Z",
+                "app.result_length": 3,
+              },
             },
-          },
-          trace.setSpan(ctx, child),
-        );
-        grandchildId = grand.spanContext().spanId;
-        grand.addEvent("cache miss", { "app.key": "home" });
-        grand.end();
-        child.end();
-      },
-    });
-    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
-    const [received] = await h.listener.waitFor(h.xray.stats().sent);
-    assertEquals(h.listener.rejected, []);
-    assertEquals(h.listener.documents.length, 1);
-    const doc = received!.doc;
-    const otelTraceId = server.spanContext().traceId;
-    assertEquals(doc.trace_id, otelToXRayTraceId(otelTraceId));
-    assertEquals(header, `Root=${doc.trace_id}`);
-    assertEquals(doc.name, "backend-deno");
-    assertEquals(doc.id, server.spanContext().spanId);
-    assertEquals(doc.parent_id, undefined);
-    assertEquals(doc.http, {
-      request: {
-        method: "GET",
-        url: "https://api.example.com/api/activities/home",
-        user_agent: "test-agent/1.0",
-        client_ip: "203.0.113.7",
-        x_forwarded_for: true,
-      },
-      response: { status: 200, content_length: 321 },
-    });
-    assertEquals([doc.error, doc.fault, doc.throttle], [undefined, undefined, undefined]);
-    assertEquals(doc.annotations, undefined);
-    assert(doc.end_time >= doc.start_time && doc.start_time > 1.7e9);
-    const child = doc.subsegments[0];
-    assertEquals(doc.subsegments.length, 1);
-    assertEquals([child.name, child.id], ["activities_home", childId]);
-    const grand = child.subsegments[0];
-    assertEquals([grand.name, grand.id], ["mock-data", grandchildId]);
-    assertEquals(grand.annotations, {
-      app_now: "2026-01-01T00:00:00Z",
-      app_result_length: 3,
-    });
-    assertEquals(grand.metadata.app, { now: "2026-01-01T00:00:00Z", result_length: 3 });
-    assertEquals(grand.metadata.otel.events[0].name, "cache miss");
-    assertEquals(grand.metadata.otel.events[0]["app.key"], "home");
-    assertEquals(h.xray.stats(), {
-      queued: 1,
-      sent: 1,
-      retried: 0,
-      dropped: 0,
-      rejected: 0,
-      failed: 0,
-    });
-  } finally {
-    await h.close();
-  }
-});
+            trace.setSpan(ctx, child),
+          );
+          grandchildId = grand.spanContext().spanId;
+          grand.addEvent("cache miss", { "app.key": "home" });
+          grand.end();
+          child.end();
+        },
+      });
+      await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
+      const [received] = await h.listener.waitFor(h.xray.stats().sent);
+      assertEquals(h.listener.rejected, []);
+      assertEquals(h.listener.documents.length, 1);
+      const doc = received!.doc;
+      const otelTraceId = server.spanContext().traceId;
+      assertEquals(doc.trace_id, otelToXRayTraceId(otelTraceId));
+      assertEquals(header, `Root=${doc.trace_id}`);
+      assertEquals(doc.name, "backend-deno");
+      assertEquals(doc.id, server.spanContext().spanId);
+      assertEquals(doc.parent_id, undefined);
+      assertEquals(doc.http, {
+        request: {
+          method: "GET",
+          url: "https://api.example.com/api/activities/home",
+          user_agent: "test-agent/1.0",
+          client_ip: "203.0.113.7",
+          x_forwarded_for: true,
+        },
+        response: { status: 200, content_length: 321 },
+      });
+      assertEquals([doc.error, doc.fault, doc.throttle], [undefined, undefined, undefined]);
+      assertEquals(doc.annotations, undefined);
+      assert(doc.end_time >= doc.start_time && doc.start_time > 1.7e9);
+      const child = doc.subsegments[0];
+      assertEquals(doc.subsegments.length, 1);
+      assertEquals([child.name, child.id], ["activities_home", childId]);
+      const grand = child.subsegments[0];
+      assertEquals([grand.name, grand.id], ["mock-data", grandchildId]);
+      assertEquals(grand.annotations, {
+        app_now: "2026-01-01T00:00:00Z",
+        app_result_length: 3,
+      });
+      assertEquals(grand.metadata.app, { now: "2026-01-01T00:00:00Z", result_length: 3 });
+      assertEquals(grand.metadata.otel.events[0].name, "cache miss");
+      assertEquals(grand.metadata.otel.events[0]["app.key"], "home");
+      assertEquals(h.xray.stats(), {
+        queued: 1,
+        sent: 1,
+        retried: 0,
+        dropped: 0,
+        rejected: 0,
+        failed: 0,
+      });
+    } finally {
+      await h.close();
+    }
+  });
+}
 
 Deno.test("createXRay() never puts a query string in the segment url", async () => {
   const h = await harness();
@@ -436,43 +442,45 @@ Deno.test("createXRay() trims huge metadata below 64 kB and counts it", async ()
   }
 });
 
-Deno.test("createXRay() splits a segment with many subsegments into datagrams under 64 kB", async () => {
-  const h = await harness();
-  try {
-    const ids = new Set<string>();
-    serve(h, {
-      work(tracer, ctx) {
-        for (let i = 0; i < 400; i++) {
-          const span = tracer.startSpan(`step ${i} ${"n".repeat(180)}`, {
-            attributes: { "app.detail": "d".repeat(500) },
-          }, ctx);
-          ids.add(span.spanContext().spanId);
-          span.end();
-        }
-      },
-    });
-    await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
-    // Every datagram the sender handed over, however many the split made.
-    await h.listener.waitFor(h.xray.stats().sent);
-    const docs = h.listener.documents;
-    assertEquals(h.listener.rejected, []);
-    assert(docs.length >= 2);
-    assert(docs.every((d) => d.bytes <= 64_000), docs.map((d) => d.bytes).join(","));
-    const received = new Set<string>();
-    for (const { doc } of docs) {
-      if (doc.type === "subsegment") received.add(doc.id);
-      for (const sub of doc.subsegments ?? []) received.add(sub.id);
+for (const transport of TRANSPORTS) {
+  Deno.test(`createXRay() splits a segment with many subsegments into datagrams under 64 kB (${transport})`, async () => {
+    const h = await harness({ transport });
+    try {
+      const ids = new Set<string>();
+      serve(h, {
+        work(tracer, ctx) {
+          for (let i = 0; i < 400; i++) {
+            const span = tracer.startSpan(`step ${i} ${"n".repeat(180)}`, {
+              attributes: { "app.detail": "d".repeat(500) },
+            }, ctx);
+            ids.add(span.spanContext().spanId);
+            span.end();
+          }
+        },
+      });
+      await h.xray.forceFlush(Date.now() + FLUSH_DEADLINE_MS);
+      // Every datagram the sender handed over, however many the split made.
+      await h.listener.waitFor(h.xray.stats().sent);
+      const docs = h.listener.documents;
+      assertEquals(h.listener.rejected, []);
+      assert(docs.length >= 2);
+      assert(docs.every((d) => d.bytes <= 64_000), docs.map((d) => d.bytes).join(","));
+      const received = new Set<string>();
+      for (const { doc } of docs) {
+        if (doc.type === "subsegment") received.add(doc.id);
+        for (const sub of doc.subsegments ?? []) received.add(sub.id);
+      }
+      assertEquals(received, ids);
+      const details = h.xray.details();
+      assertEquals([details.documents_trimmed, details.documents_split], [1, 1]);
+      const stats = h.xray.stats();
+      assertEquals(stats.queued, docs.length);
+      assertEquals(stats.sent, docs.length);
+    } finally {
+      await h.close();
     }
-    assertEquals(received, ids);
-    const details = h.xray.details();
-    assertEquals([details.documents_trimmed, details.documents_split], [1, 1]);
-    const stats = h.xray.stats();
-    assertEquals(stats.queued, docs.length);
-    assertEquals(stats.sent, docs.length);
-  } finally {
-    await h.close();
-  }
-});
+  });
+}
 
 Deno.test("createXRay() keeps 50 annotations and sanitises bad keys, counting both", async () => {
   const h = await harness();
@@ -586,5 +594,21 @@ Deno.test("createXRay() bounds the queue, buffered children and unfinished segme
     await h.listener.waitFor(2);
   } finally {
     await h.close();
+  }
+});
+
+Deno.test("main.ts run as `deno task start` runs it sends X-Ray through Deno.DatagramConn", async () => {
+  // deno.json's "unstable": ["net"] reaches every deno run in the project (the Dockerfile's CMD
+  // too): the cheaper socket is the one production gets, and the startup line says which.
+  assertEquals(availableTransport(), "deno");
+  const { startBackend } = await import("../../support/backend.ts");
+  const daemon = await startUdpListener();
+  const backend = await startBackend({ AWS_XRAY_DAEMON_ADDRESS: `127.0.0.1:${daemon.port}` });
+  try {
+    await backend.waitFor(/^X-Ray: UDP to daemon at 127\.0\.0\.1:\d+ \(Deno\.DatagramConn\)$/);
+  } finally {
+    backend.child.kill("SIGTERM");
+    await Promise.all([backend.child.status, backend.done, backend.stderr]);
+    await daemon.close();
   }
 });
