@@ -252,11 +252,63 @@ export function annotationKey(
     counters.annotations_dropped++;
     return undefined;
   }
+  const key = appKey(attributeKey);
+  if (key.renamed) counters.annotations_renamed++;
+  return key.annotation;
+}
+
+/** What an `app.*` attribute key becomes, worked out once per distinct key. */
+export interface AppKey {
+  /** The key without `app.`: its name in the `app` metadata. */
+  readonly rest: string;
+  /** `rest` as JSON text. */
+  readonly restJson: string;
+  /** `app_` + rest with `[^A-Za-z0-9_]` replaced, at most 500 characters. */
+  readonly annotation: string;
+  /** True when the mapping changed more than `app.` → `app_` (counted as a rename). */
+  readonly renamed: boolean;
+  /**
+   * True for a canonical array index or `__proto__`: an object orders (or treats) such a key
+   * differently from insertion order, so segment_json.ts leaves that `app` block to
+   * JSON.stringify of an object.
+   */
+  readonly objectOrdered: boolean;
+}
+
+/**
+ * Attribute keys are the same few code literals request after request: their mapping (a
+ * regular-expression replace, a JSON quote) is remembered. Bounded, and only for keys of
+ * ordinary length, so odd keys cost their own work and hold no memory.
+ */
+const appKeys = new Map<string, AppKey>();
+/** Canonical array indices, which JavaScript objects (and so JSON.stringify) order first. */
+const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,8})$/;
+const MAX_MEMO_ENTRIES = 512;
+const MAX_MEMO_KEY = 256;
+
+/** The {@link AppKey} of an attribute key that starts with `app.`. */
+export function appKey(attributeKey: string): AppKey {
+  const known = appKeys.get(attributeKey);
+  if (known !== undefined) return known;
   // `app.` → `app_` is the documented mapping; anything else changed is a rename to report.
   const rest = attributeKey.slice(APP_PREFIX.length);
   const cleanRest = rest.replace(/[^A-Za-z0-9_]/g, "_");
-  if (cleanRest !== rest) counters.annotations_renamed++;
-  return ("app_" + cleanRest).slice(0, MAX_ANNOTATION_KEY);
+  const key: AppKey = {
+    rest,
+    restJson: JSON.stringify(rest),
+    annotation: ("app_" + cleanRest).slice(0, MAX_ANNOTATION_KEY),
+    renamed: cleanRest !== rest,
+    objectOrdered: ARRAY_INDEX.test(rest) || rest === "__proto__",
+  };
+  remember(appKeys, attributeKey, key);
+  return key;
+}
+
+/** Adds to a memo of bounded size (emptied when full: the keys in use come straight back). */
+function remember<T>(memo: Map<string, T>, key: string, value: T): void {
+  if (key.length > MAX_MEMO_KEY) return;
+  if (memo.size >= MAX_MEMO_ENTRIES) memo.clear();
+  memo.set(key, value);
 }
 
 function addAnnotation(
@@ -400,6 +452,17 @@ const encoder = new TextEncoder();
 const HEADER_BYTES = encoder.encode(DAEMON_HEADER).byteLength;
 const BODY_BUDGET = MAX_DATAGRAM_BYTES - HEADER_BYTES;
 
+const HEADER = encoder.encode(DAEMON_HEADER);
+/**
+ * Datagrams are carved one after another out of a shared slab instead of one allocation each
+ * (`TextEncoder.encode` makes a new buffer per call; `encodeInto` writes in place). A region
+ * is never written twice: a full slab is replaced, and the old one lives on only as long as
+ * datagrams still in the outbox or in flight point into it.
+ */
+const SLAB_BYTES = 256 * 1024;
+let slab = new Uint8Array(SLAB_BYTES);
+let slabAt = 0;
+
 /**
  * The datagram for a document's JSON when it fits the budget (header included), else
  * undefined. Most documents are far below it, so their UTF-8 length is not even measured.
@@ -407,7 +470,16 @@ const BODY_BUDGET = MAX_DATAGRAM_BYTES - HEADER_BYTES;
 export function frameIfFits(json: string): Uint8Array | undefined {
   // A UTF-16 unit is at most 3 UTF-8 bytes: a short string needs no measuring.
   if (json.length * 3 > BODY_BUDGET && byteLength(json) > BODY_BUDGET) return undefined;
-  return encoder.encode(DAEMON_HEADER + json);
+  const most = HEADER_BYTES + json.length * 3;
+  if (slabAt + most > slab.length) {
+    slab = new Uint8Array(Math.max(SLAB_BYTES, most));
+    slabAt = 0;
+  }
+  const start = slabAt;
+  slab.set(HEADER, start);
+  const { written } = encoder.encodeInto(json, slab.subarray(start + HEADER_BYTES));
+  slabAt = start + HEADER_BYTES + written;
+  return slab.subarray(start, slabAt);
 }
 
 function encodeInto(
@@ -508,10 +580,17 @@ function reorder(doc: XRayDocument): XRayDocument {
   return ordered;
 }
 
+const sanitizedNames = new Map<string, string>();
+
 /** X-Ray names allow letters, digits, whitespace and `_.:/%&#=+\-@`; at most 200 chars. */
 export function sanitizeName(name: string): string {
+  // Segment and span names repeat (route and service names): the Unicode regex runs once each.
+  const known = sanitizedNames.get(name);
+  if (known !== undefined) return known;
   const clean = name.replace(/[^\p{L}\p{N}\s_.:/%&#=+\\\-@]/gu, "").slice(0, MAX_NAME).trim();
-  return clean.length > 0 ? clean : "unnamed";
+  const sanitized = clean.length > 0 ? clean : "unnamed";
+  remember(sanitizedNames, name, sanitized);
+  return sanitized;
 }
 
 /** A string attribute, or undefined. */

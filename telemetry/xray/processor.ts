@@ -103,7 +103,12 @@ export function createSegmentTracker(options: SegmentTrackerOptions): SegmentTra
     state.children!.delete(parentId);
     state.buffered -= waiting.length;
     bufferedTotal -= waiting.length;
-    return waiting.map((span) => ({ span, children: take(state, span.spanContext().spanId) }));
+    const nodes: SpanNode[] = new Array(waiting.length);
+    for (let i = 0; i < waiting.length; i++) {
+      const span = waiting[i]!;
+      nodes[i] = { span, children: take(state, span.spanContext().spanId) };
+    }
+    return nodes;
   }
 
   function onChildEnd(span: ReadableSpan, spanId: string, state: SegmentState): void {

@@ -11,6 +11,7 @@ import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import {
   annotationKey,
   APP_PREFIX,
+  appKey,
   buildIndependentSubsegment,
   buildSegment,
   cutString,
@@ -98,9 +99,12 @@ export function encodeSpanTree(
     : subsegmentJson(info, node, scratch);
   const datagram = frameIfFits(json);
   if (datagram !== undefined) {
-    for (const key in scratch) {
-      counters[key as keyof DocumentCounters] += scratch[key as keyof DocumentCounters];
-    }
+    counters.annotations_renamed += scratch.annotations_renamed;
+    counters.annotations_dropped += scratch.annotations_dropped;
+    counters.documents_trimmed += scratch.documents_trimmed;
+    counters.documents_split += scratch.documents_split;
+    counters.metadata_trimmed += scratch.metadata_trimmed;
+    counters.oversized_dropped += scratch.oversized_dropped;
     return [datagram];
   }
   const doc = kind === "segment"
@@ -165,13 +169,13 @@ function baseFields(
     if (!key.startsWith(APP_PREFIX)) continue;
     const value = attributes[key];
     if (value === undefined) continue;
-    const rest = key.slice(APP_PREFIX.length);
-    if (appByObject === undefined && !ARRAY_INDEX.test(rest) && rest !== "__proto__") {
-      app += (app === "" ? "" : ",") + quote(rest) + ":" + quote(value);
+    const mapped = appKey(key);
+    if (appByObject === undefined && !mapped.objectOrdered) {
+      app += (app === "" ? "" : ",") + mapped.restJson + ":" + quote(value);
     } else {
       // An index-like key (JSON.stringify puts it first) or __proto__: the object form decides.
       appByObject ??= JSON.parse(`{${app}}`) as Record<string, unknown>;
-      appByObject[rest] = value;
+      appByObject[mapped.rest] = value;
     }
     addAnnotation(annotations, key, value, writer);
   }
@@ -209,9 +213,6 @@ function baseFields(
   if ((code !== undefined && code >= 500) || (failed && !error)) head += `,"fault":true`;
   return { head, metadata: metadata === "" ? "" : `,"metadata":{${metadata}}` };
 }
-
-/** Canonical array indices, which JavaScript objects (and so JSON.stringify) order first. */
-const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,8})$/;
 
 /** As document.ts's addAnnotation, writing the value's JSON text. */
 function addAnnotation(

@@ -11,6 +11,7 @@ import {
   buildIndependentSubsegment,
   buildSegment,
   emptyDocumentCounters,
+  frameIfFits,
   type SegmentInfo,
   type SpanNode,
 } from "../../../telemetry/xray/document.ts";
@@ -191,4 +192,20 @@ Deno.test("encodeSpanTree() sends one datagram when the document fits, and split
   assertEquals([bigCounters.documents_trimmed, bigCounters.metadata_trimmed], [1, 1]);
   // 200 annotations offered, 50 kept: counted once, by the path that sent it.
   assertEquals(bigCounters.annotations_dropped, 150);
+});
+
+Deno.test("frameIfFits() datagrams share a buffer yet stay intact while later ones are framed", () => {
+  // Different sizes and non-ASCII text, far more than one 256 KiB slab holds: none of the
+  // datagrams still held may change when the next ones are written.
+  const texts = Array.from(
+    { length: 3000 },
+    (_, i) =>
+      JSON.stringify({ id: i, pad: "x".repeat(i % 500), name: `é€😀 ${i}`.repeat(1 + (i % 7)) }),
+  );
+  texts.push(JSON.stringify({ big: "y".repeat(60_000) }));
+  const datagrams = texts.map((text) => frameIfFits(text)!);
+  const decoder = new TextDecoder();
+  const header = '{"format":"json","version":1}\n';
+  assertEquals(datagrams.map((d) => decoder.decode(d)), texts.map((t) => header + t));
+  assertEquals(frameIfFits("z".repeat(64_000)), undefined);
 });
