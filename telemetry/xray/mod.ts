@@ -46,7 +46,13 @@ export {
   xrayToOtelTraceId,
 } from "./trace_header.ts";
 
-const DEFAULT_FLUSH_INTERVAL_MS = 100;
+/**
+ * The sender's turn comes 1 ms after the first queued segment: soon enough that a request's
+ * spans are encoded and released before a young-generation collection would copy (and then
+ * promote) them, late enough that under load one turn serves many requests. At 100 ms the
+ * spans of a few hundred requests outlived each scavenge (in process: ~7% more CPU a request).
+ */
+const DEFAULT_FLUSH_INTERVAL_MS = 1;
 const DEFAULT_MAX_QUEUE = 2048;
 /** Deadline used when the tracer provider flushes or shuts the processor down itself. */
 const PROVIDER_DEADLINE_MS = 5_000;
@@ -68,7 +74,7 @@ export interface XRayOptions {
   /** In [0, 1), for the fixed-rate part of sampling. */
   random?: () => number;
   diagnostic?: Diagnostic;
-  /** Documents are serialised and sent in batches this often. */
+  /** Documents are serialised and sent this long after the first one is queued. */
   flushIntervalMs?: number;
   /** Bound on queued documents and on buffered child spans. */
   maxQueue?: number;
