@@ -60,6 +60,8 @@ export interface MetricsConfig {
   intervalMs: number;
   /** OTEL_METRIC_EXPORT_TIMEOUT: longest one export may take. */
   timeoutMs: number;
+  /** Per OTLP request (OTEL_EXPORTER_OTLP_METRICS_TIMEOUT, else OTEL_EXPORTER_OTLP_TIMEOUT). */
+  otlpTimeoutMs: number;
 }
 
 /** The batch log record processor's settings (OTEL_BLRP_*, the specification's defaults). */
@@ -80,7 +82,7 @@ export interface LogsConfig {
   /** Full logs URL, e.g. https://api.honeycomb.io/v1/logs. */
   endpoint?: string;
   headers: Record<string, string>;
-  /** Per attempt (OTEL_EXPORTER_OTLP_TIMEOUT, shared with traces). */
+  /** Per attempt (OTEL_EXPORTER_OTLP_LOGS_TIMEOUT, else OTEL_EXPORTER_OTLP_TIMEOUT). */
   timeoutMs: number;
   batch: LogsBatchConfig;
 }
@@ -192,6 +194,9 @@ export const CONFIG_VARIABLES = [
   "OTEL_EXPORTER_OTLP_HEADERS",
   "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
   "OTEL_EXPORTER_OTLP_TIMEOUT",
+  "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+  "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+  "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
   "OTEL_EXPORTER_OTLP_PROTOCOL",
   "OTEL_TRACES_SAMPLER",
   "OTEL_TRACES_SAMPLER_ARG",
@@ -432,7 +437,7 @@ function otelConfig(env: Env): OtelConfig {
       ...headerList(env, "OTEL_EXPORTER_OTLP_HEADERS"),
       ...headerList(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"),
     },
-    timeoutMs: ms(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000, 1),
+    timeoutMs: signalTimeout(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"),
     sampler: oneOf(env, "OTEL_TRACES_SAMPLER", SAMPLERS, "parentbased_always_on"),
     ...(samplerArg === undefined ? {} : { samplerArg }),
     resourceAttributes: keyValues(env, "OTEL_RESOURCE_ATTRIBUTES"),
@@ -471,6 +476,15 @@ function signalExporters(
   return exporters;
 }
 
+/**
+ * A signal's OTLP request timeout in ms: its own variable (e.g. OTEL_EXPORTER_OTLP_LOGS_TIMEOUT)
+ * overrides OTEL_EXPORTER_OTLP_TIMEOUT, default 10000, as the OTLP exporter specification says.
+ */
+function signalTimeout(env: Env, name: string): number {
+  const generic = ms(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000, 1);
+  return ms(env, name, generic, 1);
+}
+
 /** A signal's URL: its own variable, else the base endpoint plus the signal's path. */
 function signalEndpoint(env: Env, name: string, path: string): string | undefined {
   const base = url(env, "OTEL_EXPORTER_OTLP_ENDPOINT");
@@ -490,6 +504,7 @@ function metricsConfig(env: Env): MetricsConfig {
     intervalMs,
     // The SDK requires the timeout to fit in the interval.
     timeoutMs: Math.min(int(env, "OTEL_METRIC_EXPORT_TIMEOUT", 30_000, 1), intervalMs),
+    otlpTimeoutMs: signalTimeout(env, "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"),
   };
 }
 
@@ -537,7 +552,7 @@ function logsConfig(env: Env): LogsConfig {
       ...headerList(env, "OTEL_EXPORTER_OTLP_HEADERS"),
       ...headerList(env, "OTEL_EXPORTER_OTLP_LOGS_HEADERS"),
     },
-    timeoutMs: ms(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000, 1),
+    timeoutMs: signalTimeout(env, "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT"),
     batch: logsBatchConfig(env),
   };
 }

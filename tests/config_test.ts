@@ -59,6 +59,13 @@ Deno.test("loadConfig() rejects each bad value with a ConfigError naming the var
     [{ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }, "OTEL_EXPORTER_OTLP_PROTOCOL"],
     [{ OTEL_EXPORTER_OTLP_HEADERS: "=nokey" }, "OTEL_EXPORTER_OTLP_HEADERS"],
     [{ OTEL_EXPORTER_OTLP_TIMEOUT: "0" }, "OTEL_EXPORTER_OTLP_TIMEOUT"],
+    [{ OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: "0" }, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"],
+    [{ OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: "soon" }, "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"],
+    [{ OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: "-1" }, "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT"],
+    [
+      { OTEL_EXPORTER_OTLP_TIMEOUT: "x", OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: "100" },
+      "OTEL_EXPORTER_OTLP_TIMEOUT",
+    ],
     [{ OTEL_BSP_MAX_QUEUE_SIZE: "many" }, "OTEL_BSP_MAX_QUEUE_SIZE"],
     [{ OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "4096" }, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
     [
@@ -508,4 +515,25 @@ Deno.test("OTEL_BSP_MAX_EXPORT_BATCH_SIZE: an unset batch size shrinks to a smal
     2048,
     "equal to the default queue is allowed",
   );
+});
+
+Deno.test("OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_TIMEOUT override OTEL_EXPORTER_OTLP_TIMEOUT per signal", () => {
+  const defaults = loadConfig({});
+  assert.equal(defaults.otel.timeoutMs, 10_000);
+  assert.equal(defaults.metrics.otlpTimeoutMs, 10_000);
+  assert.equal(defaults.logs.timeoutMs, 10_000);
+  const generic = loadConfig({ OTEL_EXPORTER_OTLP_TIMEOUT: "2500" });
+  assert.equal(generic.otel.timeoutMs, 2500);
+  assert.equal(generic.metrics.otlpTimeoutMs, 2500);
+  assert.equal(generic.logs.timeoutMs, 2500);
+  const own = loadConfig({
+    OTEL_EXPORTER_OTLP_TIMEOUT: "2500",
+    OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: "111",
+    OTEL_EXPORTER_OTLP_METRICS_TIMEOUT: "222",
+    OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: "333",
+  });
+  assert.equal(own.otel.timeoutMs, 111);
+  assert.equal(own.metrics.otlpTimeoutMs, 222);
+  assert.equal(own.metrics.timeoutMs, 30_000, "OTEL_METRIC_EXPORT_TIMEOUT is the reader's own");
+  assert.equal(own.logs.timeoutMs, 333);
 });

@@ -150,7 +150,8 @@ export function createMetricsPipeline(
   if (config.exporters.includes("otlp") && config.endpoint) {
     const counting = new CountingMetricExporter(
       new OtlpHttpTransport({ url: config.endpoint, headers: config.headers }),
-      config.timeoutMs,
+      // One request's limit; the reader bounds the whole export by OTEL_METRIC_EXPORT_TIMEOUT.
+      Math.min(config.otlpTimeoutMs, config.timeoutMs),
       diagnostic,
     );
     counters.push(counting);
