@@ -117,6 +117,13 @@ export interface CloudWatchConfig {
   logStream?: string;
   endpoint?: string;
   flushIntervalMs: number;
+  /**
+   * CLOUDWATCH_MAX_QUEUE_BYTES: lines waiting to be sent at most, in AWS-counted bytes (the
+   * batch in flight is extra). The sink sends one 1 MiB batch per round trip, so more buffer
+   * than a batch forming plus one waiting only delays a drop when the service is slower than
+   * the log rate; what it does buy is memory held through an outage.
+   */
+  maxQueueBytes: number;
   createLogGroup: boolean;
   /** Embedded Metric Format events in the same stream. */
   metrics: EmfConfig;
@@ -234,6 +241,7 @@ export const CONFIG_VARIABLES = [
   "CLOUDWATCH_LOG_GROUP",
   "CLOUDWATCH_LOG_STREAM",
   "CLOUDWATCH_FLUSH_INTERVAL_MS",
+  "CLOUDWATCH_MAX_QUEUE_BYTES",
   "CLOUDWATCH_CREATE_LOG_GROUP",
   "CLOUDWATCH_METRICS_ENABLED",
   "CLOUDWATCH_METRICS_NAMESPACE",
@@ -257,6 +265,9 @@ function text(env: Env, name: string): string | undefined {
   const value = env[name]?.trim();
   return value ? value : undefined;
 }
+
+/** CLOUDWATCH_MAX_QUEUE_BYTES's default: two full PutLogEvents batches. */
+export const CLOUDWATCH_DEFAULT_QUEUE_BYTES = 2 * 1_048_576;
 
 /** setTimeout's largest delay: a longer one fires after 1 ms (the WHATWG timers clamp). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -729,6 +740,14 @@ export function loadConfig(env: Env): Config {
           ...(logStream ? { logStream: logStreamName(logStream) } : {}),
           ...(cwEndpoint ? { endpoint: cwEndpoint } : {}),
           flushIntervalMs: ms(env, "CLOUDWATCH_FLUSH_INTERVAL_MS", 5000, 10),
+          // At least one largest event (1 MiB with its overhead), so every valid line can queue.
+          maxQueueBytes: int(
+            env,
+            "CLOUDWATCH_MAX_QUEUE_BYTES",
+            CLOUDWATCH_DEFAULT_QUEUE_BYTES,
+            1_048_576,
+            1_073_741_824,
+          ),
           createLogGroup: bool(env, "CLOUDWATCH_CREATE_LOG_GROUP", true),
           metrics: emfConfig(env),
         },

@@ -77,6 +77,9 @@ Deno.test("loadConfig() rejects each bad value with a ConfigError naming the var
     [{ BODY_LIMIT_BYTES: "0" }, "BODY_LIMIT_BYTES"],
     [{ SHUTDOWN_TIMEOUT_MS: "soon" }, "SHUTDOWN_TIMEOUT_MS"],
     [{ CLOUDWATCH_LOG_GROUP: "cruddur", CLOUDWATCH_FLUSH_INTERVAL_MS: "5" }, "CLOUDWATCH_FLUSH"],
+    // Below one largest event (1 MiB + 26 bytes would not fit), or not a number of bytes.
+    [{ CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_MAX_QUEUE_BYTES: "1048575" }, "CLOUDWATCH_MAX_QUEUE"],
+    [{ CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_MAX_QUEUE_BYTES: "2MiB" }, "CLOUDWATCH_MAX_QUEUE"],
     [{ ROLLBAR_ACCESS_TOKEN: "t", ROLLBAR_ITEMS_PER_MINUTE: "x" }, "ROLLBAR_ITEMS_PER_MINUTE"],
     [{ ROLLBAR_ENDPOINT: "nope" }, "ROLLBAR_ENDPOINT"],
     [{ OTEL_METRICS_EXPORTER: "prometheus" }, "OTEL_METRICS_EXPORTER"],
@@ -283,6 +286,12 @@ Deno.test("loadConfig() sets CloudWatch and Rollbar up only when their variables
   const config = loadConfig({ CLOUDWATCH_LOG_GROUP: "cruddur", ROLLBAR_ACCESS_TOKEN: "tok" });
   assert.equal(config.cloudwatch?.logGroup, "cruddur");
   assert.equal(config.cloudwatch?.flushIntervalMs, 5000);
+  assert.equal(config.cloudwatch?.maxQueueBytes, 2 * 1_048_576);
+  assert.equal(
+    loadConfig({ CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_MAX_QUEUE_BYTES: "8388608" }).cloudwatch
+      ?.maxQueueBytes,
+    8_388_608,
+  );
   assert.equal(config.rollbar?.accessToken, "tok");
   assert.equal(config.rollbar?.environment, "development");
   // Blank is the same as unset (compose passes "" for an unset ${VAR}).

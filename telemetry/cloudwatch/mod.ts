@@ -58,6 +58,7 @@ export const cloudwatchSink: SinkPlugin<CloudWatchSinkOptions> = {
       ...(section.endpoint ? { endpoint: section.endpoint } : {}),
       createLogGroup: section.createLogGroup,
       flushIntervalMs: section.flushIntervalMs,
+      maxQueueBytes: section.maxQueueBytes,
       diagnostic,
       ...tuning,
     });

@@ -56,7 +56,10 @@ export interface CloudWatchSinkOptions {
   /**
    * Queue cap in counted bytes: UTF-16 length + 26 per event, AWS's count for ASCII lines (a
    * line is not scanned on the request path; batches are cut by exact UTF-8 sizes). Default
-   * 8 MiB.
+   * 2 MiB (CLOUDWATCH_MAX_QUEUE_BYTES): a batch forming and a full one waiting behind the one
+   * in flight. One call is out at a time, so the sink carries at most 1 MiB per round trip: a
+   * larger queue cannot keep up with a faster log rate, it only holds more lines (in the V8
+   * heap, which grows to a multiple of what is live) through an outage before the same drop.
    */
   maxQueueBytes?: number;
   /**
@@ -126,7 +129,7 @@ function settingsOf(options: CloudWatchSinkOptions): Settings {
   return {
     flushIntervalMs: options.flushIntervalMs ?? 5000,
     maxQueueEvents: options.maxQueueEvents ?? 20_000,
-    maxQueueBytes: options.maxQueueBytes ?? 8 * 1024 * 1024,
+    maxQueueBytes: options.maxQueueBytes ?? 2 * 1024 * 1024,
     dropPolicy: options.dropPolicy ?? "newest",
     baseMs: options.retry?.baseMs ?? 500,
     maxMs: options.retry?.maxMs ?? 20_000,

@@ -39,9 +39,21 @@ export const MAX_RECORD_BYTES = 512 * 1024;
 
 /** One request body and the records it carries. */
 export interface EncodedRequest {
+  /**
+   * The UTF-8 body. Usually a view into the encoder's reused buffer: valid until the next
+   * {@linkcode LogsRequestEncoder.finish} (the batcher delivers one batch at a time, and fetch
+   * copies a body when a call starts).
+   */
   body: Uint8Array;
   records: number;
 }
+
+/**
+ * Bodies up to this size in all are written into one buffer the encoder keeps (a default batch
+ * is ~0.5 MB): a fresh one per batch would stay allocated, dead, until V8's next full GC, since
+ * the delivery holds it across the call. A rare larger batch gets its own, not kept.
+ */
+const REUSED_BUFFER_BYTES = 1024 * 1024;
 
 /** Event members that are the record's own fields or its resource, not attributes. */
 const NOT_ATTRIBUTES = new Set(["timestamp", "level", "message", "service", "trace_id", "span_id"]);
@@ -71,6 +83,7 @@ const SEVERITY_FIELDS: Readonly<Record<string, string>> = Object.fromEntries(
 );
 
 const utf8 = new TextEncoder();
+const EMPTY = new Uint8Array(0);
 const TRACE_ID = /^[0-9a-f]{32}$/;
 const SPAN_ID = /^[0-9a-f]{16}$/;
 const INVALID_TRACE_ID = "0".repeat(32);
@@ -104,8 +117,10 @@ export class LogsRequestEncoder {
   readonly #maxRecordBytes: number;
   /** `{"key":"name","value":` of the common attribute keys. */
   readonly #keys = new Map<string, string>();
-  /** Bodies already full, waiting for {@linkcode finish}. */
-  #sealed: EncodedRequest[] = [];
+  /** Bodies already full (their text), waiting for {@linkcode finish}. */
+  #sealed: { text: string; records: number }[] = [];
+  /** Where {@linkcode finish} writes the bodies; see {@linkcode REUSED_BUFFER_BYTES}. */
+  #buffer = new Uint8Array(0);
   /** The records so far, comma-separated: one string, flattened once by the UTF-8 encode. */
   #records = "";
   #count = 0;
@@ -181,16 +196,42 @@ export class LogsRequestEncoder {
   /** Every body of the records added, in order, as UTF-8; the next request starts empty. */
   finish(): EncodedRequest[] {
     if (this.#count > 0) this.#seal();
-    const requests = this.#sealed;
+    const sealed = this.#sealed;
     this.#sealed = [];
     this.#lastTrace = undefined;
+    let units = 0;
+    for (const { text } of sealed) units += text.length;
+    const requests = sealed.map(({ text, records }) => ({ body: EMPTY, records }));
+    // UTF-16 units = UTF-8 bytes for ASCII, the usual case; anything else may need more room.
+    if (units <= REUSED_BUFFER_BYTES && this.#encodeAll(sealed, requests)) return requests;
+    for (let i = 0; i < sealed.length; i++) requests[i]!.body = utf8.encode(sealed[i]!.text);
     return requests;
+  }
+
+  /** Writes every body into the reused buffer (grown to fit); false when it would pass the cap. */
+  #encodeAll(sealed: { text: string }[], requests: EncodedRequest[]): boolean {
+    let at = 0;
+    for (let i = 0; i < sealed.length; i++) {
+      const text = sealed[i]!.text;
+      let result = utf8.encodeInto(text, this.#buffer.subarray(at));
+      while (result.read < text.length) {
+        const size = Math.max(this.#buffer.length * 2, Math.ceil((at + text.length) * 1.25));
+        if (size > REUSED_BUFFER_BYTES * 3) return false;
+        const grown = new Uint8Array(size);
+        grown.set(this.#buffer.subarray(0, at));
+        this.#buffer = grown;
+        result = utf8.encodeInto(text, this.#buffer.subarray(at));
+      }
+      requests[i]!.body = this.#buffer.subarray(at, at + result.written);
+      at += result.written;
+    }
+    return true;
   }
 
   /** Closes the current body and starts the next one. */
   #seal(): void {
     this.#sealed.push({
-      body: utf8.encode(`${this.#head}${this.#records}${TAIL}`),
+      text: `${this.#head}${this.#records}${TAIL}`,
       records: this.#count,
     });
     this.#records = "";

@@ -382,7 +382,8 @@ Deno.test("createCloudWatchSink() splits 25,000 small events into at least 3 val
 });
 
 Deno.test("createCloudWatchSink() splits by bytes before the 1,048,576-byte limit", async () => {
-  await using h = harness({ flushIntervalMs: 60_000 });
+  // 2.5 MB pushed at once: a queue that holds it all, so only the batch cut is under test.
+  await using h = harness({ flushIntervalMs: 60_000, maxQueueBytes: 8 * 1024 * 1024 });
   const filler = "x".repeat(10_000);
   for (let i = 0; i < 250; i++) {
     h.sink.push({ timestamp: Date.now(), message: JSON.stringify({ i, filler }) });
