@@ -201,7 +201,7 @@ export class LogsRequestEncoder {
     this.#lastTrace = undefined;
     let units = 0;
     for (const { text } of sealed) units += text.length;
-    const requests = sealed.map(({ text, records }) => ({ body: EMPTY, records }));
+    const requests = sealed.map(({ records }) => ({ body: EMPTY, records }));
     // UTF-16 units = UTF-8 bytes for ASCII, the usual case; anything else may need more room.
     if (units <= REUSED_BUFFER_BYTES && this.#encodeAll(sealed, requests)) return requests;
     for (let i = 0; i < sealed.length; i++) requests[i]!.body = utf8.encode(sealed[i]!.text);
