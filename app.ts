@@ -14,6 +14,7 @@ import { healthRoutes, rollbarTestRoute } from "./routes/health.ts";
 import { messageRoutes } from "./routes/messages.ts";
 import { fromRequestTarget } from "./routes/request_target.ts";
 import { CORS_ALLOW_HEADERS, edgeChecks } from "./routes/edge.ts";
+import { StaticFirstRouter } from "./routes/router.ts";
 import { traceDemoRoutes } from "./routes/trace_demo.ts";
 import type { Store } from "./services/store/types.ts";
 import type { Clock } from "./services/types.ts";
@@ -55,7 +56,8 @@ export function corsOrigins(config: Pick<Config, "frontendUrl" | "backendUrl">):
 /** Creates the application. */
 export function createApp(deps: AppDeps): Hono {
   const { config, telemetry } = deps;
-  const app = new Hono();
+  // Static paths are looked up, not walked: see routes/router.ts.
+  const app = new Hono({ router: new StaticFirstRouter() });
   const origins = corsOrigins(config);
 
   app.use(

@@ -8,7 +8,7 @@ import { routePath } from "hono/route";
 import { type ContextStore, REQUEST_ROOT_CONTEXT, SECRETS_KEY } from "./context.ts";
 import { cap, type Logger, type LogTraceContext } from "./logger.ts";
 import type { RequestRecorder } from "./metrics/http_server.ts";
-import { collectSecretValues, redactQuery, scrubHeaderValue, scrubText } from "./scrub.ts";
+import { collectSecretValues, redactQuery, scrubText } from "./scrub.ts";
 import { INVALID_SPAN_CONTEXT, type Span, trace } from "@opentelemetry/api";
 
 /** The Hono variable a route sets when its template is not its path pattern. */
@@ -76,9 +76,8 @@ export function requestFacts(c: Context): RequestFacts {
     query: queryAt >= 0 ? redactQuery(url.slice(queryAt)) : "",
     client: clientAddress(c),
     secrets,
-    userAgent: rawUserAgent === null
-      ? null
-      : cap(scrubText(scrubHeaderValue("user-agent", rawUserAgent), secrets), MAX_USER_AGENT),
+    // scrubHeaderValue's rule for a header neither secret nor a Referer: its secret shapes.
+    userAgent: rawUserAgent === null ? null : cap(scrubText(rawUserAgent, secrets), MAX_USER_AGENT),
   };
 }
 
