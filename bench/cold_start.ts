@@ -11,10 +11,12 @@
  * the other processes' load, the CPU time much less, so A/B comparisons quote both.
  *
  *   deno run -A bench/cold_start.ts [--runs=5] [--config=full] [--env=K=V ...] [--cpu-prof=DIR]
- *     [--script=other.ts]
+ *     [--script=other.ts] [--app-dir=/path/to/a/copy]
  *
  * --script runs another server with the configuration's env instead (it must serve the route
  * on HOST:PORT): what a bare Deno.serve or a given import graph costs on this machine.
+ * --app-dir starts the server from another copy of the app (A/B against an older commit:
+ * `git archive <commit> | tar -x -C /tmp/before`).
  *
  * With --cpu-prof=DIR each server writes a V8 CPU profile there (summarise one with
  * `deno run -A bench/profile.ts --file=DIR/<file>.cpuprofile`); the times are then not the
@@ -46,6 +48,7 @@ const { values: args } = parseArgs({
     env: { type: "string", multiple: true },
     "cpu-prof": { type: "string" },
     script: { type: "string" },
+    "app-dir": { type: "string" },
   },
 });
 
@@ -81,6 +84,7 @@ async function main(): Promise<number> {
   for (let i = -1; i < runs; i++) {
     const server = await startServer({
       script: args.script ?? config.script,
+      ...(args["app-dir"] ? { appDir: args["app-dir"] } : {}),
       env: { ...baseEnv(freePort()), ...config.env(sinks, { alwaysRule }), ...overrides },
       ...(pin ? { cpu: 0 } : {}),
       denoFlags,
