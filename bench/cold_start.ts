@@ -18,13 +18,15 @@
  * --app-dir starts the server from another copy of the app (A/B against an older commit:
  * `git archive <commit> | tar -x -C /tmp/before`).
  *
- * With --cpu-prof=DIR each server writes a V8 CPU profile there (summarise one with
- * `deno run -A bench/profile.ts --file=DIR/<file>.cpuprofile`); the times are then not the
- * figure to quote (profiling slows the start).
+ * With --cpu-prof=DIR each server writes a V8 CPU profile there, and each is summarised: what
+ * the main thread did before the first request, by module (bench/startup_profile.ts; the whole
+ * profile: `deno run -A bench/profile.ts --file=DIR/<file>.cpuprofile`). The times are then
+ * not the figure to quote (profiling slows the start).
  */
 import { parseArgs } from "node:util";
 import {
   ALWAYS_SAMPLE_RULE,
+  APP_DIR,
   baseEnv,
   cleanup,
   CONFIGS,
@@ -39,6 +41,7 @@ import {
   startServer,
 } from "./lib.ts";
 import { startBlackholeSinks, startHealthySinks } from "./sinks.ts";
+import { type CpuProfile, summariseStartup } from "./startup_profile.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -105,6 +108,15 @@ async function main(): Promise<number> {
     times.push(server.readyMs);
     cpu.push(cpuMs);
     console.log(`run ${i + 1}: ${server.readyMs.toFixed(0)} ms, CPU ${cpuMs} ms`);
+  }
+  if (profDir) {
+    for (
+      const entry of [...Deno.readDirSync(profDir)].filter((e) => e.name.endsWith(".cpuprofile"))
+    ) {
+      const profile = JSON.parse(await Deno.readTextFile(`${profDir}/${entry.name}`)) as CpuProfile;
+      console.log(`\n${entry.name}`);
+      for (const line of summariseStartup(profile, args["app-dir"] ?? APP_DIR)) console.log(line);
+    }
   }
   const list = (values: number[]) => values.map((ms) => ms.toFixed(0)).join(", ");
   console.log(

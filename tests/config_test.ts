@@ -546,3 +546,13 @@ Deno.test("OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_TIMEOUT override OTEL_EXPORT
   assert.equal(own.metrics.timeoutMs, 30_000, "OTEL_METRIC_EXPORT_TIMEOUT is the reader's own");
   assert.equal(own.logs.timeoutMs, 333);
 });
+
+Deno.test("config.ts validates without loading a sink or the store: no npm or node module in its graph", async () => {
+  const { npmPackages, staticGraph } = await import("./support/import_graph.ts");
+  const graph = await staticGraph("config.ts");
+  assert.deepEqual([...npmPackages(graph)], []);
+  assert.deepEqual([...graph].filter((s) => s.startsWith("node:")), []);
+  for (const heavy of ["/telemetry/xray/mod.ts", "/services/store/mod.ts"]) {
+    assert.ok(![...graph].some((s) => s.endsWith(heavy)), `${heavy} is not loaded`);
+  }
+});

@@ -281,3 +281,22 @@ Deno.test("main.ts answers before its heavy sinks load; a SIGTERM right after th
     await daemon.close();
   }
 });
+
+Deno.test("main.ts loads no heavy sink client before it listens: those are the late sinks' own imports", async () => {
+  const { npmPackages, staticGraph } = await import("./support/import_graph.ts");
+  const before = npmPackages(await staticGraph("main.ts"));
+  for (
+    const late of [
+      "@aws-sdk/client-cloudwatch-logs",
+      "rollbar",
+      "@opentelemetry/otlp-transformer",
+      "@opentelemetry/sdk-metrics",
+    ]
+  ) {
+    assert.ok(!before.has(late), `${late} waits for the late install: ${[...before].join(", ")}`);
+  }
+  // The span recording path is there from the first request.
+  for (const now of ["@opentelemetry/api", "@opentelemetry/sdk-trace-base", "hono"]) {
+    assert.ok(before.has(now), `${now} is loaded before listening`);
+  }
+});
