@@ -30,6 +30,7 @@ import {
   baseEnv,
   cleanup,
   CONFIGS,
+  envOverrides,
   freePort,
   hasTaskset,
   installSignalHandlers,
@@ -62,9 +63,7 @@ async function main(): Promise<number> {
     console.error(`unknown --config=${args.config} (memory-store configs of bench/lib.ts only)`);
     return 1;
   }
-  const overrides = Object.fromEntries(
-    (args.env ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-  );
+  const overrides = envOverrides(args.env);
   const tmpDir = await Deno.makeTempDir({ prefix: "cruddur-cold-start-" });
   onCleanup(() => Deno.remove(tmpDir, { recursive: true }));
   const alwaysRule = `${tmpDir}/xray-always.json`;

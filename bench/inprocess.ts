@@ -17,7 +17,7 @@ import { loadConfig } from "../config.ts";
 import { createBaselineApp } from "./baseline.ts";
 import { createMemoryStore } from "../services/store.ts";
 import { createTelemetry } from "../telemetry/mod.ts";
-import { ALWAYS_SAMPLE_RULE, CONFIGS, ROUTE } from "./lib.ts";
+import { ALWAYS_SAMPLE_RULE, CONFIGS, envOverrides, ROUTE } from "./lib.ts";
 import { startBlackholeSinks, startHealthySinks } from "./sinks.ts";
 
 const { values: args } = parseArgs({
@@ -46,9 +46,7 @@ const env = {
   PORT: "8080",
   LOG_LEVEL: "info",
   ...config.env(sinks, { alwaysRule: rule }),
-  ...Object.fromEntries(
-    (args.env ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-  ),
+  ...envOverrides(args.env),
 };
 
 let fetcher: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>;

@@ -19,6 +19,7 @@ import {
   baseEnv,
   cleanup,
   CONFIGS,
+  envOverrides,
   freePort,
   installSignalHandlers,
   onCleanup,
@@ -40,9 +41,7 @@ const { values: args } = parseArgs({
     keep: { type: "string" },
   },
 });
-const overrides = Object.fromEntries(
-  (args.env ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-);
+const overrides = envOverrides(args.env);
 
 /** Sends `count` GETs over `concurrency` keep-alive connections; returns the non-200 count. */
 async function drive(url: string, count: number, concurrency: number): Promise<number> {

@@ -773,3 +773,10 @@ export function median(values: number[]): number {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
+
+/** `--env=KEY=VALUE` flags as an environment (the value may itself hold `=`). */
+export function envOverrides(flags: readonly string[] | undefined): Record<string, string> {
+  return Object.fromEntries(
+    (flags ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+  );
+}

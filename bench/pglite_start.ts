@@ -16,6 +16,7 @@ import {
   baseEnv,
   cleanup,
   CONFIGS,
+  envOverrides,
   freePort,
   hasTaskset,
   installSignalHandlers,
@@ -42,9 +43,7 @@ const { values: args } = parseArgs({
 });
 const runs = Number(args.runs);
 const appDir = args["app-dir"] ?? APP_DIR;
-const overrides = Object.fromEntries(
-  (args.env ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-);
+const overrides = envOverrides(args.env);
 
 async function main(): Promise<number> {
   installSignalHandlers();

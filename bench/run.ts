@@ -22,6 +22,7 @@ import {
   cleanup,
   CONFIGS,
   delay,
+  envOverrides,
   findLoadGenerator,
   freePort,
   hasTaskset,
@@ -87,9 +88,7 @@ const connections = Number(args.connections);
 const appDir = args["app-dir"] ?? APP_DIR;
 const outFile = args.out ?? `${APP_DIR}/bench/results.md`;
 /** --env=KEY=VALUE overrides for every main.ts configuration (experiments: LOG_FORMAT=json). */
-const overrides = Object.fromEntries(
-  (args.env ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-);
+const overrides = envOverrides(args.env);
 const wanted = args.only?.split(",").map((s) => s.trim());
 /** Reassigned once the stores are prepared: rows whose store is missing are dropped. */
 let configs = selectConfigs(wanted);

@@ -13,6 +13,7 @@ import { Hono } from "hono";
 import { loadConfig } from "../config.ts";
 import { createTelemetry } from "../telemetry/mod.ts";
 import { startHealthySinks } from "./sinks.ts";
+import { envOverrides } from "./lib.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -31,9 +32,7 @@ const env: Record<string, string> = {
   OTEL_METRICS_EXPORTER: "none",
   OTEL_LOGS_EXPORTER: "none",
   ...(sinks ? { OTEL_EXPORTER_OTLP_ENDPOINT: sinks.otlpUrl } : {}),
-  ...Object.fromEntries(
-    (args.env ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-  ),
+  ...envOverrides(args.env),
 };
 const telemetry = await createTelemetry(loadConfig(env), { writeLine: () => {} });
 const app = new Hono();
