@@ -7,13 +7,11 @@
 import "@aws-sdk/client-cloudwatch-logs";
 import "@electric-sql/pglite";
 import "@opentelemetry/api";
-import "@opentelemetry/context-async-hooks";
 import "@opentelemetry/core";
 import "@opentelemetry/otlp-exporter-base";
 import "@opentelemetry/otlp-transformer";
 import "@opentelemetry/resources";
 import "@opentelemetry/sdk-metrics";
-import "@opentelemetry/sdk-trace";
 import "@opentelemetry/sdk-trace-base";
 import "hono";
 import "postgres";

@@ -7,7 +7,29 @@
  * start, end and events with it, one `performance.now()` call each.
  */
 import type { HrTime, TimeInput } from "@opentelemetry/api";
-import { hrTime, isTimeInputHrTime, millisToHrTime } from "@opentelemetry/core";
+
+/** `@opentelemetry/core`'s millisToHrTime: epoch milliseconds as `[seconds, nanos]`. */
+export function millisToHrTime(epochMillis: number): HrTime {
+  const seconds = Math.trunc(epochMillis / 1000);
+  return [seconds, Math.round((epochMillis % 1000) * 1e6)];
+}
+
+/** `@opentelemetry/core`'s hrTime(performanceNow): the time origin plus the reading. */
+function hrTime(performanceNow: number): HrTime {
+  const origin = millisToHrTime(performance.timeOrigin);
+  const now = millisToHrTime(performanceNow);
+  const out: HrTime = [origin[0] + now[0], origin[1] + now[1]];
+  if (out[1] >= 1e9) {
+    out[1] -= 1e9;
+    out[0] += 1;
+  }
+  return out;
+}
+
+function isTimeInputHrTime(value: unknown): value is HrTime {
+  return Array.isArray(value) && value.length === 2 && typeof value[0] === "number" &&
+    typeof value[1] === "number";
+}
 
 // The origin split once into whole seconds and nanoseconds: adding the small, precise
 // `performance.now()` to it keeps sub-microsecond precision that one epoch double would lose.

@@ -1,10 +1,12 @@
 /**
  * Where the active OpenTelemetry context lives. SDK mode keeps it in our own
- * AsyncLocalStorage (never registered globally, so tests and apps do not share it); native
- * mode uses Deno's, reached through the global API that Deno owns.
+ * AsyncLocalStorage (never registered globally, so tests and apps do not share it): what
+ * `@opentelemetry/context-async-hooks`' manager does, without its layer (a bound function
+ * per call, an event-emitter patcher) or its load before the server listens. Native mode uses
+ * Deno's, reached through the global API that Deno owns.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { type Context, context as globalContext, createContextKey } from "@opentelemetry/api";
-import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 
 /** The two operations the telemetry module needs from a context manager. */
 export interface ContextStore {
@@ -60,11 +62,12 @@ export function createContextStore(mode: "sdk" | "native" | "disabled"): Context
       disable() {},
     };
   }
-  const manager = new AsyncLocalStorageContextManager().enable();
+  const storage = new AsyncLocalStorage<Context>();
   return {
-    active: () => manager.active(),
-    with: (ctx, fn, thisArg, ...args) => manager.with(ctx, fn, thisArg, ...args),
-    disable: () => manager.disable(),
+    active: () => storage.getStore() ?? REQUEST_ROOT_CONTEXT,
+    with: (ctx, fn, thisArg, ...args) =>
+      storage.run(ctx, thisArg === undefined ? fn : fn.bind(thisArg), ...args),
+    disable: () => storage.disable(),
   };
 }
 

@@ -5,7 +5,7 @@
  * one trace in both tools. In native mode Deno instruments `fetch` itself.
  */
 import { type Span, SpanKind, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api";
-import { W3CBaggagePropagator } from "@opentelemetry/core";
+import { W3CBaggagePropagator } from "./baggage.ts";
 import { activeSecrets, type ContextStore, RANDOM_TRACE_ID_KEY } from "./context.ts";
 import { redactUrl } from "./scrub.ts";
 import { formatTraceParent, TRACE_FLAG_RANDOM } from "./trace_context.ts";

@@ -16,7 +16,7 @@ import {
   TraceFlags,
   type Tracer,
 } from "@opentelemetry/api";
-import { W3CBaggagePropagator } from "@opentelemetry/core";
+import { W3CBaggagePropagator } from "./baggage.ts";
 import type { Context, MiddlewareHandler } from "hono";
 import {
   type ContextStore,

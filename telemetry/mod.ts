@@ -11,13 +11,7 @@ import {
   type Tracer,
   type TracerProvider,
 } from "@opentelemetry/api";
-import {
-  AlwaysOffSampler,
-  BasicTracerProvider,
-  SimpleSpanProcessor,
-  type SpanExporter,
-  type SpanProcessor,
-} from "@opentelemetry/sdk-trace-base";
+import type { SpanExporter, SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import type { Context, MiddlewareHandler } from "hono";
 import type { Config } from "../config.ts";
 import type { CloudWatchSinkOptions } from "./cloudwatch/sink.ts";
@@ -34,7 +28,9 @@ import { nativeTracer } from "./native.ts";
 import { createErrorReporting } from "./errors.ts";
 import { type InstallFailure, SinkSet } from "./sinks.ts";
 import { createTraced } from "./traced.ts";
-import { createTracerProvider } from "./tracing.ts";
+import { AlwaysOffSampler } from "./sampler.ts";
+import { createTracerProvider, RecordingTracerProvider } from "./tracing.ts";
+import { staticResource } from "./resource.ts";
 import type { Diagnostic, SinkStats } from "./types.ts";
 import { beforeDeadline } from "./util/deadline.ts";
 import { stderrDiagnostic } from "./util/throttle.ts";
@@ -106,20 +102,33 @@ function resourceAttributes(config: Config): Record<string, string> {
   };
 }
 
-/** The provider for the configured mode: the SDK one fed by every sink's span processors. */
-function createProvider(
+/**
+ * The provider for the configured mode: ours fed by every sink's span processors. A test's
+ * exporter gets the SDK's SimpleSpanProcessor, loaded only then.
+ */
+async function createProvider(
   config: Config,
   resource: Record<string, string>,
   sinks: SinkSet,
   testExporter: SpanExporter | undefined,
   ids: TraceIds,
-): TracerProvider {
+): Promise<TracerProvider> {
   if (config.otel.mode === "native") return trace.getTracerProvider();
   if (config.otel.mode !== "sdk") {
-    return new BasicTracerProvider({ sampler: new AlwaysOffSampler() });
+    // Nothing is recorded: every span is a non-recording one with random ids.
+    return new RecordingTracerProvider({
+      resource: staticResource({}),
+      ids: createTraceIds("random"),
+      sampler: new AlwaysOffSampler(),
+      processors: [],
+      limits: NO_LIMITS,
+    });
   }
   const processors: SpanProcessor[] = [];
-  if (testExporter) processors.push(new SimpleSpanProcessor(testExporter));
+  if (testExporter) {
+    const { SimpleSpanProcessor } = await import("@opentelemetry/sdk-trace-base");
+    processors.push(new SimpleSpanProcessor(testExporter));
+  }
   processors.push(...sinks.spanProcessors);
   return createTracerProvider({
     config: config.otel,
@@ -160,6 +169,16 @@ function buildLogger(
 }
 
 const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/** Limits of a provider that records nothing (never read). */
+const NO_LIMITS = {
+  attributeValueLengthLimit: 0,
+  attributeCountLimit: 0,
+  eventCountLimit: 0,
+  linkCountLimit: 0,
+  attributePerEventCountLimit: 0,
+  attributePerLinkCountLimit: 0,
+};
 
 /** `traced` when nothing traces: the call itself, a throw turned into a rejection as there. */
 const untraced: Traced = (_name, fn) => {
@@ -223,7 +242,13 @@ export async function startTelemetry(
   const requestHook = sinks.requestHook;
   // X-Ray needs ids that start with the epoch seconds; without it, ids are random and say so.
   const ids = createTraceIds(requestHook ? "xray" : "random");
-  const tracerProvider = createProvider(config, resource, sinks, overrides.spanExporter, ids);
+  const tracerProvider = await createProvider(
+    config,
+    resource,
+    sinks,
+    overrides.spanExporter,
+    ids,
+  );
   const sdkTracer = tracerProvider.getTracer("cruddur-backend", config.serviceVersion);
   // SDK-mode spans take their times from one microsecond clock (telemetry/span.ts, clock.ts).
   const tracer = mode === "native" ? nativeTracer(sdkTracer) : sdkTracer;
@@ -295,7 +320,7 @@ export async function startTelemetry(
     shutdown(deadlineMs) {
       stopping ??= (async () => {
         await sinks.shutdown(deadlineMs);
-        if (tracerProvider instanceof BasicTracerProvider) {
+        if (tracerProvider instanceof RecordingTracerProvider) {
           await beforeDeadline(tracerProvider.shutdown(), deadlineMs);
         }
         store.disable();

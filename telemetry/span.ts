@@ -24,7 +24,7 @@ import {
   SpanStatusCode,
   type TimeInput,
 } from "@opentelemetry/api";
-import { type InstrumentationScope, isAttributeValue } from "@opentelemetry/core";
+import type { InstrumentationScope } from "@opentelemetry/core";
 import type { Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, SpanProcessor, TimedEvent } from "@opentelemetry/sdk-trace-base";
 import { hrFromInput, hrFromPerformance } from "./clock.ts";
@@ -312,6 +312,28 @@ export class RecordedSpan implements ApiSpan, ReadableSpan {
 
 function cut(value: string, limit: number): string {
   return detached(value.substring(0, limit));
+}
+
+/**
+ * `@opentelemetry/core`'s isAttributeValue: null, undefined, a string, number or boolean, or
+ * an array whose non-null elements all have one of those types.
+ */
+function isAttributeValue(value: unknown): boolean {
+  if (value == null) return true;
+  if (!Array.isArray(value)) return isPrimitiveType(typeof value);
+  let type: string | undefined;
+  for (const element of value) {
+    if (element == null) continue;
+    const elementType = typeof element;
+    if (elementType === type) continue;
+    if (type !== undefined || !isPrimitiveType(elementType)) return false;
+    type = elementType;
+  }
+  return true;
+}
+
+function isPrimitiveType(type: string): boolean {
+  return type === "string" || type === "number" || type === "boolean";
 }
 
 function isTimeInput(value: unknown): value is TimeInput {

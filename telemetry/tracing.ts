@@ -1,13 +1,18 @@
 /**
- * The OpenTelemetry SDK tracer provider, built from the typed config and the span processors
- * the sinks contribute, with the id generator of telemetry/ids.ts and the configured sampler.
- * Its tracers make the SDK's decisions and record telemetry/span.ts's spans, which every SDK
- * processor and exporter reads as it reads its own. No global is registered: the provider is
- * handed to whoever needs it.
+ * Our tracer provider, built from the typed config and the span processors the sinks
+ * contribute, with the id generator of telemetry/ids.ts and the configured sampler
+ * (telemetry/sampler.ts). Its tracers make the SDK tracer's decisions (suppression, root
+ * option, parent validity, ids, sampler, trace state) and record telemetry/span.ts's spans,
+ * which every SDK processor and exporter reads as it reads its own. It replaces the SDK's
+ * `BasicTracerProvider`, so `@opentelemetry/sdk-trace-base` and `@opentelemetry/resources` are
+ * not loaded before the server answers (type imports only). No global is registered: the
+ * provider is handed to whoever needs it.
  */
 import {
   type Context,
   context,
+  createContextKey,
+  diag,
   INVALID_SPAN_CONTEXT,
   type Span,
   type SpanContext,
@@ -17,45 +22,27 @@ import {
   TraceFlags,
   type Tracer,
   type TracerOptions,
+  type TracerProvider,
 } from "@opentelemetry/api";
-import {
-  getNumberFromEnv,
-  type InstrumentationScope,
-  isTracingSuppressed,
-} from "@opentelemetry/core";
-import { type Resource, resourceFromAttributes } from "@opentelemetry/resources";
-import { createAlwaysRecordSampler } from "@opentelemetry/sdk-trace";
-import {
-  AlwaysOffSampler,
-  AlwaysOnSampler,
-  BasicTracerProvider,
-  type IdGenerator,
-  ParentBasedSampler,
-  type Sampler,
-  SamplingDecision,
-  type SpanProcessor,
-  TraceIdRatioBasedSampler,
-} from "@opentelemetry/sdk-trace-base";
+import type { InstrumentationScope } from "@opentelemetry/core";
+import type { Resource } from "@opentelemetry/resources";
+import type { IdGenerator, Sampler, SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import type { OtelConfig } from "../config.ts";
+import { staticResource } from "./resource.ts";
+import { alwaysRecord, createSampler, NOT_RECORD, RECORD_AND_SAMPLED } from "./sampler.ts";
 import { RecordedSpan, type SpanLimits, type SpanPipeline } from "./span.ts";
 
-/** Builds the configured sampler (OTEL_TRACES_SAMPLER / _ARG). */
-export function createSampler(name: string, arg: number | undefined): Sampler {
-  const ratio = new TraceIdRatioBasedSampler(arg ?? 1);
-  switch (name) {
-    case "always_on":
-      return new AlwaysOnSampler();
-    case "always_off":
-      return new AlwaysOffSampler();
-    case "traceidratio":
-      return ratio;
-    case "parentbased_always_off":
-      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
-    case "parentbased_traceidratio":
-      return new ParentBasedSampler({ root: ratio });
-    default:
-      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
-  }
+export { createSampler } from "./sampler.ts";
+
+/**
+ * `@opentelemetry/core`'s suppression key (`suppressTracing(context)` sets it; API keys are
+ * `Symbol.for` their description), read here without loading core.
+ */
+const SUPPRESS_TRACING_KEY = createContextKey("OpenTelemetry SDK Context Key SUPPRESS_TRACING");
+
+/** `isTracingSuppressed` of `@opentelemetry/core`: an exporter's own calls are not traced. */
+export function isTracingSuppressed(context: Context): boolean {
+  return context.getValue(SUPPRESS_TRACING_KEY) === true;
 }
 
 /** Options of {@linkcode createTracerProvider}. */
@@ -74,65 +61,74 @@ export interface TracerProviderOptions {
 }
 
 /** Builds the SDK-mode provider. */
-export function createTracerProvider(options: TracerProviderOptions): BasicTracerProvider {
+export function createTracerProvider(options: TracerProviderOptions): RecordingTracerProvider {
   const sampler = createSampler(options.config.sampler, options.config.samplerArg);
   // Every string that reaches a span sink is capped when it is set, once: OTLP, X-Ray (built
   // from these attributes) and the console exporter all see the capped value.
   const attributeValueLengthLimit = options.config.attributeValueLengthLimit;
   return new RecordingTracerProvider({
-    resource: resourceFromAttributes(options.resource),
+    resource: staticResource(options.resource),
     ids: options.ids,
-    sampler: options.recordUnsampled ? createAlwaysRecordSampler(sampler) : sampler,
+    sampler: options.recordUnsampled ? alwaysRecord(sampler) : sampler,
     processors: options.processors,
     limits: spanLimits(attributeValueLengthLimit),
   });
 }
 
+/**
+ * A number from the environment as `@opentelemetry/core`'s getNumberFromEnv reads it: unset,
+ * blank or not a number (with a warning) is undefined.
+ */
+function numberFromEnv(key: string): number | undefined {
+  const raw = Deno.env.get(key);
+  if (raw === undefined || raw.trim() === "") return undefined;
+  const value = Number(raw);
+  if (isNaN(value)) {
+    diag.warn(`Unknown value '${raw}' for ${key}, expected a number, using defaults`);
+    return undefined;
+  }
+  return value;
+}
+
 /** The count limits the SDK reads from the environment (OTEL_SPAN_*_COUNT_LIMIT), 128 each. */
 function spanLimits(attributeValueLengthLimit: number): SpanLimits {
-  const general = getNumberFromEnv("OTEL_ATTRIBUTE_COUNT_LIMIT") ?? 128;
+  const general = numberFromEnv("OTEL_ATTRIBUTE_COUNT_LIMIT") ?? 128;
   return {
     attributeValueLengthLimit,
-    attributeCountLimit: getNumberFromEnv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT") ?? general,
-    linkCountLimit: getNumberFromEnv("OTEL_SPAN_LINK_COUNT_LIMIT") ?? 128,
-    eventCountLimit: getNumberFromEnv("OTEL_SPAN_EVENT_COUNT_LIMIT") ?? 128,
-    attributePerEventCountLimit: getNumberFromEnv("OTEL_SPAN_ATTRIBUTE_PER_EVENT_COUNT_LIMIT") ??
-      128,
-    attributePerLinkCountLimit: getNumberFromEnv("OTEL_SPAN_ATTRIBUTE_PER_LINK_COUNT_LIMIT") ??
-      128,
+    attributeCountLimit: numberFromEnv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT") ?? general,
+    linkCountLimit: numberFromEnv("OTEL_SPAN_LINK_COUNT_LIMIT") ?? 128,
+    eventCountLimit: numberFromEnv("OTEL_SPAN_EVENT_COUNT_LIMIT") ?? 128,
+    attributePerEventCountLimit: numberFromEnv("OTEL_SPAN_ATTRIBUTE_PER_EVENT_COUNT_LIMIT") ?? 128,
+    attributePerLinkCountLimit: numberFromEnv("OTEL_SPAN_ATTRIBUTE_PER_LINK_COUNT_LIMIT") ?? 128,
   };
 }
 
-interface RecordingOptions {
+/** What a provider's tracers share. */
+export interface RecordingOptions {
   resource: Resource;
   ids: IdGenerator;
   sampler: Sampler;
-  processors: SpanProcessor[];
+  processors: readonly SpanProcessor[];
   limits: SpanLimits;
 }
 
 /**
- * The SDK provider (its forceFlush and shutdown drive the processors) whose tracers record
- * {@link RecordedSpan}s: the SDK's own span and tracer cost several times more per span
- * (three to five clock reads, a regex over every parent's ids, attribute objects copied twice,
- * span metrics nobody reads) than the request they describe.
+ * The provider: one tracer per (name, version, schema URL), every one feeding the same
+ * processors, which its forceFlush and shutdown drive as the SDK's MultiSpanProcessor does.
+ * The SDK's own span and tracer cost several times more per span (three to five clock reads, a
+ * regex over every parent's ids, attribute objects copied twice, span metrics nobody reads)
+ * than the request they describe.
  */
-class RecordingTracerProvider extends BasicTracerProvider {
+export class RecordingTracerProvider implements TracerProvider {
   readonly #options: RecordingOptions;
   readonly #tracers = new Map<string, RecordingTracer>();
+  #stopped: Promise<void> | undefined;
 
   constructor(options: RecordingOptions) {
-    super({
-      resource: options.resource,
-      idGenerator: options.ids,
-      sampler: options.sampler,
-      spanProcessors: options.processors,
-      spanLimits: options.limits,
-    });
     this.#options = options;
   }
 
-  override getTracer(name: string, version?: string, options?: TracerOptions): Tracer {
+  getTracer(name: string, version?: string, options?: TracerOptions): Tracer {
     const key = `${name}@${version ?? ""}:${options?.schemaUrl ?? ""}`;
     let tracer = this.#tracers.get(key);
     if (!tracer) {
@@ -146,7 +142,30 @@ class RecordingTracerProvider extends BasicTracerProvider {
     }
     return tracer;
   }
+
+  /** Flushes every processor; resolves when all have (a failure is reported, not thrown). */
+  async forceFlush(): Promise<void> {
+    const results = await Promise.allSettled(
+      this.#options.processors.map((p) => p.forceFlush()),
+    );
+    for (const result of results) {
+      if (result.status === "rejected") {
+        diag.error("span processor forceFlush failed", result.reason);
+      }
+    }
+  }
+
+  /** Shuts every processor down, once; rejects if one does. */
+  shutdown(): Promise<void> {
+    this.#stopped ??= Promise.all(this.#options.processors.map((p) => p.shutdown())).then(
+      () => {},
+    );
+    return this.#stopped;
+  }
 }
+
+const NO_ATTRIBUTES = Object.freeze({});
+const NO_LINKS: never[] = [];
 
 /** The SDK tracer's decisions (suppression, parent, ids, sampler), recording a RecordedSpan. */
 class RecordingTracer implements Tracer {
@@ -185,21 +204,17 @@ class RecordingTracer implements Tracer {
       traceId,
       name,
       kind,
-      attributes ?? {},
-      links ?? [],
+      attributes ?? NO_ATTRIBUTES,
+      links ?? NO_LINKS,
     );
     const traceState = sampling.traceState ?? validParent?.traceState;
     const spanContext: SpanContext = {
       traceId,
       spanId,
-      traceFlags: sampling.decision === SamplingDecision.RECORD_AND_SAMPLED
-        ? TraceFlags.SAMPLED
-        : TraceFlags.NONE,
+      traceFlags: sampling.decision === RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE,
       ...(traceState ? { traceState } : {}),
     };
-    if (sampling.decision === SamplingDecision.NOT_RECORD) {
-      return trace.wrapSpanContext(spanContext);
-    }
+    if (sampling.decision === NOT_RECORD) return trace.wrapSpanContext(spanContext);
     return new RecordedSpan(this.#pipeline, {
       name,
       kind,

@@ -295,8 +295,20 @@ Deno.test("main.ts loads no heavy sink client before it listens: those are the l
   ) {
     assert.ok(!before.has(late), `${late} waits for the late install: ${[...before].join(", ")}`);
   }
-  // The span recording path is there from the first request.
-  for (const now of ["@opentelemetry/api", "@opentelemetry/sdk-trace-base", "hono"]) {
+  // The span recording path is there from the first request, with our own provider
+  // (telemetry/tracing.ts): the SDK's tracer, resources and context manager are not loaded.
+  for (const now of ["@opentelemetry/api", "hono"]) {
     assert.ok(before.has(now), `${now} is loaded before listening`);
+  }
+  for (
+    const sdk of [
+      "@opentelemetry/sdk-trace-base",
+      "@opentelemetry/sdk-trace",
+      "@opentelemetry/resources",
+      "@opentelemetry/context-async-hooks",
+      "@opentelemetry/core",
+    ]
+  ) {
+    assert.ok(!before.has(sdk), `${sdk} is not needed to record spans: ${[...before].join(", ")}`);
   }
 });

@@ -10,7 +10,7 @@
  * OTLP data points only at collection.
  */
 import { type Attributes, type HrTime, ValueType } from "@opentelemetry/api";
-import { millisToHrTime } from "@opentelemetry/core";
+import { millisToHrTime } from "../clock.ts";
 import {
   AggregationTemporality,
   type CollectionResult,
