@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import { DatabaseUnavailableError } from "../services/store/types.ts";
 import type { ServiceDeps } from "../services/types.ts";
 import type { ServiceResult } from "../services/types.ts";
+import { STORE_SOURCE_VAR } from "../telemetry/http.ts";
 import { errorResponse } from "./errors.ts";
 import { addResponseHeader, jsonResponse } from "./response.ts";
 
@@ -40,6 +41,8 @@ export async function respond<T>(
     addResponseHeader(c, "Retry-After", String(DATABASE_RETRY_AFTER_SECONDS));
     return errorResponse(c, 503, ["database_unavailable"]);
   }
+  // A read answered from memory while the database starts says so in the access log.
+  if (result.source) c.set(STORE_SOURCE_VAR, result.source);
   if (result.ok) return jsonResponse(c, result.data, 200);
   return errorResponse(c, result.kind === "not_found" ? 404 : 422, result.errors);
 }

@@ -9,14 +9,16 @@ export interface HealthOptions {
   version: string;
   /** When set, the answer includes every sink's counters (HEALTH_CHECK_DETAIL=true). */
   detail?: () => Record<string, SinkStats>;
-  /** The store's kind and readiness (never its address). */
-  database: Pick<Store, "kind" | "ready">;
+  /** The store's kind and readiness (never its address), and how it started. */
+  database: Pick<Store, "kind" | "ready" | "startup">;
 }
 
 /**
  * Registers the health check: `{"success": true, "ver": 1}` as the original's later weeks,
  * plus `database: {store, ready}`. Not ready is a 503 with `success: false`, so a load
- * balancer takes the replica out while its database is away.
+ * balancer takes the replica out while its database is away. A PGlite store that answered
+ * reads from memory while starting adds `warm_start: {source, reads, serving}` (`serving`
+ * until PGlite answers everything).
  */
 export function healthRoutes(app: Hono, options: HealthOptions): void {
   app.get("/api/health-check", async (c) => {
@@ -25,7 +27,11 @@ export function healthRoutes(app: Hono, options: HealthOptions): void {
       success: ready,
       ver: 1,
       version: options.version,
-      database: { store: options.database.kind, ready },
+      database: {
+        store: options.database.kind,
+        ready,
+        ...(options.database.startup ? { warm_start: options.database.startup() } : {}),
+      },
       ...(options.detail ? { telemetry: options.detail() } : {}),
     }, ready ? 200 : 503);
   });

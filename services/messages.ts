@@ -1,3 +1,4 @@
+import type { ReadVia } from "./store/types.ts";
 import {
   invalid,
   type Message,
@@ -5,6 +6,7 @@ import {
   ok,
   type ServiceDeps,
   type ServiceResult,
+  sourced,
 } from "./types.ts";
 import { isBlank, isStorable, messageErrors } from "./validate.ts";
 
@@ -17,9 +19,10 @@ export function messageGroups(
   userHandle: string,
 ): Promise<ServiceResult<MessageGroup[]>> {
   return deps.traced("message-groups", async (span) => {
-    const groups = await deps.store.messageGroups(userHandle);
+    const via: ReadVia = {};
+    const groups = await deps.store.messageGroups(userHandle, via);
     span.setAttribute("app.result_length", groups.length);
-    return ok(groups);
+    return sourced(span, via, ok(groups));
   });
 }
 
@@ -38,9 +41,10 @@ export function messages(
       span.addEvent("validation_failed", { "app.errors": "user_handle_invalid_characters" });
       return invalid<Message[]>("user_handle_invalid_characters");
     }
-    const list = await deps.store.messages(userHandle, otherHandle);
+    const via: ReadVia = {};
+    const list = await deps.store.messages(userHandle, otherHandle, via);
     span.setAttribute("app.result_length", list.length);
-    return ok(list);
+    return sourced(span, via, ok(list));
   });
 }
 

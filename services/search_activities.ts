@@ -1,6 +1,13 @@
 import { FIRST_PAGE } from "./pagination.ts";
-import type { PageRequest } from "./store/types.ts";
-import { type Activity, invalid, ok, type ServiceDeps, type ServiceResult } from "./types.ts";
+import type { PageRequest, ReadVia } from "./store/types.ts";
+import {
+  type Activity,
+  invalid,
+  ok,
+  type ServiceDeps,
+  type ServiceResult,
+  sourced,
+} from "./types.ts";
 import { isBlank, isStorable } from "./validate.ts";
 
 /** SearchActivities: one page of the activities whose message contains the term. */
@@ -18,12 +25,14 @@ export function searchActivities(
       span.addEvent("validation_failed", { "app.errors": "search_term_invalid_characters" });
       return invalid<Activity[]>("search_term_invalid_characters");
     }
+    const via: ReadVia = {};
     const { items: results, next } = await deps.store.search(
       (term as string).trim(),
       deps.clock(),
       page,
+      via,
     );
     span.setAttribute("app.result_length", results.length);
-    return ok(results, next);
+    return sourced(span, via, ok(results, next));
   });
 }

@@ -3,7 +3,13 @@
  * Services know nothing of Hono or of the telemetry sinks; they get `traced` and `log` injected.
  */
 import type { Attributes, Span, SpanKind } from "@opentelemetry/api";
-import type { Cursor, Store } from "./store/types.ts";
+import {
+  type Cursor,
+  type ReadSource,
+  type ReadVia,
+  type Store,
+  STORE_SOURCE_ATTRIBUTE,
+} from "./store/types.ts";
 
 /** A reply under an activity. */
 export interface Reply {
@@ -55,8 +61,8 @@ export interface MessageGroup {
 
 /** The original's `{errors, data}` model made explicit: a value, or codes with a kind. */
 export type ServiceResult<T> =
-  | { ok: true; data: T; next?: Cursor }
-  | { ok: false; kind: "invalid" | "not_found"; errors: string[] };
+  | { ok: true; data: T; next?: Cursor; source?: ReadSource }
+  | { ok: false; kind: "invalid" | "not_found"; errors: string[]; source?: ReadSource };
 
 /** Epoch milliseconds; injected so tests control expiry. */
 export type Clock = () => number;
@@ -94,6 +100,17 @@ export interface ServiceDeps {
 /** Shorthand for a successful result; `next` is where the following page starts. */
 export function ok<T>(data: T, next?: Cursor): ServiceResult<T> {
   return next ? { ok: true, data, next } : { ok: true, data };
+}
+
+/**
+ * The result, marked with where its read was answered from when that was not the database
+ * (ReadVia): `cruddur.store.source` on `span` (the span a database query would be a child
+ * of), and `source` for the access log (routes/deps.ts).
+ */
+export function sourced<T>(span: Span, via: ReadVia, result: ServiceResult<T>): ServiceResult<T> {
+  if (via.source === undefined) return result;
+  span.setAttribute(STORE_SOURCE_ATTRIBUTE, via.source);
+  return { ...result, source: via.source };
 }
 
 /** Shorthand for a validation failure, the original's 422 list of codes. */

@@ -1,6 +1,13 @@
 import { FIRST_PAGE } from "./pagination.ts";
-import type { PageRequest } from "./store/types.ts";
-import { type Activity, invalid, ok, type ServiceDeps, type ServiceResult } from "./types.ts";
+import type { PageRequest, ReadVia } from "./store/types.ts";
+import {
+  type Activity,
+  invalid,
+  ok,
+  type ServiceDeps,
+  type ServiceResult,
+  sourced,
+} from "./types.ts";
 import { isBlank, isStorable } from "./validate.ts";
 
 /**
@@ -24,11 +31,12 @@ export function userActivities(
     span.setAttribute("app.user_handle", handle);
     return deps.traced("mock-data", async (data) => {
       const now = deps.clock();
-      const { items: results, next } = await deps.store.activitiesBy(handle, now, page);
+      const via: ReadVia = {};
+      const { items: results, next } = await deps.store.activitiesBy(handle, now, page, via);
       data.setAttribute("app.now", new Date(now).toISOString());
       data.setAttribute("app.result_size", results.length);
       span.setAttribute("app.result_length", results.length);
-      return ok(results, next);
+      return sourced(data, via, ok(results, next));
     });
   }, { xrayName: "user_activities" });
 }

@@ -15,6 +15,11 @@ import { INVALID_SPAN_CONTEXT, type Span, trace } from "@opentelemetry/api";
 export const HTTP_ROUTE_VAR = "httpRoute" as const;
 /** The Hono variable naming a client fault (`error.type`, access-log `error_type`). */
 export const HTTP_ERROR_TYPE_VAR = "httpErrorType" as const;
+/**
+ * The Hono variable a route sets when the store answered from memory while its database was
+ * starting (`snapshot`, `seed`): the access log's `store_source` (services/store/warm_start.ts).
+ */
+export const STORE_SOURCE_VAR = "storeSource" as const;
 
 /** Per-request telemetry state, kept on the Hono context. */
 export interface RequestTelemetry {
@@ -26,6 +31,7 @@ declare module "hono" {
   interface ContextVariableMap {
     httpRoute: string;
     httpErrorType: string;
+    storeSource: string;
     telemetry: RequestTelemetry;
   }
 }
@@ -95,6 +101,8 @@ export interface Answer {
   errorType: string | undefined;
   /** One clock read for the metrics and the access log: they report the same request. */
   elapsedMs: number;
+  /** Where the store answered from, when not its database (STORE_SOURCE_VAR). */
+  storeSource?: string | undefined;
 }
 
 /** Writes the access log event of a finished request. */
@@ -116,6 +124,7 @@ export function writeAccessLog(
     route: answer.route,
     status,
     error_type: answer.errorType,
+    store_source: answer.storeSource,
     duration_ms: Math.round(answer.elapsedMs * 1000) / 1000,
     client_address: facts.client,
     user_agent: facts.userAgent ?? undefined,
@@ -173,6 +182,7 @@ export function createAccessLogMiddleware(options: AccessLogMiddlewareOptions): 
       route: matchedRoute(c),
       errorType: c.get(HTTP_ERROR_TYPE_VAR),
       elapsedMs: performance.now() - facts.started,
+      storeSource: c.get(STORE_SOURCE_VAR),
     };
     if (recorder) {
       const responseBytes = options.responseBytes?.(c) ?? contentLength(c.res.headers);

@@ -37,6 +37,7 @@ import {
   recordRequest,
   requestFacts,
   type RequestTelemetry,
+  STORE_SOURCE_VAR,
   writeAccessLog,
 } from "./access_log.ts";
 import { isSecretName, scrubHeaderValue, scrubText } from "./scrub.ts";
@@ -115,7 +116,7 @@ const DENO_SERVER_KEYS = new Set([
 /** The attribute marking a CORS preflight, set at span start so samplers can see it. */
 export const PREFLIGHT_ATTRIBUTE = "http.request.cors_preflight";
 
-export { HTTP_ERROR_TYPE_VAR, HTTP_ROUTE_VAR, type RequestTelemetry };
+export { HTTP_ERROR_TYPE_VAR, HTTP_ROUTE_VAR, type RequestTelemetry, STORE_SOURCE_VAR };
 
 /** Where a request's trace comes from. */
 export interface ExtractedParent {
@@ -343,7 +344,13 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     } finally {
       if (!options.native) span.end();
     }
-    const answer = { status, route, errorType, elapsedMs: performance.now() - facts.started };
+    const answer = {
+      status,
+      route,
+      errorType,
+      elapsedMs: performance.now() - facts.started,
+      storeSource: c.get(STORE_SOURCE_VAR),
+    };
     if (recorder) recordRequest(recorder, c, facts, { ...answer, responseBytes: responseLength });
     writeAccessLog(logger, logTrace(spanContext), facts, answer);
   };

@@ -5,13 +5,7 @@
  * however many posts there are; expired entries are pruned by `prune` (main.ts runs it).
  */
 import type { Activity, Message, MessageGroup, Reply } from "../types.ts";
-import {
-  SEED_ACTIVITIES,
-  SEED_MESSAGE_GROUPS,
-  SEED_MESSAGES,
-  SEED_NOTIFICATIONS,
-  type SeedActivity,
-} from "../seed.ts";
+import { type ActivityData, seedRows, type StoreRows } from "./rows.ts";
 import type { Cursor, Page, PageRequest, Store } from "./types.ts";
 import { displayName, iso, newerThan, toPage } from "./views.ts";
 
@@ -19,8 +13,8 @@ interface ActivityRow {
   uuid: string;
   handle: string;
   message: string;
-  likes: number;
-  reposts: number;
+  likesCount: number;
+  repostsCount: number;
   createdAt: number;
   expiresAt: number;
   replies: ReplyRow[];
@@ -32,7 +26,7 @@ interface ReplyRow {
   uuid: string;
   handle: string;
   message: string;
-  likes: number;
+  likesCount: number;
   createdAt: number;
 }
 
@@ -57,7 +51,7 @@ function replyView(row: ReplyRow, activityUuid: string): Reply {
     display_name: displayName(row.handle),
     handle: row.handle,
     message: row.message,
-    likes_count: row.likes,
+    likes_count: row.likesCount,
     replies_count: 0,
     reposts_count: 0,
     created_at: iso(row.createdAt),
@@ -74,33 +68,31 @@ function buildView(row: ActivityRow): Activity {
     display_name: displayName(row.handle),
     handle: row.handle,
     message: row.message,
-    likes_count: row.likes,
+    likes_count: row.likesCount,
     replies_count: row.replies.length,
-    reposts_count: row.reposts,
+    reposts_count: row.repostsCount,
     created_at: iso(row.createdAt),
     expires_at: iso(row.expiresAt),
     replies: Object.freeze(row.replies.map((reply) => replyView(reply, row.uuid))) as Reply[],
   };
 }
 
-function seedRow(seed: SeedActivity, epoch: number): ActivityRow {
+/** A row of its own (the store mutates replies and views), copied from plain data. */
+function activityRow(data: ActivityData): ActivityRow {
   return {
-    uuid: seed.uuid,
-    handle: seed.handle,
-    message: seed.message,
-    likes: seed.likes_count,
-    reposts: seed.reposts_count,
-    createdAt: epoch + seed.created_offset,
-    expiresAt: epoch + seed.expires_offset,
-    replies: seed.replies.map((reply) => ({
-      uuid: reply.uuid,
-      handle: reply.handle,
-      message: reply.message,
-      likes: reply.likes_count,
-      createdAt: epoch + reply.created_offset,
-    })),
+    uuid: data.uuid,
+    handle: data.handle,
+    message: data.message,
+    likesCount: data.likesCount,
+    repostsCount: data.repostsCount,
+    createdAt: data.createdAt,
+    expiresAt: data.expiresAt,
+    replies: data.replies.map((reply) => ({ ...reply })),
   };
 }
+
+/** PostgreSQL's uuid type reads any case; the rows hold them in lower case, as it prints them. */
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function groupKey(a: string, b: string): string {
   return a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`;
@@ -159,31 +151,40 @@ export interface MemoryStoreOptions {
   currentUser: string;
 }
 
-/** Creates the in-memory store, seeded with the original's sample data. */
+/** Creates the in-memory store, seeded with the original's sample data (rows.ts). */
 export function createMemoryStore(options: MemoryStoreOptions): Store {
-  const { seededAt, currentUser } = options;
+  return memoryStoreFrom(seedRows(options.seededAt, options.currentUser), options.currentUser);
+}
+
+/**
+ * Creates an in-memory store holding `data` (the seed's rows, or a PGlite snapshot's): the
+ * current user's notifications, every activity and conversation. `data` is copied, not kept.
+ */
+export function memoryStoreFrom(data: StoreRows, currentUser: string): Store {
   const rows = new Map<string, ActivityRow>();
   const timeline = new Timeline();
-  for (const seed of SEED_ACTIVITIES) {
-    const row = seedRow(seed, seededAt);
+  for (const activity of data.activities) {
+    const row = activityRow(activity);
     rows.set(row.uuid, row);
     timeline.insert(row);
   }
   const notificationRows = new Timeline();
-  for (const seed of SEED_NOTIFICATIONS) notificationRows.insert(seedRow(seed, seededAt));
+  for (const notification of data.notifications) {
+    if (notification.recipient === currentUser) notificationRows.insert(activityRow(notification));
+  }
   const groups = new Map<string, GroupRow>();
-  for (const seed of SEED_MESSAGE_GROUPS) {
-    groups.set(groupKey(currentUser, seed.handle), {
-      uuid: seed.uuid,
-      members: [currentUser, seed.handle],
-      updatedAt: seededAt,
-      messages: SEED_MESSAGES.filter((m) => m.group_handle === seed.handle).map((m) => ({
-        uuid: m.uuid,
-        handle: m.handle,
-        message: m.message,
-        createdAt: seededAt,
-      })),
+  for (const group of data.groups) {
+    groups.set(groupKey(...group.members), {
+      uuid: group.uuid,
+      members: [...group.members],
+      updatedAt: group.updatedAt,
+      messages: group.messages.map((m) => ({ ...m })),
     });
+  }
+
+  /** The activity `uuid` names, in whatever case it is written (as PostgreSQL finds it). */
+  function find(uuid: string): ActivityRow | undefined {
+    return rows.get(uuid) ?? (UUID_RE.test(uuid) ? rows.get(uuid.toLowerCase()) : undefined);
   }
 
   function messageView(group: GroupRow, m: MessageRow): Message {
@@ -212,7 +213,7 @@ export function createMemoryStore(options: MemoryStoreOptions): Store {
       );
     },
     activity(uuid, now) {
-      const row = rows.get(uuid);
+      const row = find(uuid);
       return Promise.resolve(row && row.expiresAt > now ? activityView(row) : undefined);
     },
     notifications(now, page) {
@@ -223,8 +224,8 @@ export function createMemoryStore(options: MemoryStoreOptions): Store {
         uuid: activity.uuid,
         handle: activity.handle,
         message: activity.message,
-        likes: 0,
-        reposts: 0,
+        likesCount: 0,
+        repostsCount: 0,
         createdAt: activity.createdAt,
         expiresAt: activity.expiresAt,
         replies: [],
@@ -234,13 +235,13 @@ export function createMemoryStore(options: MemoryStoreOptions): Store {
       return Promise.resolve(activityView(row));
     },
     addReply(reply, now) {
-      const row = rows.get(reply.activityUuid);
+      const row = find(reply.activityUuid);
       if (!row || row.expiresAt <= now) return Promise.resolve(undefined);
       const replyRow: ReplyRow = {
         uuid: reply.uuid,
         handle: reply.handle,
         message: reply.message,
-        likes: 0,
+        likesCount: 0,
         createdAt: reply.createdAt,
       };
       row.replies.push(replyRow);

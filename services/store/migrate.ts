@@ -4,13 +4,7 @@
  * runs in one transaction under a transaction-scoped advisory lock, so two replicas starting
  * at once apply each migration exactly once (the second waits, then finds them recorded).
  */
-import {
-  SEED_ACTIVITIES,
-  SEED_MESSAGE_GROUPS,
-  SEED_MESSAGES,
-  SEED_NOTIFICATIONS,
-  type SeedActivity,
-} from "../seed.ts";
+import { type ActivityData, seedRows } from "./rows.ts";
 import type { SqlClient, SqlSession } from "./sql_client.ts";
 import { describeStatement, type StatementTracing, tracedQuery } from "./traced_query.ts";
 
@@ -39,6 +33,19 @@ export async function loadMigrations(dir: URL = MIGRATIONS_DIR): Promise<Migrati
     });
   }
   return found.sort((a, b) => a.version - b.version);
+}
+
+/**
+ * The latest migration's version, from the file names alone (a snapshot records the schema
+ * it was taken from: snapshot.ts).
+ */
+export async function latestMigration(dir: URL = MIGRATIONS_DIR): Promise<number> {
+  let latest = 0;
+  for await (const entry of Deno.readDir(dir)) {
+    const match = /^(\d+)_([a-z0-9_]+)\.sql$/.exec(entry.name);
+    if (entry.isFile && match !== null) latest = Math.max(latest, Number(match[1]));
+  }
+  return latest;
 }
 
 /** What `migrate` did. */
@@ -154,7 +161,7 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-/** Inserts the sample data unless this database was seeded before (even if since emptied). */
+/** Inserts the sample data (rows.ts) unless this database was seeded before (even if since emptied). */
 async function seed(tx: SqlSession, options: MigrateOptions): Promise<boolean> {
   const { seededAt: at, currentUser } = options;
   const first = await tx.query(
@@ -162,70 +169,69 @@ async function seed(tx: SqlSession, options: MigrateOptions): Promise<boolean> {
     [iso(at)],
   );
   if (first.length === 0) return false;
-  for (const seed of SEED_ACTIVITIES) {
+  const rows = seedRows(at, currentUser);
+  for (const activity of rows.activities) {
     await tx.query(
       `INSERT INTO activities (uuid, handle, message, likes_count, reposts_count, created_at, expires_at)
 VALUES ($1::uuid, $2, $3, $4, $5, $6::timestamptz, $7::timestamptz)`,
-      [...activityParams(seed, at)],
+      activityParams(activity),
     );
-    for (const reply of seed.replies) {
+    for (const reply of activity.replies) {
       await tx.query(
         `INSERT INTO replies (uuid, activity_uuid, handle, message, likes_count, created_at)
 VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6::timestamptz)`,
         [
           reply.uuid,
-          seed.uuid,
+          activity.uuid,
           reply.handle,
           reply.message,
-          reply.likes_count,
-          iso(at + reply.created_offset),
+          reply.likesCount,
+          iso(reply.createdAt),
         ],
       );
     }
   }
-  for (const seed of SEED_NOTIFICATIONS) {
-    const replies = seed.replies.map((reply) => ({
+  for (const notification of rows.notifications) {
+    // As the SQL store reads them back (pg_store.ts): snake_case keys, ISO times.
+    const replies = notification.replies.map((reply) => ({
       uuid: reply.uuid,
       handle: reply.handle,
       message: reply.message,
-      likes_count: reply.likes_count,
-      created_at: iso(at + reply.created_offset),
+      likes_count: reply.likesCount,
+      created_at: iso(reply.createdAt),
     }));
     await tx.query(
       `INSERT INTO notifications (uuid, handle, message, likes_count, reposts_count, created_at,
   expires_at, recipient_handle, replies)
 VALUES ($1::uuid, $2, $3, $4, $5, $6::timestamptz, $7::timestamptz, $8, $9::text::jsonb)`,
-      [...activityParams(seed, at), currentUser, JSON.stringify(replies)],
+      [...activityParams(notification), notification.recipient, JSON.stringify(replies)],
     );
   }
-  for (const group of SEED_MESSAGE_GROUPS) {
-    const [a, b] = currentUser < group.handle
-      ? [currentUser, group.handle]
-      : [group.handle, currentUser];
+  for (const group of rows.groups) {
     await tx.query(
       `INSERT INTO message_groups (uuid, member_a, member_b, updated_at)
 VALUES ($1::uuid, $2, $3, $4::timestamptz)`,
-      [group.uuid, a, b, iso(at)],
+      [group.uuid, group.members[0], group.members[1], iso(group.updatedAt)],
     );
-    for (const message of SEED_MESSAGES.filter((m) => m.group_handle === group.handle)) {
+    for (const message of group.messages) {
       await tx.query(
         `INSERT INTO messages (uuid, message_group_uuid, handle, message, created_at)
 VALUES ($1::uuid, $2::uuid, $3, $4, $5::timestamptz)`,
-        [message.uuid, group.uuid, message.handle, message.message, iso(at)],
+        [message.uuid, group.uuid, message.handle, message.message, iso(message.createdAt)],
       );
     }
   }
   return true;
 }
 
-function activityParams(seed: SeedActivity, at: number): unknown[] {
+function activityParams(activity: ActivityData): unknown[] {
   return [
-    seed.uuid,
-    seed.handle,
-    seed.message,
-    seed.likes_count,
-    seed.reposts_count,
-    iso(at + seed.created_offset),
-    iso(at + seed.expires_offset),
+    activity.uuid,
+    activity.handle,
+    activity.message,
+    activity.likesCount,
+    activity.repostsCount,
+    iso(activity.createdAt),
+    iso(activity.expiresAt),
   ];
 }

@@ -4,7 +4,7 @@
  * loaded only when used, so the memory store carries neither.
  */
 import type { Traced } from "../types.ts";
-import { migrate } from "./migrate.ts";
+import { latestMigration, migrate } from "./migrate.ts";
 import type { SqlClient } from "./sql_client.ts";
 import { classify } from "./sql_client.ts";
 import { databaseAttributes } from "./traced_query.ts";
@@ -72,12 +72,19 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
         : {}),
     });
     const { createPgStore } = await import("./pg_store.ts");
-    return createPgStore({
+    const store = createPgStore({
       kind: database.kind,
       client,
       currentUser: options.currentUser,
       ...(options.traced ? { traced: options.traced } : {}),
       ...(version !== undefined ? { databaseVersion: version } : {}),
+    });
+    if (database.kind !== "pglite" || database.dataDir === "memory://") return store;
+    // One process owns DATA_DIR: its clean stop leaves the snapshot the next start reads from.
+    const { snapshotOnClose } = await import("./pglite_store.ts");
+    return snapshotOnClose(store, client, {
+      dataDir: database.dataDir,
+      schemaVersion: await latestMigration(),
     });
   } catch (error) {
     await client.close().catch(() => {});

@@ -5,6 +5,7 @@
  */
 import { PGlite, type Transaction } from "@electric-sql/pglite";
 import { DEFAULT_TEMPLATE, fillFromTemplate } from "./pglite_template.ts";
+import { discardSnapshot } from "./snapshot.ts";
 import type { SqlClient, SqlSession } from "./sql_client.ts";
 
 function session(db: PGlite | Transaction): SqlSession {
@@ -45,6 +46,9 @@ export async function openPglite(
 ): Promise<SqlClient> {
   if (dataDir !== "memory://") {
     await Deno.mkdir(dataDir, { recursive: true });
+    // A snapshot describes the cluster as it was closed; once it is opened it may change.
+    // (A start that serves from the snapshot took it already: warm_start.ts.)
+    await discardSnapshot(dataDir);
     const template = options.template === undefined ? DEFAULT_TEMPLATE : options.template;
     if (template !== null) await fillFromTemplate(dataDir, template);
   }

@@ -52,29 +52,65 @@ export interface Page<T> {
   next?: Cursor;
 }
 
+/**
+ * Where a read was answered from when it was not the store's database: the rows of the last
+ * clean stop (`snapshot`) or the seed of a new DATA_DIR (`seed`), held in memory while PGlite
+ * boots (warm_start.ts). Such a read makes no database CLIENT span.
+ */
+export type ReadSource = "snapshot" | "seed";
+
+/**
+ * Filled in by a store that answered a read from something other than its database; the
+ * service puts it on its span (`cruddur.store.source`) and the route in the access log.
+ */
+export interface ReadVia {
+  source?: ReadSource;
+}
+
+/** The span attribute naming a read's ReadSource (absent: the store's database answered). */
+export const STORE_SOURCE_ATTRIBUTE = "cruddur.store.source";
+
+/** How a store started, when it served reads before its database was ready (health check). */
+export interface StoreStartup {
+  /** What the first reads were answered from. */
+  source: ReadSource;
+  /** Reads answered from it so far. */
+  reads: number;
+  /** True until the database answers everything (it is ready, or a write came). */
+  serving: boolean;
+}
+
 /** Which implementation a store is, for the banner and the health check. */
 export type StoreKind = "memory" | "pglite" | "postgres";
 
-/** Data access for activities, replies and messages. `now` is epoch ms. */
+/**
+ * Data access for activities, replies and messages. `now` is epoch ms. A read's `via` is
+ * filled in when it was not answered by the store's own database (see ReadVia).
+ */
 export interface Store {
   readonly kind: StoreKind;
   /** Unexpired activities, newest first. */
-  activities(now: number, page: PageRequest): Promise<Page<Activity>>;
+  activities(now: number, page: PageRequest, via?: ReadVia): Promise<Page<Activity>>;
   /** Unexpired activities by one author, newest first. */
-  activitiesBy(handle: string, now: number, page: PageRequest): Promise<Page<Activity>>;
+  activitiesBy(
+    handle: string,
+    now: number,
+    page: PageRequest,
+    via?: ReadVia,
+  ): Promise<Page<Activity>>;
   /** Unexpired activities whose message contains `term` (case-insensitive, literally). */
-  search(term: string, now: number, page: PageRequest): Promise<Page<Activity>>;
+  search(term: string, now: number, page: PageRequest, via?: ReadVia): Promise<Page<Activity>>;
   /** One unexpired activity, or undefined. */
-  activity(uuid: string, now: number): Promise<Activity | undefined>;
+  activity(uuid: string, now: number, via?: ReadVia): Promise<Activity | undefined>;
   /** The signed-in user's unexpired notifications, newest first. */
-  notifications(now: number, page: PageRequest): Promise<Page<Activity>>;
+  notifications(now: number, page: PageRequest, via?: ReadVia): Promise<Page<Activity>>;
   addActivity(activity: NewActivity): Promise<Activity>;
   /** Adds a reply; undefined when the activity is unknown or expired. */
   addReply(reply: NewReply, now: number): Promise<Reply | undefined>;
   /** Conversations of `handle`, most recent first, each with its last message. */
-  messageGroups(handle: string): Promise<MessageGroup[]>;
+  messageGroups(handle: string, via?: ReadVia): Promise<MessageGroup[]>;
   /** Messages between `handle` and `other`, oldest first. */
-  messages(handle: string, other: string): Promise<Message[]>;
+  messages(handle: string, other: string, via?: ReadVia): Promise<Message[]>;
   addMessage(message: NewMessage): Promise<Message>;
   /** Deletes activities (and their replies) expired at `now`; returns how many. */
   prune(now: number): Promise<number>;
@@ -82,6 +118,8 @@ export interface Store {
   ready(): Promise<boolean>;
   /** Releases connections and files. */
   close(): Promise<void>;
+  /** Set when the store answers reads before its database is ready (warm_start.ts). */
+  startup?(): StoreStartup;
 }
 
 /**

@@ -1,12 +1,15 @@
 /**
  * One contract, every store: memory, PGlite (embedded) and a real PostgreSQL server
- * (TEST_DATABASE_URL or a throwaway cluster, see tests/support/postgres.ts). What a user sees
- * through the API must not depend on which one runs: feeds newest first in pages, ttl expiry
- * and pruning, replies and replies_count, conversations with their last message, and hostile
- * text stored verbatim.
+ * (TEST_DATABASE_URL or a throwaway cluster, see tests/support/postgres.ts), and PGlite's
+ * snapshot (every read answered from a memory store loaded from the snapshot file's text of
+ * PGlite's rows at that moment, as a warm start serves them). What a user sees through the
+ * API must not depend on which one runs: feeds newest first in pages, ttl expiry and pruning,
+ * replies and replies_count, conversations with their last message, and hostile text stored
+ * verbatim.
  */
 import assert from "node:assert/strict";
-import { createMemoryStore } from "../../services/store/memory.ts";
+import { createMemoryStore, memoryStoreFrom } from "../../services/store/memory.ts";
+import { decodeSnapshot, dumpRows, encodeSnapshot } from "../../services/store/snapshot.ts";
 import { migrate } from "../../services/store/migrate.ts";
 import { createPgStore } from "../../services/store/pg_store.ts";
 import type { SqlClient } from "../../services/store/sql_client.ts";
@@ -38,6 +41,31 @@ async function pgliteStore(seededAt: number): Promise<Store> {
   return createPgStore({ kind: "pglite", client: shared, currentUser: USER });
 }
 
+/**
+ * PGlite whose reads are all answered from its snapshot: before each read, every row is
+ * dumped, written as the snapshot file's text, read back, checked and loaded into a memory
+ * store, which answers. Writes and pruning go to PGlite, as they do during a warm start.
+ */
+async function snapshotStore(seededAt: number): Promise<Store> {
+  const database = await pgliteStore(seededAt);
+  const fromSnapshot = async <T>(read: (store: Store) => Promise<T>): Promise<T> => {
+    const rows = await pglite!.transaction((tx) => dumpRows(tx));
+    const taken = decodeSnapshot(encodeSnapshot(rows, 1), 1);
+    if (taken.kind !== "rows") throw new Error(`snapshot not taken: ${JSON.stringify(taken)}`);
+    return await read(memoryStoreFrom(taken.rows, USER));
+  };
+  return {
+    ...database,
+    activities: (now, page) => fromSnapshot((s) => s.activities(now, page)),
+    activitiesBy: (handle, now, page) => fromSnapshot((s) => s.activitiesBy(handle, now, page)),
+    search: (term, now, page) => fromSnapshot((s) => s.search(term, now, page)),
+    activity: (uuid, now) => fromSnapshot((s) => s.activity(uuid, now)),
+    notifications: (now, page) => fromSnapshot((s) => s.notifications(now, page)),
+    messageGroups: (handle) => fromSnapshot((s) => s.messageGroups(handle)),
+    messages: (handle, other) => fromSnapshot((s) => s.messages(handle, other)),
+  };
+}
+
 let server: PostgresServer | undefined;
 /** A new database on the server for each test. */
 async function serverStore(seededAt: number): Promise<Store> {
@@ -62,6 +90,7 @@ const SUBJECTS: Subject[] = [
     open: (seededAt) => Promise.resolve(createMemoryStore({ seededAt, currentUser: USER })),
   },
   { name: "pglite", open: pgliteStore },
+  { name: "pglite snapshot", open: snapshotStore },
   { name: "postgres", open: serverStore, ...(POSTGRES_SKIP ? { ignore: POSTGRES_SKIP } : {}) },
 ];
 
@@ -225,6 +254,21 @@ for (const subject of SUBJECTS) {
     const reply = { uuid: uuid(1), handle: USER, message: "x", createdAt: T0 };
     assert.equal(await store.addReply({ ...reply, activityUuid: "nope" }, T0), undefined);
     assert.equal((await store.activities(T0, FIRST)).items.length, 4);
+  });
+
+  test("a uuid names its activity in either case, as PostgreSQL's uuid type reads it", async (store) => {
+    const seeded = "68f126b0-1ceb-4a33-88be-d90fa7109eee";
+    const shown = await store.activity(seeded.toUpperCase(), T0);
+    assert.equal(shown?.uuid, seeded);
+    const reply = await store.addReply({
+      uuid: uuid(1),
+      activityUuid: seeded.toUpperCase(),
+      handle: USER,
+      message: "upper",
+      createdAt: T0,
+    }, T0);
+    assert.equal(reply?.reply_to_activity_uuid, seeded);
+    assert.equal((await store.activity(seeded, T0))?.replies_count, 2);
   });
 
   test("search is case-insensitive and literal: no pattern characters", async (store) => {
