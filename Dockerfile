@@ -16,12 +16,18 @@ RUN deno install --frozen --entrypoint deps.ts
 USER root
 COPY . .
 # The embedded database (PGlite, when DATABASE_URL is unset) is the only thing written: one
-# directory the server owns, a volume so it outlives the container.
-RUN mkdir -p /app/data && chown deno:deno /app/data
+# directory the server owns, a volume so it outlives the container. .cache receives PGlite's
+# prebuilt cluster below (the build writes it; the server only reads it).
+RUN mkdir -p /app/data /app/.cache && chown deno:deno /app/data /app/.cache
 VOLUME /app/data
 USER deno
 # Type-check and cache the whole module graph now, so startup needs no network.
 RUN deno cache --frozen main.ts
+# PGlite's initdb'd cluster (deno task pglite-template, offline: PGlite's WASM is in the cached
+# npm package), so a container's first start copies it into the empty /app/data instead of
+# running initdb in WASM (about 10 s of CPU → 2.6 s; services/store/pglite_template.ts).
+# .dockerignore keeps a local .cache out: the image's template is always this build's.
+RUN deno task pglite-template
 
 EXPOSE 4567
 

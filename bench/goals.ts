@@ -26,12 +26,21 @@ export const COLD_START_LIMIT_MS = 200;
 /** Issue 16's bound: PGlite, spawn to the first data answer on an existing DATA_DIR, ms. */
 export const PGLITE_COLD_START_LIMIT_MS = 600;
 
+/** "snapshot ×4, pglite ×1": how often each source answered. */
+export function sourceCounts(sources: string[]): string {
+  const counts = new Map<string, number>();
+  for (const source of sources) counts.set(source, (counts.get(source) ?? 0) + 1);
+  return [...counts].map(([source, n]) => `${source} ×${n}`).join(", ");
+}
+
 /** The goal rows (markdown table rows: goal | measured | verdict). */
 export function goalLines(
   runs: GoalRun[],
   pair: PairRatio,
   coldStartMs: number[],
   pgliteColdStartMs: number[] = [],
+  /** What answered each of those first reads (snapshot, seed, pglite), in the same order. */
+  pgliteSources: string[] = [],
 ): string[] {
   const has = (name: string) => runs.some((r) => r.config === name);
   const rows: string[] = [];
@@ -94,7 +103,7 @@ export function goalLines(
       `PGlite cold start to the first 200, existing DATA_DIR, ≤ ${PGLITE_COLD_START_LIMIT_MS} ms`,
       `${ms.toFixed(0)} ms (median of ${pgliteColdStartMs.length}: ${
         pgliteColdStartMs.map((v) => v.toFixed(0)).join(", ")
-      })`,
+      }${pgliteSources.length ? `; answered by ${sourceCounts(pgliteSources)}` : ""})`,
       ms <= PGLITE_COLD_START_LIMIT_MS,
     );
   }

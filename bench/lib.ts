@@ -376,6 +376,8 @@ export interface ServerProcess {
   stderrLines(): number;
   /** Spawn to the first 200 on the readiness path, ms (as fine as the polling interval). */
   readyMs: number;
+  /** performance.now() at the spawn: what readyMs and later milestones count from. */
+  spawnedAt: number;
   /** SIGTERM, wait for a graceful exit up to `graceMs`, then SIGKILL. Returns the exit code. */
   stop(graceMs?: number): Promise<number>;
 }
@@ -446,6 +448,7 @@ export async function startServer(options: {
     stderrTail,
     stderrLines: () => lineCount,
     readyMs: NaN,
+    spawnedAt,
     async stop(graceMs = 8000) {
       kill(child, "SIGTERM");
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -484,6 +487,44 @@ export async function startServer(options: {
   throw new Error(
     `The server did not answer on ${url} within ${readyMs / 1000} s:\n${stderrTail.join("\n")}`,
   );
+}
+
+/** What answered a PGlite start's first read, and when PGlite itself answered everything. */
+export interface PgliteStartFacts {
+  /** `snapshot` (the last clean stop's rows), `seed` (a new DATA_DIR), or `pglite` itself. */
+  source: "snapshot" | "seed" | "pglite";
+  /** Spawn to PGlite answering everything, ms (the first 200 when it answered that one). */
+  pgliteReadyMs: number;
+}
+
+/**
+ * Right after a PGlite server's first 200 (startServer with readyPath): which source answered
+ * it, from the health check's `database.warm_start` (its `reads` counted that first answer
+ * when memory gave it), then the health check polled every `pollMs` until PGlite answers
+ * everything (`serving` false).
+ */
+export async function pgliteStartFacts(
+  server: ServerProcess,
+  options: { pollMs?: number; timeoutMs?: number } = {},
+): Promise<PgliteStartFacts> {
+  interface WarmStart {
+    source: "snapshot" | "seed";
+    reads: number;
+    serving: boolean;
+  }
+  const warmStart = async (): Promise<WarmStart | undefined> => {
+    const response = await fetch(`${server.url}/api/health-check`);
+    const body = await response.json() as { database?: { warm_start?: WarmStart } };
+    return body.database?.warm_start;
+  };
+  const first = await warmStart();
+  if (!first || first.reads === 0) return { source: "pglite", pgliteReadyMs: server.readyMs };
+  const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+  for (let state = first; state.serving; state = (await warmStart()) ?? state) {
+    if (Date.now() > deadline) throw new Error("PGlite was not ready in time");
+    await delay(options.pollMs ?? 5);
+  }
+  return { source: first.source, pgliteReadyMs: performance.now() - server.spawnedAt };
 }
 
 /** Resolves after `ms`. */

@@ -4,10 +4,17 @@
  * after spawn): main.ts with full-pglite's environment (every sink on, healthy stand-ins),
  * pinned to CPU 0, timed from spawn to the first 200 of the route (polled every 2 ms). Prints
  * each start and the median, on a prepared (migrated, seeded) DATA_DIR and on empty ones, with
- * the CPU the server had used by then (what a busy machine does not change).
+ * the CPU the server had used by then (what a busy machine does not change), which source
+ * answered that first read (the snapshot of the previous start's clean stop, the seed of a new
+ * DATA_DIR, or PGlite), and spawn to PGlite answering everything. Every start on the existing
+ * DATA_DIR follows a clean stop of the previous one (the real restart path); a stop that was
+ * not clean is reported.
  *
  *   deno run -A bench/pglite_start.ts [--runs=5] [--only=existing|empty] [--env=K=V ...]
- *     [--deno-flag=--v8-flags=...] [--app-dir=DIR]
+ *     [--deno-flag=--v8-flags=...] [--app-dir=DIR] [--no-snapshot]
+ *
+ * --no-snapshot removes the snapshot before each start on the existing DATA_DIR: the start
+ * after an unclean stop, which waits for PGlite (the path before the warm start).
  */
 import { parseArgs } from "node:util";
 import {
@@ -22,6 +29,7 @@ import {
   installSignalHandlers,
   median,
   onCleanup,
+  pgliteStartFacts,
   pinSelf,
   procSample,
   ROUTE,
@@ -30,6 +38,7 @@ import {
 } from "./lib.ts";
 import { startHealthySinks } from "./sinks.ts";
 import { PGLITE_VERSION } from "../services/store/pglite_template.ts";
+import { snapshotPath } from "../services/store/snapshot.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -39,6 +48,7 @@ const { values: args } = parseArgs({
     env: { type: "string", multiple: true },
     "deno-flag": { type: "string", multiple: true },
     "app-dir": { type: "string" },
+    "no-snapshot": { type: "boolean", default: false },
   },
 });
 const runs = Number(args.runs);
@@ -78,19 +88,27 @@ async function main(): Promise<number> {
     // CPU the server used until it answered (all threads, 10 ms ticks): on a busy machine the
     // wall time waits for CPU 0 too, this does not.
     const cpuMs = (await procSample(server.pid))?.cpuMs ?? NaN;
-    // Generous: a loaded machine can stretch the graceful stop (flush, checkpoint) well past
-    // the default; the start is what is measured, a slow stop is only reported.
+    const facts = await pgliteStartFacts(server);
+    const readyCpuMs = (await procSample(server.pid))?.cpuMs ?? NaN;
+    // Generous: a loaded machine can stretch the graceful stop (flush, checkpoint, snapshot)
+    // well past the default; the start is what is measured, a slow stop is only reported
+    // (and it means the next start on that directory has no snapshot).
     const code = await server.stop(30_000);
     if (code !== 0) console.error(`note: the server exited with ${code} when stopped`);
-    return { wallMs: server.readyMs, cpuMs };
+    return { wallMs: server.readyMs, cpuMs, readyCpuMs, ...facts };
   };
-  const report = (what: string, starts: Array<{ wallMs: number; cpuMs: number }>) => {
+  type Start = Awaited<ReturnType<typeof start>>;
+  const report = (what: string, starts: Start[]) => {
     const list = (values: number[]) => values.map((v) => v.toFixed(0)).join(", ");
     const wall = starts.map((s) => s.wallMs);
     const cpu = starts.map((s) => s.cpuMs);
+    const ready = starts.map((s) => s.pgliteReadyMs);
+    const readyCpu = starts.map((s) => s.readyCpuMs);
     console.log(
-      `${what}: median ${median(wall).toFixed(0)} ms (${list(wall)}); ` +
-        `server CPU to then median ${median(cpu).toFixed(0)} ms (${list(cpu)})`,
+      `${what}: first 200 median ${median(wall).toFixed(0)} ms (${list(wall)}), answered by ` +
+        `${starts.map((s) => s.source).join(", ")}; server CPU to then median ` +
+        `${median(cpu).toFixed(0)} ms (${list(cpu)}); PGlite ready median ` +
+        `${median(ready).toFixed(0)} ms (${list(ready)}), CPU ${median(readyCpu).toFixed(0)} ms`,
     );
   };
 
@@ -104,8 +122,11 @@ async function main(): Promise<number> {
   await start(existingDir);
   if (args.only !== "empty") {
     const existing = [];
-    for (let i = 0; i < runs; i++) existing.push(await start(existingDir));
-    report("existing DATA_DIR", existing);
+    for (let i = 0; i < runs; i++) {
+      if (args["no-snapshot"]) await Deno.remove(snapshotPath(existingDir)).catch(() => {});
+      existing.push(await start(existingDir));
+    }
+    report(`existing DATA_DIR${args["no-snapshot"] ? " (snapshot removed)" : ""}`, existing);
   }
   if (args.only !== "existing") {
     const empty = [];

@@ -325,3 +325,26 @@ Deno.test(".dockerignore keeps out tests and secrets but nothing main.ts loads",
     assert.ok(ignored(path), `${path} stays out`);
   }
 });
+
+Deno.test("the image builds PGlite's template where a new DATA_DIR is copied from, after caching the graph", async () => {
+  const steps = await dockerfile();
+  const index = (op: string, pattern: RegExp) =>
+    steps.findIndex((i) => i.op === op && pattern.test(i.args));
+  const cache = index("RUN", /^deno cache\b.*\bmain\.ts$/);
+  const template = index("RUN", /^deno task pglite-template$/);
+  assert.ok(template > cache, "deno task pglite-template after deno cache (offline: cached npm)");
+  const users = steps.slice(0, template).filter((i) => i.op === "USER").map((i) => i.args);
+  assert.equal(users.at(-1), "deno", "built as the server's user");
+  // The task writes where the server looks for it: .cache under WORKDIR, made writable first.
+  const task = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).tasks;
+  assert.match(task["pglite-template"], /--allow-write=\.\/\.cache\b/);
+  const workdir = steps.find((i) => i.op === "WORKDIR")?.args;
+  const { DEFAULT_TEMPLATE } = await import("../services/store/pglite_template.ts");
+  assert.ok(DEFAULT_TEMPLATE.startsWith(new URL(".cache/", ROOT).pathname));
+  const owned = steps.slice(0, template).some((i) =>
+    i.op === "RUN" && /chown deno:deno .*\/app\/\.cache\b/.test(i.args) &&
+    /mkdir -p .*\/app\/\.cache\b/.test(i.args)
+  );
+  assert.equal(workdir, "/app");
+  assert.ok(owned, "/app/.cache exists and belongs to deno before the task runs");
+});
