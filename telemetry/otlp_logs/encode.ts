@@ -66,6 +66,8 @@ const MAX_DEPTH = 8;
 
 /** Attribute keys whose encoded prefix is cached (the logger's field names are few). */
 const KEY_CACHE_SIZE = 512;
+/** Longest attribute value whose encoding is remembered for the next record. */
+const MAX_REMEMBERED_VALUE = 256;
 
 /** Severity numbers of the OpenTelemetry logs data model. */
 export const SEVERITY_NUMBER: Readonly<Record<LogLevel, number>> = {
@@ -104,6 +106,37 @@ export interface EncoderOptions {
 const TAIL = "]}]}]}";
 
 /**
+ * One attribute key's encoding: its `{"key":…,"value":` prefix, and the whole member for the
+ * last string value it had. The access log's fields (method, route, path, user agent, client
+ * address, the X-Ray id both records of a request carry) repeat record after record, and
+ * comparing a string with the last one costs a fraction of quoting it again.
+ */
+interface KeyEncoding {
+  prefix: string;
+  lastValue: string | undefined;
+  /** `prefix` + the AnyValue of `lastValue` + `}`. */
+  lastMember: string;
+}
+
+/** The last two bodies and their AnyValue (a request's two records alternate between two). */
+class RecentBodies {
+  #values: [string, string] = ["", ""];
+  #texts: [string, string] = ['{"stringValue":""}', '{"stringValue":""}'];
+  #next = 0;
+
+  anyValue(value: string): string {
+    if (value === this.#values[0]) return this.#texts[0];
+    if (value === this.#values[1]) return this.#texts[1];
+    const text = `{"stringValue":${JSON.stringify(value)}}`;
+    const slot = this.#next;
+    this.#values[slot] = value;
+    this.#texts[slot] = text;
+    this.#next = slot ^ 1;
+    return text;
+  }
+}
+
+/**
  * Builds ExportLogsServiceRequests: {@linkcode add} each record, then {@linkcode finish} for
  * the UTF-8 bodies (one, or several when the records pass the body cap). Reusable after
  * `finish`.
@@ -115,8 +148,9 @@ export class LogsRequestEncoder {
   readonly #baseBytes: number;
   readonly #maxRequestBytes: number;
   readonly #maxRecordBytes: number;
-  /** `{"key":"name","value":` of the common attribute keys. */
-  readonly #keys = new Map<string, string>();
+  /** The encodings of the common attribute keys. */
+  readonly #keys = new Map<string, KeyEncoding>();
+  readonly #bodies = new RecentBodies();
   /** Bodies already full (their text), waiting for {@linkcode finish}. */
   #sealed: { text: string; records: number }[] = [];
   /** Where {@linkcode finish} writes the bodies; see {@linkcode REUSED_BUFFER_BYTES}. */
@@ -134,6 +168,8 @@ export class LogsRequestEncoder {
   /** The two records of a request share their span's ids: checked once. */
   #lastTrace: LogTraceContext | undefined;
   #lastTraceValid = false;
+  /** The last trace id found valid (a request's records share it, from different spans). */
+  #lastValidTraceId = "";
 
   constructor(options: EncoderOptions) {
     const version = options.scope.version === undefined
@@ -253,9 +289,15 @@ export class LogsRequestEncoder {
       this.#lastMs = timeMs;
       this.#lastTime = unixNanos(timeMs);
     }
+    // The full-length encoding (every record's, bar one being shortened) reuses repeated text.
+    const full = maxChars === Infinity;
+    const message = event.message;
+    const body = full && typeof message === "string"
+      ? this.#bodies.anyValue(message)
+      : anyValue(message, 0, maxChars);
     let record = `{"timeUnixNano":"${this.#lastTime}","observedTimeUnixNano":"${this.#lastTime}"${
       SEVERITY_FIELDS[level] ?? `,"severityNumber":0`
-    },"body":${anyValue(event.message, 0, maxChars)},"attributes":[`;
+    },"body":${body},"attributes":[`;
     let kept = 0;
     let dropped = 0;
     for (const key in event) {
@@ -264,15 +306,13 @@ export class LogsRequestEncoder {
         dropped++;
         continue;
       }
-      record += `${kept++ === 0 ? "" : ","}${this.#keyPrefix(key)}${
-        anyValue(event[key], 0, maxChars)
-      }}`;
+      record += `${kept++ === 0 ? "" : ","}${this.#member(key, event[key], full, maxChars)}`;
     }
     record += "]";
     if (dropped > 0) record += `,"droppedAttributesCount":${dropped}`;
     if (trace !== undefined && trace !== this.#lastTrace) {
       this.#lastTrace = trace;
-      this.#lastTraceValid = validIds(trace);
+      this.#lastTraceValid = this.#validIds(trace);
     }
     if (trace !== undefined && this.#lastTraceValid) {
       record += `,"traceId":"${trace.traceId}","spanId":"${trace.spanId}","flags":${
@@ -313,24 +353,42 @@ export class LogsRequestEncoder {
     return this.#record(level, event, timeMs, trace, low, true);
   }
 
-  #keyPrefix(key: string): string {
-    let prefix = this.#keys.get(key);
-    if (prefix === undefined) {
-      prefix = `{"key":${JSON.stringify(key)},"value":`;
-      if (this.#keys.size < KEY_CACHE_SIZE) this.#keys.set(key, prefix);
+  /** One attribute's `{"key":…,"value":…}`. */
+  #member(key: string, value: unknown, full: boolean, maxChars: number): string {
+    let known = this.#keys.get(key);
+    if (known === undefined) {
+      known = {
+        prefix: `{"key":${JSON.stringify(key)},"value":`,
+        lastValue: undefined,
+        lastMember: "",
+      };
+      if (this.#keys.size < KEY_CACHE_SIZE) this.#keys.set(key, known);
     }
-    return prefix;
+    // Only short values are remembered: the memo holds at most KEY_CACHE_SIZE of them.
+    if (!full || typeof value !== "string" || value.length > MAX_REMEMBERED_VALUE) {
+      return `${known.prefix}${anyValue(value, 0, maxChars)}}`;
+    }
+    if (value !== known.lastValue) {
+      known.lastValue = value;
+      known.lastMember = `${known.prefix}{"stringValue":${JSON.stringify(value)}}}`;
+    }
+    return known.lastMember;
+  }
+
+  /** Both ids lowercase hex of their length and not all zero; the trace id checked once. */
+  #validIds(trace: LogTraceContext): boolean {
+    const { traceId, spanId } = trace;
+    if (traceId !== this.#lastValidTraceId) {
+      if (!TRACE_ID.test(traceId) || traceId === INVALID_TRACE_ID) return false;
+      this.#lastValidTraceId = traceId;
+    }
+    return SPAN_ID.test(spanId) && spanId !== INVALID_SPAN_ID;
   }
 }
 
 /** True for the event members that become attributes (not the record's own fields). */
 export function isAttribute(event: LogEvent, key: string): boolean {
   return key !== "" && !NOT_ATTRIBUTES.has(key) && Object.hasOwn(event, key);
-}
-
-function validIds(trace: LogTraceContext): boolean {
-  return TRACE_ID.test(trace.traceId) && SPAN_ID.test(trace.spanId) &&
-    trace.traceId !== INVALID_TRACE_ID && trace.spanId !== INVALID_SPAN_ID;
 }
 
 /** Epoch milliseconds as decimal nanoseconds, exactly (a double cannot hold ms × 10⁶). */

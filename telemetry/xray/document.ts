@@ -244,17 +244,19 @@ export function annotationKey(
   value: AttributeValue,
   counters: DocumentCounters,
 ): string | undefined {
-  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
-    counters.annotations_dropped++;
-    return undefined;
-  }
-  if (typeof value === "number" && !Number.isFinite(value)) {
+  if (!isAnnotatable(value)) {
     counters.annotations_dropped++;
     return undefined;
   }
   const key = appKey(attributeKey);
   if (key.renamed) counters.annotations_renamed++;
   return key.annotation;
+}
+
+/** True for a value X-Ray keeps as an annotation: a string, a finite number or a boolean. */
+export function isAnnotatable(value: AttributeValue): value is string | number | boolean {
+  return typeof value === "string" || typeof value === "boolean" ||
+    (typeof value === "number" && Number.isFinite(value));
 }
 
 /** What an `app.*` attribute key becomes, worked out once per distinct key. */
@@ -265,6 +267,8 @@ export interface AppKey {
   readonly restJson: string;
   /** `app_` + rest with `[^A-Za-z0-9_]` replaced, at most 500 characters. */
   readonly annotation: string;
+  /** `annotation` as JSON text. */
+  readonly annotationJson: string;
   /** True when the mapping changed more than `app.` → `app_` (counted as a rename). */
   readonly renamed: boolean;
   /**
@@ -293,10 +297,12 @@ export function appKey(attributeKey: string): AppKey {
   // `app.` → `app_` is the documented mapping; anything else changed is a rename to report.
   const rest = attributeKey.slice(APP_PREFIX.length);
   const cleanRest = rest.replace(/[^A-Za-z0-9_]/g, "_");
+  const annotation = ("app_" + cleanRest).slice(0, MAX_ANNOTATION_KEY);
   const key: AppKey = {
     rest,
     restJson: JSON.stringify(rest),
-    annotation: ("app_" + cleanRest).slice(0, MAX_ANNOTATION_KEY),
+    annotation,
+    annotationJson: JSON.stringify(annotation),
     renamed: cleanRest !== rest,
     objectOrdered: ARRAY_INDEX.test(rest) || rest === "__proto__",
   };
@@ -591,6 +597,17 @@ export function sanitizeName(name: string): string {
   const sanitized = clean.length > 0 ? clean : "unnamed";
   remember(sanitizedNames, name, sanitized);
   return sanitized;
+}
+
+const quotedNames = new Map<string, string>();
+
+/** The JSON text of {@link sanitizeName}(name), remembered per distinct name (span names repeat). */
+export function quotedName(name: string): string {
+  const known = quotedNames.get(name);
+  if (known !== undefined) return known;
+  const text = JSON.stringify(sanitizeName(name));
+  remember(quotedNames, name, text);
+  return text;
 }
 
 /** A string attribute, or undefined. */

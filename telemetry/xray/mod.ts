@@ -15,7 +15,12 @@ import {
 } from "../types.ts";
 import { type DocumentCounters, emptyDocumentCounters, sanitizeName } from "./document.ts";
 import { encodeSpanTree } from "./segment_json.ts";
-import { createSegmentTracker, type QueueItem, type TrackerCounters } from "./processor.ts";
+import {
+  createSegmentTracker,
+  type QueueItem,
+  segmentState,
+  type TrackerCounters,
+} from "./processor.ts";
 import {
   compileWildcard,
   createSampler,
@@ -242,18 +247,13 @@ export function createXRay(options: XRayOptions): XRay {
         else requestCounters.unsampled_requests++;
         // A span the OTel sampler dropped never reaches onEnd: do not wait for it.
         if (span.isRecording()) {
-          tracker.register(context, {
-            rootId: context.spanId,
-            info: {
-              traceId,
-              parentId,
-              name,
-              otelTraceId: annotateOtel ? otelTraceId : undefined,
-            },
-            status: sampled ? "open" : "unsampled",
-            children: undefined,
-            buffered: 0,
-          });
+          const info = {
+            traceId,
+            parentId,
+            name,
+            otelTraceId: annotateOtel ? otelTraceId : undefined,
+          };
+          tracker.register(context, segmentState(context.spanId, info, sampled));
         }
         const asked = header?.sampled === "?";
         return asked ? `Root=${traceId};Sampled=${sampled ? "1" : "0"}` : `Root=${traceId}`;

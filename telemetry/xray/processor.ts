@@ -14,9 +14,32 @@ export interface SegmentState {
   rootId: string;
   info: SegmentInfo;
   status: "open" | "sent" | "unsampled" | "evicted";
-  /** Finished spans waiting for their parent, by parent span id (sampled segments only). */
+  /**
+   * Finished children of the SERVER span waiting for it (sampled segments only): kept apart
+   * from the deeper levels, so the usual request (every span a child of the SERVER span) needs
+   * no map and no hashing of span ids.
+   */
+  direct: ReadableSpan[] | undefined;
+  /** Finished deeper spans waiting for their parent, by parent span id. */
   children: Map<string, ReadableSpan[]> | undefined;
   buffered: number;
+  /** Neighbours in the tracker's list of open sampled segments (oldest first). */
+  older: SegmentState | undefined;
+  newer: SegmentState | undefined;
+}
+
+/** A new segment's state: open when sampled, else only a marker its spans look up. */
+export function segmentState(rootId: string, info: SegmentInfo, sampled: boolean): SegmentState {
+  return {
+    rootId,
+    info,
+    status: sampled ? "open" : "unsampled",
+    direct: undefined,
+    children: undefined,
+    buffered: 0,
+    older: undefined,
+    newer: undefined,
+  };
 }
 
 /** What the processor hands to the sender. */
@@ -63,34 +86,63 @@ export function createSegmentTracker(options: SegmentTrackerOptions): SegmentTra
    * entry with it, so only open sampled segments, which hold buffered children, need a bound.
    */
   const owners = new WeakMap<SpanContext, SegmentState>();
-  /** Open sampled segments by root id; insertion order gives oldest-first eviction. */
-  const open = new Map<string, SegmentState>();
+  /**
+   * Open sampled segments, a list threaded through the states (oldest first, for eviction):
+   * adding and removing one is a few field writes, no hashing of its id.
+   */
+  let oldest: SegmentState | undefined;
+  let newest: SegmentState | undefined;
+  let openCount = 0;
   let bufferedTotal = 0;
 
+  function link(state: SegmentState): void {
+    state.older = newest;
+    state.newer = undefined;
+    if (newest === undefined) oldest = state;
+    else newest.newer = state;
+    newest = state;
+    openCount++;
+  }
+
+  function unlink(state: SegmentState): void {
+    const { older, newer } = state;
+    if (older === undefined) oldest = newer;
+    else older.newer = newer;
+    if (newer === undefined) newest = older;
+    else newer.older = older;
+    state.older = state.newer = undefined;
+    openCount--;
+  }
+
   function evictOldest(): void {
-    const oldest = open.values().next();
-    if (oldest.done) return;
-    const state = oldest.value;
-    open.delete(state.rootId);
+    const state = oldest;
+    if (state === undefined) return;
+    unlink(state);
     counters.spans_evicted++;
     counters.segments_evicted++;
     state.status = "evicted";
     bufferedTotal -= state.buffered;
     counters.buffered_spans_dropped += state.buffered;
     state.buffered = 0;
+    state.direct = undefined;
     state.children?.clear();
+  }
+
+  /** The finished spans waiting for `parentId`, if any. */
+  function waitingFor(state: SegmentState, parentId: string): ReadableSpan[] | undefined {
+    return parentId === state.rootId ? state.direct : state.children?.get(parentId);
   }
 
   /** Drops what waits for a parent that will never be sent. */
   function release(state: SegmentState, parentId: string): void {
-    if (state.children?.get(parentId) === undefined) return;
+    if (waitingFor(state, parentId) === undefined) return;
     counters.buffered_spans_dropped += countSubtree(state, parentId);
     take(state, parentId);
   }
 
   function countSubtree(state: SegmentState, parentId: string): number {
     let count = 0;
-    for (const child of state.children?.get(parentId) ?? []) {
+    for (const child of waitingFor(state, parentId) ?? []) {
       count += 1 + countSubtree(state, child.spanContext().spanId);
     }
     return count;
@@ -98,9 +150,18 @@ export function createSegmentTracker(options: SegmentTrackerOptions): SegmentTra
 
   /** Removes and returns the finished subtree under `parentId`. */
   function take(state: SegmentState, parentId: string): SpanNode[] {
-    const waiting = state.children?.get(parentId);
-    if (waiting === undefined) return [];
-    state.children!.delete(parentId);
+    let waiting: ReadableSpan[] | undefined;
+    if (parentId === state.rootId) {
+      waiting = state.direct;
+      if (waiting === undefined) return [];
+      state.direct = undefined;
+    } else {
+      // Leaves are the rule: without deeper spans waiting there is nothing to look up.
+      if (state.children === undefined) return [];
+      waiting = state.children.get(parentId);
+      if (waiting === undefined) return [];
+      state.children.delete(parentId);
+    }
     state.buffered -= waiting.length;
     bufferedTotal -= waiting.length;
     const nodes: SpanNode[] = new Array(waiting.length);
@@ -135,10 +196,15 @@ export function createSegmentTracker(options: SegmentTrackerOptions): SegmentTra
           release(state, spanId);
           return;
         }
-        const children = state.children ??= new Map();
-        const list = children.get(parentId);
-        if (list === undefined) children.set(parentId, [span]);
-        else list.push(span);
+        if (parentId === state.rootId) {
+          if (state.direct === undefined) state.direct = [span];
+          else state.direct.push(span);
+        } else {
+          const children = state.children ??= new Map();
+          const list = children.get(parentId);
+          if (list === undefined) children.set(parentId, [span]);
+          else list.push(span);
+        }
         state.buffered++;
         bufferedTotal++;
       }
@@ -164,7 +230,7 @@ export function createSegmentTracker(options: SegmentTrackerOptions): SegmentTra
       }
       // Unsampled or evicted: the children still buffered went with it.
       if (state.status !== "open") return;
-      open.delete(spanId);
+      unlink(state);
       state.status = "sent";
       enqueue({ kind: "segment", info: state.info, node: { span, children: take(state, spanId) } });
     },
@@ -180,8 +246,8 @@ export function createSegmentTracker(options: SegmentTrackerOptions): SegmentTra
     register(context: SpanContext, state: SegmentState): void {
       owners.set(context, state);
       if (state.status !== "open") return;
-      if (open.size >= options.maxTracked) evictOldest();
-      open.set(state.rootId, state);
+      if (openCount >= options.maxTracked) evictOldest();
+      link(state);
     },
     stateOf(context: SpanContext): SegmentState | undefined {
       return owners.get(context);

@@ -9,8 +9,8 @@ import type { Attributes, AttributeValue } from "@opentelemetry/api";
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import {
-  annotationKey,
   APP_PREFIX,
+  type AppKey,
   appKey,
   buildIndependentSubsegment,
   buildSegment,
@@ -21,12 +21,13 @@ import {
   encodeDocument,
   frameIfFits,
   hrSeconds,
+  isAnnotatable,
   MAX_ANNOTATION_STRING,
   MAX_ANNOTATIONS,
   MAX_HTTP_STRING,
   MAX_SANITIZED_QUERY,
+  quotedName,
   requestMethod,
-  sanitizeName,
   type SegmentInfo,
   type SpanNode,
   stringAttr,
@@ -36,9 +37,52 @@ import {
 
 const quote = JSON.stringify as (value: unknown) => string;
 
+/**
+ * The JSON text of the last string quoted in one place of the document: the method, URL, user
+ * agent, client address and version repeat request after request, and comparing a string with
+ * the last one costs a fraction of quoting it again.
+ */
+class LastQuoted {
+  #value = "";
+  #text = '""';
+
+  quote(value: string): string {
+    if (value !== this.#value) {
+      this.#value = value;
+      this.#text = quote(value);
+    }
+    return this.#text;
+  }
+}
+
+const lastMethod = new LastQuoted();
+const lastUrl = new LastQuoted();
+const lastAgent = new LastQuoted();
+const lastClient = new LastQuoted();
+const lastVersion = new LastQuoted();
+const lastClientMethod = new LastQuoted();
+
+/**
+ * A value's JSON text, as JSON.stringify writes it: integers and booleans without the call.
+ * Trace and span ids are written as they are: lowercase hex (generated, or validated where
+ * they come from a header), which JSON needs no escape for.
+ */
+function jsonOf(value: unknown): string {
+  switch (typeof value) {
+    case "number":
+      return Number.isSafeInteger(value) ? `${value}` : quote(value);
+    case "boolean":
+      return value ? "true" : "false";
+    default:
+      return quote(value);
+  }
+}
+
 /** The annotations of one document under construction (keys in first-seen order). */
 interface Annotations {
   keys: string[];
+  /** The keys' JSON text. */
+  keysJson: string[];
   values: string[];
 }
 
@@ -53,20 +97,23 @@ interface Writer {
 export function segmentJson(info: SegmentInfo, node: SpanNode, counters: DocumentCounters): string {
   const writer: Writer = { left: MAX_ANNOTATIONS, counters };
   const { span } = node;
-  const annotations: Annotations = { keys: [], values: [] };
+  const annotations: Annotations = { keys: [], keysJson: [], values: [] };
   if (info.otelTraceId !== undefined) {
     annotations.keys.push("otel_trace_id");
-    annotations.values.push(quote(info.otelTraceId));
+    annotations.keysJson.push('"otel_trace_id"');
+    annotations.values.push(`"${info.otelTraceId}"`);
     writer.left--;
   }
   let json = "";
-  const meta = baseFields(sanitizeName(info.name), span, annotations, writer);
+  const meta = baseFields(quotedName(info.name), span, annotations, writer);
   json += meta.head;
-  json += `,"trace_id":${quote(info.traceId)}`;
-  if (info.parentId !== undefined) json += `,"parent_id":${quote(info.parentId)}`;
+  json += `,"trace_id":"${info.traceId}"`;
+  if (info.parentId !== undefined) json += `,"parent_id":"${info.parentId}"`;
   json += serverHttp(span.attributes);
   const version = span.resource?.attributes?.["service.version"];
-  if (typeof version === "string") json += `,"service":{"version":${quote(version)}}`;
+  if (typeof version === "string") {
+    json += `,"service":{"version":${lastVersion.quote(version)}}`;
+  }
   return "{" + json + meta.metadata + children(node, writer) + "}";
 }
 
@@ -78,7 +125,7 @@ export function subsegmentJson(
 ): string {
   const writer: Writer = { left: MAX_ANNOTATIONS, counters };
   const parentId = node.span.parentSpanContext?.spanId ?? "";
-  return `{"type":"subsegment","trace_id":${quote(info.traceId)},"parent_id":${quote(parentId)},` +
+  return `{"type":"subsegment","trace_id":"${info.traceId}","parent_id":"${parentId}",` +
     subsegmentBody(node, writer) + "}";
 }
 
@@ -124,7 +171,7 @@ function subsegmentBody(node: SpanNode, writer: Writer): string {
   const name = typeof explicit === "string" && explicit.length > 0
     ? explicit
     : remoteHost ?? span.name;
-  const meta = baseFields(sanitizeName(name), span, { keys: [], values: [] }, writer);
+  const meta = baseFields(quotedName(name), span, { keys: [], keysJson: [], values: [] }, writer);
   let json = meta.head;
   if (client) {
     const http = clientHttp(attributes);
@@ -155,12 +202,12 @@ function children(node: SpanNode, writer: Writer): string {
  * own fields (`metadata`, "" when there is none).
  */
 function baseFields(
-  name: string,
+  nameJson: string,
   span: ReadableSpan,
   annotations: Annotations,
   writer: Writer,
 ): { head: string; metadata: string } {
-  let head = `"name":${quote(name)},"id":${quote(span.spanContext().spanId)}` +
+  let head = `"name":${nameJson},"id":"${span.spanContext().spanId}"` +
     `,"start_time":${hrSeconds(span.startTime)},"end_time":${hrSeconds(span.endTime)}`;
   const attributes = span.attributes;
   let app = "";
@@ -170,19 +217,21 @@ function baseFields(
     const value = attributes[key];
     if (value === undefined) continue;
     const mapped = appKey(key);
+    // Quoted once for the metadata and, when it is not cut, the annotation.
+    const valueJson = jsonOf(value);
     if (appByObject === undefined && !mapped.objectOrdered) {
-      app += (app === "" ? "" : ",") + mapped.restJson + ":" + quote(value);
+      app += (app === "" ? "" : ",") + mapped.restJson + ":" + valueJson;
     } else {
       // An index-like key (JSON.stringify puts it first) or __proto__: the object form decides.
       appByObject ??= JSON.parse(`{${app}}`) as Record<string, unknown>;
       appByObject[mapped.rest] = value;
     }
-    addAnnotation(annotations, key, value, writer);
+    addAnnotation(annotations, mapped, value, valueJson, writer);
   }
   if (annotations.keys.length > 0) {
     head += `,"annotations":{`;
     for (let i = 0; i < annotations.keys.length; i++) {
-      head += (i > 0 ? "," : "") + quote(annotations.keys[i]) + ":" + annotations.values[i];
+      head += (i > 0 ? "," : "") + annotations.keysJson[i] + ":" + annotations.values[i];
     }
     head += "}";
   }
@@ -214,28 +263,36 @@ function baseFields(
   return { head, metadata: metadata === "" ? "" : `,"metadata":{${metadata}}` };
 }
 
-/** As document.ts's addAnnotation, writing the value's JSON text. */
+/** As document.ts's addAnnotation (annotationKey's checks), writing the value's JSON text. */
 function addAnnotation(
   annotations: Annotations,
-  attributeKey: string,
+  mapped: AppKey,
   value: AttributeValue,
+  valueJson: string,
   writer: Writer,
 ): void {
   const { counters } = writer;
-  const key = annotationKey(attributeKey, value, counters);
-  if (key === undefined) return;
+  if (!isAnnotatable(value)) {
+    counters.annotations_dropped++;
+    return;
+  }
+  if (mapped.renamed) counters.annotations_renamed++;
+  const key = mapped.annotation;
   const at = annotations.keys.indexOf(key);
   if (at === -1 && writer.left <= 0) {
     counters.annotations_dropped++;
     return;
   }
-  const text = quote(typeof value === "string" ? cutString(value, MAX_ANNOTATION_STRING) : value);
+  const text = typeof value === "string" && value.length > MAX_ANNOTATION_STRING
+    ? quote(cutString(value, MAX_ANNOTATION_STRING))
+    : valueJson;
   if (at !== -1) {
     annotations.values[at] = text;
     return;
   }
   writer.left--;
   annotations.keys.push(key);
+  annotations.keysJson.push(mapped.annotationJson);
   annotations.values.push(text);
 }
 
@@ -243,7 +300,7 @@ function addAnnotation(
 function serverHttp(attributes: Attributes): string {
   const method = requestMethod(attributes);
   if (method === undefined) return "";
-  let request = `"method":${quote(cutString(method, MAX_HTTP_STRING))}`;
+  let request = `"method":${lastMethod.quote(cutString(method, MAX_HTTP_STRING))}`;
   const scheme = stringAttr(attributes, "url.scheme") ?? "http";
   const host = stringAttr(attributes, "server.address");
   const port = attributes["server.port"];
@@ -256,11 +313,15 @@ function serverHttp(attributes: Attributes): string {
   } else {
     url = stripQuery(path);
   }
-  request += `,"url":${quote(cutString(url, MAX_HTTP_STRING))}`;
+  request += `,"url":${lastUrl.quote(cutString(url, MAX_HTTP_STRING))}`;
   const agent = stringAttr(attributes, "user_agent.original");
-  if (agent !== undefined) request += `,"user_agent":${quote(cutString(agent, MAX_HTTP_STRING))}`;
+  if (agent !== undefined) {
+    request += `,"user_agent":${lastAgent.quote(cutString(agent, MAX_HTTP_STRING))}`;
+  }
   const client = stringAttr(attributes, "client.address");
-  if (client !== undefined) request += `,"client_ip":${quote(cutString(client, MAX_HTTP_STRING))}`;
+  if (client !== undefined) {
+    request += `,"client_ip":${lastClient.quote(cutString(client, MAX_HTTP_STRING))}`;
+  }
   if (attributes["aws.xray.x_forwarded_for"] === true) request += `,"x_forwarded_for":true`;
   return `,"http":{"request":{${request}},"response":{${response(attributes)}}}`;
 }
@@ -269,7 +330,7 @@ function serverHttp(attributes: Attributes): string {
 function clientHttp(attributes: Attributes): string {
   const method = requestMethod(attributes);
   if (method === undefined) return "";
-  let request = `"method":${quote(cutString(method, MAX_HTTP_STRING))}`;
+  let request = `"method":${lastClientMethod.quote(cutString(method, MAX_HTTP_STRING))}`;
   const url = stringAttr(attributes, "url.full");
   if (url !== undefined) request += `,"url":${quote(cutString(stripQuery(url), MAX_HTTP_STRING))}`;
   return `,"http":{"request":{${request}},"response":{${response(attributes)}}}`;
@@ -297,8 +358,8 @@ function clientSql(attributes: Attributes): string {
 function response(attributes: Attributes): string {
   let json = "";
   const status = attributes["http.response.status_code"];
-  if (typeof status === "number") json += `"status":${quote(status)}`;
+  if (typeof status === "number") json += `"status":${jsonOf(status)}`;
   const size = attributes["http.response.body.size"];
-  if (typeof size === "number") json += `${json === "" ? "" : ","}"content_length":${quote(size)}`;
+  if (typeof size === "number") json += `${json === "" ? "" : ","}"content_length":${jsonOf(size)}`;
   return json;
 }
