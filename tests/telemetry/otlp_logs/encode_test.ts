@@ -64,6 +64,19 @@ Deno.test("LogsRequestEncoder writes what the stock JsonLogsSerializer writes fo
     }, { ...TRACE, traceFlags: 0 }],
     ["debug", { message: "no span", count: 0 }, undefined],
     ["warn", { message: "warned", "dotted.key": "v", "ключ": "значение" }, TRACE],
+    // Repeated and changing values under the same keys, and bodies cycling through three:
+    // what the encoder remembers from one record must never leak into the next.
+    ["info", { message: "HomeActivities", event: "service", user_agent: "a" }, TRACE],
+    ["info", { message: "GET /api/activities/home 200", event: "access", user_agent: "a" }, {
+      ...TRACE,
+      spanId: "1111111111111111",
+    }],
+    ["info", { message: "third", event: "access", user_agent: "b", status: "200" }, {
+      traceId: "5759e988bd862e3fe1be46a994272793",
+      spanId: "2222222222222222",
+    }],
+    ["info", { message: "HomeActivities", event: 7, user_agent: "a" }, TRACE],
+    ["info", { message: "GET /api/activities/home 200", event: "access", user_agent: "b" }, TRACE],
   ];
   const ours = encoder();
   const time = 1_764_626_400_123;

@@ -167,6 +167,26 @@ for (const [label, args] of Object.entries(CASES)) {
   });
 }
 
+Deno.test("segmentJson() reuses the text of repeated values, never a stale one: requests alternating values", () => {
+  const variants: Array<Record<string, string | number>> = [
+    { "user_agent.original": "curl/8", "url.path": "/a", "client.address": "10.0.0.1" },
+    { "user_agent.original": 'quote " and \\', "url.path": "/b", "client.address": "10.0.0.2" },
+    { "http.request.method": "POST", "url.path": "/a", "server.port": 80 },
+  ];
+  for (let round = 0; round < 2; round++) {
+    for (const server of variants) {
+      const { root, spans } = request((tracer, ctx) => {
+        tracer.startSpan("svc", { attributes: { "app.value": `${round}` } }, ctx).end();
+      }, server);
+      const node = tree(spans, root);
+      assertEquals(
+        segmentJson(INFO[0]!, node, emptyDocumentCounters()),
+        JSON.stringify(buildSegment(INFO[0]!, node, emptyDocumentCounters())),
+      );
+    }
+  }
+});
+
 Deno.test("encodeSpanTree() sends one datagram when the document fits, and splits (counted) when not", () => {
   const small = request((tracer, ctx) => tracer.startSpan("one", {}, ctx).end());
   const counters = emptyDocumentCounters();
