@@ -40,7 +40,8 @@ export interface BatchDelivery {
   /**
    * Takes one batch of `spans` spans. Resolves when its first attempt ended or it waits in the
    * retry buffer (the next batch may go then); never rejects. From the call on, the batch is
-   * the delivery's to count.
+   * the delivery's to count. `body` is read until then only: the delivery copies what it keeps
+   * longer, and the batcher writes a later batch into the same buffer.
    */
   deliver(body: Uint8Array, spans: number): Promise<unknown>;
 }
@@ -219,11 +220,12 @@ export class SpanBatcher implements SpanProcessor {
     while (!this.#closed && this.#sealed.length > 0) {
       const batch = this.#sealed.shift()!;
       this.#held -= batch.spans;
+      const delivered = this.#delivery.deliver(batch.body, batch.spans);
+      // The buffer is reused once the delivery is done with it, not before (even past the
+      // export timeout below).
+      void delivered.then(() => this.#encoder.release(batch.body), () => {});
       // A hand-over that hangs past the export timeout no longer holds up the next batch.
-      await beforeDeadline(
-        this.#delivery.deliver(batch.body, batch.spans),
-        Date.now() + this.#exportTimeoutMs,
-      );
+      await beforeDeadline(delivered, Date.now() + this.#exportTimeoutMs);
     }
   }
 

@@ -149,12 +149,17 @@ export class RetryingSpanExporter implements SpanExporter {
       done({ code: ExportResultCode.FAILED, error: new Error("no span could be encoded") });
       return;
     }
-    void this.deliver(encoded.body, encoded.spans).then(done);
+    void this.deliver(encoded.body, encoded.spans).then((result) => {
+      this.encoder.release(encoded.body);
+      done(result);
+    });
   }
 
   /**
    * Sends one encoded batch of `spans` spans, counted from here on. Resolves when the first
    * attempt ended (or the batch joined the retry buffer behind an outage); never rejects.
+   * `body` is read until then only: a batch kept for retry keeps its own copy, so the caller
+   * may reuse the buffer once this resolves.
    */
   deliver(body: Uint8Array, spans: number): Promise<ExportResult> {
     if (this.closed) {
@@ -262,7 +267,8 @@ export class RetryingSpanExporter implements SpanExporter {
       }
       return;
     }
-    this.buffer.push(batch);
+    // The caller reuses its buffer once deliver() resolves: a batch kept for later gets its own.
+    this.buffer.push({ ...batch, body: batch.body.slice() });
     this.bufferedSpans += batch.spans;
     if (outcome?.kind === "retry" && !this.outageReported) {
       this.outageReported = true;

@@ -21,14 +21,15 @@ function makeSpans(n: number, name = "span"): ReadableSpan[] {
 
 /** A delivery that records each batch and settles it when the test says so. */
 function recordingDelivery(autoSettle = true) {
-  const batches: Array<{ names: string[]; spans: number; settle: () => void }> = [];
+  const batches: Array<{ names: string[]; spans: number; body: Uint8Array; settle: () => void }> =
+    [];
   return {
     batches,
     deliver(body: Uint8Array, spans: number): Promise<void> {
       const names = decodeTraces(JSON.parse(new TextDecoder().decode(body))).map((s) => s.name);
       assert.equal(names.length, spans, "the count is the body's");
       return new Promise<void>((resolve) => {
-        batches.push({ names, spans, settle: resolve });
+        batches.push({ names, spans, body, settle: resolve });
         if (autoSettle) resolve();
       });
     },
@@ -116,6 +117,34 @@ Deno.test("SpanBatcher: one hand-over at a time; past maxQueueSize spans are dro
     // queued = dropped + handed over + held
     const handed = t.delivery.batches.reduce((n, b) => n + b.spans, 0);
     assert.equal(t.counts.queued, t.counts.dropped + handed + t.batcher.queued());
+  } finally {
+    await t.batcher.shutdown();
+  }
+});
+
+Deno.test("SpanBatcher: a batch's body stays intact until its delivery settles; then its buffer is reused", async () => {
+  const t = setup({ maxQueueSize: 8 }, false);
+  const bodyNames = (body: Uint8Array) =>
+    decodeTraces(JSON.parse(new TextDecoder().decode(body))).map((s) => s.name);
+  try {
+    for (const span of makeSpans(6)) t.batcher.onEnd(span);
+    await until(() => t.delivery.batches.length === 1);
+    // Two more batches were written while the first is out: none into its buffer.
+    assert.deepEqual(bodyNames(t.delivery.batches[0]!.body), ["span-0", "span-1"]);
+    t.delivery.batches[0]!.settle();
+    await until(() => t.delivery.batches.length === 2);
+    t.delivery.batches[1]!.settle();
+    await until(() => t.delivery.batches.length === 3);
+    t.delivery.batches[2]!.settle();
+    for (const span of makeSpans(2, "late")) t.batcher.onEnd(span);
+    await until(() => t.delivery.batches.length === 4);
+    const late = t.delivery.batches[3]!;
+    assert.deepEqual(bodyNames(late.body), ["late-0", "late-1"]);
+    assert.ok(
+      t.delivery.batches.slice(0, 3).some((b) => b.body.buffer === late.body.buffer),
+      "a settled batch's buffer carries a later batch",
+    );
+    late.settle();
   } finally {
     await t.batcher.shutdown();
   }

@@ -6,6 +6,7 @@ import {
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import { RetryingSpanExporter } from "../../../telemetry/otlp/retry.ts";
+import { TraceRequestEncoder } from "../../../telemetry/otlp/span_json.ts";
 import { OtlpHttpTransport } from "../../../telemetry/otlp/transport.ts";
 import { startHostileEndpoint } from "../../support/hostile_http.ts";
 import { startOtlpReceiver } from "../../support/otlp_receiver.ts";
@@ -111,6 +112,25 @@ Deno.test("retry layer: 503 three times, then 200, delivers every span once and 
     identity(t.exporter, 5);
     assert.equal(t.diagnostics.filter((d) => d.includes("retrying")).length, 1);
     assert.ok(t.diagnostics.some((d) => d.includes("recovered")));
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("retry layer: a batch kept for retry is resent as delivered, whatever the caller writes into its buffer afterwards", async () => {
+  const t = setup();
+  try {
+    t.receiver.answer({ kind: "status", status: 503 }, 1);
+    const body = new TraceRequestEncoder().encode(await makeSpans(3, "kept")).body;
+    const sent = new TextDecoder().decode(body);
+    await t.exporter.deliver(body, 3);
+    // The batcher writes its next batch into the same buffer once deliver() has resolved.
+    body.fill(0x20);
+    const received = await t.receiver.waitForSpans(3);
+    assert.deepEqual(received.map((s) => s.name).sort(), ["kept-0", "kept-1", "kept-2"]);
+    assert.deepEqual(t.receiver.requests.map((r) => r.status), [503, 200]);
+    assert.equal(t.receiver.requests[1]!.raw, sent, "the retry sends the bytes delivered");
+    identity(t.exporter, 3);
   } finally {
     await t.close();
   }

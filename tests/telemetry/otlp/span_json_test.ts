@@ -221,3 +221,23 @@ Deno.test("unixNanos() joins seconds and nanoseconds exactly, as the stock BigIn
   assert.equal(unixNanos([-5, 0]), "0", "a negative time is not a uint64: 0");
   assert.throws(() => unixNanos([Number.NaN, 0]));
 });
+
+Deno.test("TraceRequestEncoder writes a later batch into a released body's buffer, and never into one still out", async () => {
+  const memory = new SyncMemoryExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
+  const tracer = provider.getTracer("reuse");
+  for (let i = 0; i < 6; i++) tracer.startSpan(`span-${i}`).end();
+  await provider.shutdown();
+  const [a, b, c] = [memory.spans.slice(0, 2), memory.spans.slice(2, 4), memory.spans.slice(4)];
+  const encoder = new TraceRequestEncoder();
+  const first = encoder.encode(a).body;
+  const firstText = text.decode(first);
+  const second = encoder.encode(b).body;
+  assert.notEqual(second.buffer, first.buffer, "a body not released is not written over");
+  assert.equal(text.decode(first), firstText);
+  encoder.release(first);
+  const third = encoder.encode(c).body;
+  assert.equal(third.buffer, first.buffer, "the released buffer is reused");
+  assert.equal(text.decode(third), stock(c));
+  assert.equal(text.decode(second), stock(b));
+});
