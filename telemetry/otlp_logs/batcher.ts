@@ -2,10 +2,15 @@
  * The log records' batch loop, the way the SDK's BatchLogRecordProcessor schedules (one batch
  * at a time, at once when a batch is full, else after the scheduled delay), over plain data:
  * {@linkcode LogBatcher.emit} only pushes the logger's event into the bounded buffer (a full
- * buffer turns the record away, counted dropped); the sink's own timer turn encodes a batch and
- * sends it (as several requests when it passes the body cap, encode.ts). Flush delivers what was
- * buffered when it was called; shutdown flushes within the deadline, then counts whatever never
- * settled as dropped.
+ * buffer turns the record away, counted dropped); the sink's own timer turns encode the records
+ * into the open batch's bytes every {@linkcode ENCODE_CHUNK} records, and send a full batch (as
+ * several requests when it passes the body cap, encode.ts). Flush delivers what was buffered
+ * when it was called; shutdown flushes within the deadline, then counts whatever never settled
+ * as dropped.
+ *
+ * Encoding a few records at a time lets their events die young: held for a whole batch (512
+ * records, ~85 ms at 3,000 requests a second) they outlived two scavenges and were promoted,
+ * the largest share of what filled V8's old generation between full GCs under load.
  */
 import type { LogLevel, LogRecordSink, LogTraceContext } from "../logger.ts";
 import type { Diagnostic, Sink, SinkStats } from "../types.ts";
@@ -15,6 +20,9 @@ import { type LogEvent, RecordBuffer, type RecordVisitor } from "./buffer.ts";
 import type { ConsoleLogRecords } from "./console.ts";
 import type { OtlpLogsDelivery } from "./delivery.ts";
 import { type LogsRequestEncoder, MAX_RECORD_BYTES } from "./encode.ts";
+
+/** Records per encoding turn: a timer per few requests, the events released within a few. */
+const ENCODE_CHUNK = 32;
 
 /** Batch settings (OTEL_BLRP_*; the defaults: 2,048 queued, batches of 512, every second). */
 export interface BatchSettings {
@@ -46,6 +54,13 @@ export class LogBatcher implements LogRecordSink, Sink {
   /** Repeated trouble (shortened records) at most once a minute. */
   readonly #report: Report;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The encoding turn, armed when {@linkcode ENCODE_CHUNK} records wait (OTLP only). */
+  #encodeTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Records already in the encoder's open batch (taken out of the buffer). They count toward
+   * the buffer's capacity, so the bound on records held is the same as before.
+   */
+  #encoded = 0;
   /** The pending timer fires at once (a full batch is waiting). */
   #timerImmediate = false;
   /** The batch being encoded and sent; one at a time. */
@@ -75,12 +90,43 @@ export class LogBatcher implements LogRecordSink, Sink {
     detail: { timeMs: number; trace: LogTraceContext | undefined },
   ): void {
     this.#counts.queued++;
-    if (this.#closed || !this.#buffer.push(level, event, detail.timeMs, detail.trace)) {
+    if (
+      this.#closed || this.#buffer.length + this.#encoded >= this.#buffer.capacity ||
+      !this.#buffer.push(level, event, detail.timeMs, detail.trace)
+    ) {
       this.#counts.dropped++;
       return;
     }
-    const held = this.#buffer.length;
+    const held = this.#buffer.length + this.#encoded;
     if (held === 1 || held === this.#batchSize) this.#schedule();
+    if (this.#buffer.length >= ENCODE_CHUNK) this.#armEncode();
+  }
+
+  /** Arms an encoding turn unless one is armed or the open batch is full (OTLP only). */
+  #armEncode(): void {
+    if (this.#encodeTimer !== undefined || !this.#otlp || this.#encoded >= this.#batchSize) return;
+    const timer = setTimeout(this.#onEncodeTimer, 0);
+    Deno.unrefTimer(timer); // held records never keep the process alive
+    this.#encodeTimer = timer;
+  }
+
+  /** Moves the buffered records into the open batch (up to a batch), as bytes. */
+  readonly #onEncodeTimer = (): void => {
+    this.#encodeTimer = undefined;
+    if (this.#closed || !this.#otlp) return;
+    this.#take(this.#batchSize);
+    this.#otlp.encoder.write();
+  };
+
+  /** Takes records out of the buffer until the open batch has `max`; returns how many. */
+  #take(max: number): number {
+    this.#unencodable = 0;
+    const taken = this.#buffer.drain(Math.max(0, max - this.#encoded), this.#visit);
+    if (this.#unencodable > 0) {
+      this.#counts.failed += this.#unencodable;
+      this.#diagnostic(`logs: ${this.#unencodable} records could not be encoded`);
+    }
+    return taken - this.#unencodable;
   }
 
   forceFlush(deadlineMs: number): Promise<void> {
@@ -113,8 +159,9 @@ export class LogBatcher implements LogRecordSink, Sink {
 
   /** Arms the timer: at once for a full batch, else after the delay; never during a send. */
   #schedule(): void {
-    if (this.#busy || this.#flushing || this.#closed || this.#buffer.length === 0) return;
-    const full = this.#buffer.length >= this.#batchSize;
+    const held = this.#buffer.length + this.#encoded;
+    if (this.#busy || this.#flushing || this.#closed || held === 0) return;
+    const full = held >= this.#batchSize;
     if (this.#timer !== undefined) {
       if (!full || this.#timerImmediate) return;
       clearTimeout(this.#timer);
@@ -131,12 +178,15 @@ export class LogBatcher implements LogRecordSink, Sink {
     this.#busy = this.#exportBatch(this.#batchSize).finally(() => {
       this.#busy = undefined;
       this.#schedule();
+      if (this.#buffer.length >= ENCODE_CHUNK && !this.#closed) this.#armEncode();
     });
   };
 
   #clearTimer(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#encodeTimer !== undefined) clearTimeout(this.#encodeTimer);
+    this.#encodeTimer = undefined;
   }
 
   /** Delivers what is buffered now, batch by batch, after the batch already out. */
@@ -144,7 +194,7 @@ export class LogBatcher implements LogRecordSink, Sink {
     if (this.#flushing) return this.#flushing.then(() => this.#flushAll());
     const flushing: Promise<void> = (async () => {
       this.#clearTimer();
-      let remaining = this.#buffer.length;
+      let remaining = this.#buffer.length + this.#encoded;
       await this.#busy;
       while (remaining > 0 && !this.#closed) {
         const take = Math.min(remaining, this.#batchSize);
@@ -159,20 +209,18 @@ export class LogBatcher implements LogRecordSink, Sink {
     return flushing;
   }
 
-  /** Takes up to `max` records out, encodes them as one request and sends it (or prints). */
+  /**
+   * Sends the open batch, filled up to `max` records from the buffer, as one request (or
+   * several past the body cap); prints when there is no OTLP destination.
+   */
   async #exportBatch(max: number): Promise<void> {
-    this.#unencodable = 0;
-    const taken = this.#buffer.drain(max, this.#visit);
-    if (this.#unencodable > 0) {
-      this.#counts.failed += this.#unencodable;
-      this.#diagnostic(`logs: ${this.#unencodable} records could not be encoded`);
-    }
-    const encoded = taken - this.#unencodable;
-    if (encoded === 0) return;
+    const taken = this.#take(max);
     if (!this.#otlp) {
-      this.#counts.sent += encoded;
+      this.#counts.sent += taken;
       return;
     }
+    if (this.#encoded === 0) return;
+    this.#encoded = 0;
     const { encoder, delivery } = this.#otlp;
     const requests = encoder.finish();
     if (encoder.truncated > 0) {
@@ -189,7 +237,10 @@ export class LogBatcher implements LogRecordSink, Sink {
 
   readonly #visit: RecordVisitor = (level, event, timeMs, trace) => {
     try {
-      this.#otlp?.encoder.add(level, event, timeMs, trace);
+      if (this.#otlp) {
+        this.#otlp.encoder.add(level, event, timeMs, trace);
+        this.#encoded++;
+      }
     } catch {
       this.#unencodable++;
       return;

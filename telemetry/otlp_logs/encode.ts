@@ -40,20 +40,20 @@ export const MAX_RECORD_BYTES = 512 * 1024;
 /** One request body and the records it carries. */
 export interface EncodedRequest {
   /**
-   * The UTF-8 body. Usually a view into the encoder's reused buffer: valid until the next
-   * {@linkcode LogsRequestEncoder.finish} (the batcher delivers one batch at a time, and fetch
-   * copies a body when a call starts).
+   * The UTF-8 body: a view into one of the encoder's two reused buffers, valid until the next
+   * {@linkcode LogsRequestEncoder.finish} (the batcher delivers one batch at a time; the next
+   * batch is written into the other buffer meanwhile).
    */
   body: Uint8Array;
   records: number;
 }
 
 /**
- * Bodies up to this size in all are written into one buffer the encoder keeps (a default batch
- * is ~0.5 MB): a fresh one per batch would stay allocated, dead, until V8's next full GC, since
- * the delivery holds it across the call. A rare larger batch gets its own, not kept.
+ * The encoder writes its records into two buffers it keeps, by turns (a default batch is ~0.5
+ * MB): a fresh one per batch would stay allocated, dead, until V8's next full GC, since the
+ * delivery holds it across the call. A buffer a rare large batch grew past this is not kept.
  */
-const REUSED_BUFFER_BYTES = 1024 * 1024;
+const REUSED_BUFFER_BYTES = 3 * 1024 * 1024;
 
 /** Event members that are the record's own fields or its resource, not attributes. */
 const NOT_ATTRIBUTES = new Set(["timestamp", "level", "message", "service", "trace_id", "span_id"]);
@@ -137,9 +137,10 @@ class RecentBodies {
 }
 
 /**
- * Builds ExportLogsServiceRequests: {@linkcode add} each record, then {@linkcode finish} for
- * the UTF-8 bodies (one, or several when the records pass the body cap). Reusable after
- * `finish`.
+ * Builds ExportLogsServiceRequests: {@linkcode add} each record, {@linkcode write} at the end of
+ * a turn (the text so far becomes UTF-8 bytes, so neither the events nor their text outlive the
+ * turn), then {@linkcode finish} for the UTF-8 bodies (one, or several when the records pass
+ * the body cap). Reusable after `finish`.
  */
 export class LogsRequestEncoder {
   /** Everything before the first record: resource and scope, encoded once. */
@@ -151,11 +152,19 @@ export class LogsRequestEncoder {
   /** The encodings of the common attribute keys. */
   readonly #keys = new Map<string, KeyEncoding>();
   readonly #bodies = new RecentBodies();
-  /** Bodies already full (their text), waiting for {@linkcode finish}. */
-  #sealed: { text: string; records: number }[] = [];
-  /** Where {@linkcode finish} writes the bodies; see {@linkcode REUSED_BUFFER_BYTES}. */
-  #buffer = new Uint8Array(0);
-  /** The records so far, comma-separated: one string, flattened once by the UTF-8 encode. */
+  /** Bodies already full (where they are in the buffer), waiting for {@linkcode finish}. */
+  #sealed: { start: number; end: number; records: number }[] = [];
+  /** The two buffers the batches are written into by turns; see {@linkcode REUSED_BUFFER_BYTES}. */
+  readonly #buffers = [new Uint8Array(0), new Uint8Array(0)];
+  /** The buffer of the open batch (the other holds the batch last finished). */
+  #current = 0;
+  /** Bytes of the current buffer in use. */
+  #at = 0;
+  /** Where the current body starts in the buffer; -1 until its head is written. */
+  #bodyStart = -1;
+  /** UTF-8 bytes of the current body's records already in the buffer. */
+  #bodyWritten = 0;
+  /** The current body's records not yet written, comma-separated. */
   #records = "";
   #count = 0;
   /** The current body's size: an upper bound (3 bytes a unit) until measured, then exact. */
@@ -219,7 +228,7 @@ export class LogsRequestEncoder {
     if (this.#count > 0 && this.#bytes + 1 + bytes > this.#maxRequestBytes) {
       if (!this.#measured) {
         // Measure once what is already here; from now on every record is counted exactly.
-        this.#bytes = this.#baseBytes + utf8Length(this.#records);
+        this.#bytes = this.#baseBytes + this.#bodyWritten + utf8Length(this.#records);
         this.#measured = true;
         if (!exact) bytes = utf8Length(record);
       }
@@ -229,48 +238,57 @@ export class LogsRequestEncoder {
     this.#records += this.#count++ === 0 ? record : `,${record}`;
   }
 
+  /** Writes the records added so far into the buffer as UTF-8 (the end of a turn). */
+  write(): void {
+    if (this.#records === "") return;
+    if (this.#bodyStart < 0) {
+      this.#bodyStart = this.#at;
+      this.#writeText(this.#head);
+    }
+    this.#bodyWritten += this.#writeText(this.#records);
+    this.#records = "";
+  }
+
   /** Every body of the records added, in order, as UTF-8; the next request starts empty. */
   finish(): EncodedRequest[] {
     if (this.#count > 0) this.#seal();
     const sealed = this.#sealed;
     this.#sealed = [];
     this.#lastTrace = undefined;
-    let units = 0;
-    for (const { text } of sealed) units += text.length;
-    const requests = sealed.map(({ records }) => ({ body: EMPTY, records }));
-    // UTF-16 units = UTF-8 bytes for ASCII, the usual case; anything else may need more room.
-    if (units <= REUSED_BUFFER_BYTES && this.#encodeAll(sealed, requests)) return requests;
-    for (let i = 0; i < sealed.length; i++) requests[i]!.body = utf8.encode(sealed[i]!.text);
+    const buffer = this.#buffers[this.#current]!;
+    const requests = sealed.map(({ start, end, records }) => ({
+      body: buffer.subarray(start, end),
+      records,
+    }));
+    // The bodies stay in this buffer while they are delivered; the next batch takes the other.
+    if (buffer.length > REUSED_BUFFER_BYTES) this.#buffers[this.#current] = EMPTY;
+    this.#current = 1 - this.#current;
+    this.#at = 0;
     return requests;
   }
 
-  /** Writes every body into the reused buffer (grown to fit); false when it would pass the cap. */
-  #encodeAll(sealed: { text: string }[], requests: EncodedRequest[]): boolean {
-    let at = 0;
-    for (let i = 0; i < sealed.length; i++) {
-      const text = sealed[i]!.text;
-      let result = utf8.encodeInto(text, this.#buffer.subarray(at));
-      while (result.read < text.length) {
-        const size = Math.max(this.#buffer.length * 2, Math.ceil((at + text.length) * 1.25));
-        if (size > REUSED_BUFFER_BYTES * 3) return false;
-        const grown = new Uint8Array(size);
-        grown.set(this.#buffer.subarray(0, at));
-        this.#buffer = grown;
-        result = utf8.encodeInto(text, this.#buffer.subarray(at));
-      }
-      requests[i]!.body = this.#buffer.subarray(at, at + result.written);
-      at += result.written;
+  /** Appends `text` to the current buffer as UTF-8 (grown to fit); returns the bytes written. */
+  #writeText(text: string): number {
+    let buffer = this.#buffers[this.#current]!;
+    // At most 3 bytes per UTF-16 unit.
+    const needed = this.#at + text.length * 3;
+    if (needed > buffer.length) {
+      const grown = new Uint8Array(Math.max(needed, buffer.length * 2, 64 * 1024));
+      grown.set(buffer.subarray(0, this.#at));
+      this.#buffers[this.#current] = buffer = grown;
     }
-    return true;
+    const written = utf8.encodeInto(text, buffer.subarray(this.#at)).written;
+    this.#at += written;
+    return written;
   }
 
   /** Closes the current body and starts the next one. */
   #seal(): void {
-    this.#sealed.push({
-      text: `${this.#head}${this.#records}${TAIL}`,
-      records: this.#count,
-    });
-    this.#records = "";
+    this.write();
+    this.#writeText(TAIL);
+    this.#sealed.push({ start: this.#bodyStart, end: this.#at, records: this.#count });
+    this.#bodyStart = -1;
+    this.#bodyWritten = 0;
     this.#count = 0;
     this.#bytes = this.#baseBytes;
     this.#measured = false;

@@ -195,6 +195,53 @@ Deno.test("log records: a 503 is retried after Retry-After with the same body; a
   }
 });
 
+Deno.test("log records: records are encoded a few at a time before their batch leaves; a retried body is the one first sent while the next batch is written", async () => {
+  const collector = startCollector();
+  const p = pipeline(collector.url, { maxExportBatchSize: 64 });
+  try {
+    let reads = 0;
+    const event = (i: number) => ({
+      message: `line ${i}`,
+      get i() {
+        reads++;
+        return i;
+      },
+    });
+    for (let i = 0; i < 40; i++) {
+      p.records.emit("info", event(i), { timeMs: 1_000 + i, trace: TRACE });
+    }
+    const deadline = Date.now() + 10_000;
+    while (reads < 40 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(reads, 40, "the sink's turn encoded the records (the events are released)");
+    assert.deepEqual(collector.bodies, [], "the batch is not full: nothing sent yet");
+
+    // The next batch is refused once and retried after 1 s; records that arrive meanwhile are
+    // written into the encoder's other buffer, never into the body waiting for its retry.
+    collector.answers.push(() =>
+      new Response("busy", { status: 503, headers: { "retry-after": "1" } })
+    );
+    for (let i = 40; i < 64; i++) {
+      p.records.emit("info", event(i), { timeMs: 1_000 + i, trace: TRACE });
+    }
+    await collector.waitFor(() => collector.bodies.length >= 1, "the first attempt");
+    for (let i = 64; i < 200; i++) {
+      p.records.emit("info", event(i), { timeMs: 1_000 + i, trace: TRACE });
+    }
+    await p.sink.forceFlush(Date.now() + 10_000);
+    assert.deepEqual(collector.bodies[1], collector.bodies[0], "the retry sends the same bytes");
+    // The first body was refused: the records are those of the accepted ones, in order.
+    assert.deepEqual(
+      collector.batches.slice(1).flat().map((r) => r.attributes.i),
+      Array.from({ length: 200 }, (_, i) => i),
+    );
+    assert.ok(settled(p));
+    assert.equal(p.sink.stats().sent, 200);
+  } finally {
+    await p.sink.shutdown(Date.now() + 5_000);
+    await collector.close();
+  }
+});
+
 Deno.test("log records: shutdown past its deadline sends nothing new and counts what is buffered as dropped", async () => {
   const collector = startCollector();
   const diagnostics: string[] = [];
