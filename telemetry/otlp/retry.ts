@@ -10,9 +10,10 @@
  * Policy: retryable causes (429, 502, 503, 504, network error, timeout) keep the batch in a
  * bounded retry buffer, retried oldest first after exponential backoff with full jitter, or
  * after Retry-After when the collector sends one. While a retry is pending, new batches join
- * the buffer (the batch processor keeps flowing); past `maxBufferedSpans` the NEWEST batch is
- * dropped and counted, like the processor's own full queue, so ordering holds and the batch in
- * flight is never touched. Non-retryable answers (400, 401, 403, 404, 413, ...) fail the batch
+ * the buffer (the batch processor keeps flowing); past `maxBufferedSpans` spans or
+ * `maxBufferedBytes` bytes the NEWEST batch is dropped and counted, like the processor's own
+ * full queue, so ordering holds and the batch in flight is never touched. The byte bound holds
+ * the buffer's memory whatever the spans carry (2,048 spans with 60 KB paths were ~250 MB). Non-retryable answers (400, 401, 403, 404, 413, ...) fail the batch
  * at once (`failed`); a 200 carrying `partialSuccess.rejectedSpans` counts those spans
  * `rejected` and the rest `sent`.
  */
@@ -31,6 +32,11 @@ export interface OtlpRetryOptions {
   timeoutMs?: number;
   /** Spans held for retry at most (default: the BSP queue size, 2048). */
   maxBufferedSpans?: number;
+  /**
+   * Encoded bytes held for retry at most. Default {@linkcode MAX_BUFFERED_BYTES}; a batch
+   * larger than this on its own is still kept while the buffer is empty.
+   */
+  maxBufferedBytes?: number;
   /** First backoff; doubles per failed attempt up to `maxBackoffMs`. Default 500 ms. */
   initialBackoffMs?: number;
   /** Backoff ceiling. Default 30 s. */
@@ -42,6 +48,12 @@ export interface OtlpRetryOptions {
   /** Jitter source, for tests. */
   random?: () => number;
 }
+
+/**
+ * The retry buffer's byte bound by default: 8 MiB, about 11,000 of our usual spans (~0.7 KB
+ * each encoded), so the span bound (2,048) is the one that holds for them.
+ */
+export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
 /** How an attempt ended, as this layer classifies it. */
 export type AttemptOutcome =
@@ -96,6 +108,7 @@ export class RetryingSpanExporter implements SpanExporter {
   readonly counts: SinkStats = emptyStats();
   private readonly buffer: Batch[] = [];
   private bufferedSpans = 0;
+  private bufferedBytes = 0;
   private inflightSpans = 0;
   private skipBackoff: AbortController | undefined;
   /** Aborted by abandon(): wakes the backoff sleep. */
@@ -106,6 +119,7 @@ export class RetryingSpanExporter implements SpanExporter {
   private outageReported = false;
   private closed = false;
   private readonly maxBufferedSpans: number;
+  private readonly maxBufferedBytes: number;
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly maxRetryAfterMs: number;
@@ -118,6 +132,7 @@ export class RetryingSpanExporter implements SpanExporter {
   constructor(private readonly transport: IExporterTransport, options: OtlpRetryOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.maxBufferedSpans = options.maxBufferedSpans ?? 2048;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
     this.initialBackoffMs = options.initialBackoffMs ?? 500;
     this.maxBackoffMs = options.maxBackoffMs ?? 30_000;
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000;
@@ -215,6 +230,7 @@ export class RetryingSpanExporter implements SpanExporter {
     this.counts.dropped += lost;
     this.buffer.length = 0;
     this.bufferedSpans = 0;
+    this.bufferedBytes = 0;
     this.inflightSpans = 0;
     this.stop.abort();
     this.transport.shutdown();
@@ -257,12 +273,16 @@ export class RetryingSpanExporter implements SpanExporter {
   }
 
   private enqueue(batch: Batch, outcome?: AttemptOutcome): void {
-    if (this.bufferedSpans + batch.spans > this.maxBufferedSpans) {
+    const bytes = batch.body.byteLength;
+    if (
+      this.bufferedSpans + batch.spans > this.maxBufferedSpans ||
+      (this.buffer.length > 0 && this.bufferedBytes + bytes > this.maxBufferedBytes)
+    ) {
       this.counts.dropped += batch.spans;
       if (!this.overflowReported) {
         this.overflowReported = true;
         this.diagnostic(
-          `traces: retry buffer full (${this.maxBufferedSpans} spans), dropping new batches`,
+          `traces: retry buffer full (${this.maxBufferedSpans} spans or ${this.maxBufferedBytes} bytes), dropping new batches`,
         );
       }
       return;
@@ -270,6 +290,7 @@ export class RetryingSpanExporter implements SpanExporter {
     // The caller reuses its buffer once deliver() resolves: a batch kept for later gets its own.
     this.buffer.push({ ...batch, body: batch.body.slice() });
     this.bufferedSpans += batch.spans;
+    this.bufferedBytes += bytes;
     if (outcome?.kind === "retry" && !this.outageReported) {
       this.outageReported = true;
       this.diagnostic(`traces: OTLP export failed, retrying: ${outcome.reason}`);
@@ -315,6 +336,7 @@ export class RetryingSpanExporter implements SpanExporter {
       }
       this.buffer.shift();
       this.bufferedSpans -= head.spans;
+      this.bufferedBytes -= head.body.byteLength;
       this.settle(head.spans, outcome);
       delay = 0; // the collector is back: send the rest at once
     }

@@ -34,7 +34,9 @@ async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
   }
 }
 
-function setup(options: { timeoutMs?: number; maxBufferedSpans?: number } = {}) {
+function setup(
+  options: { timeoutMs?: number; maxBufferedSpans?: number; maxBufferedBytes?: number } = {},
+) {
   const receiver = startOtlpReceiver();
   const diagnostics: string[] = [];
   const exporter = new RetryingSpanExporter(
@@ -42,6 +44,7 @@ function setup(options: { timeoutMs?: number; maxBufferedSpans?: number } = {}) 
     {
       timeoutMs: options.timeoutMs ?? 1000,
       maxBufferedSpans: options.maxBufferedSpans ?? 100,
+      ...(options.maxBufferedBytes ? { maxBufferedBytes: options.maxBufferedBytes } : {}),
       initialBackoffMs: 20,
       maxBackoffMs: 100,
       diagnostic: (m) => diagnostics.push(m),
@@ -200,6 +203,33 @@ Deno.test("retry layer: a 200 with partialSuccess counts the rejected spans and 
     assert.equal(t.exporter.counts.sent, 3);
     assert.equal(t.exporter.counts.retried, 0);
     identity(t.exporter, 5);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("retry layer: the buffer is bounded in bytes too: big spans are dropped past maxBufferedBytes, counted", async () => {
+  const t = setup({ maxBufferedSpans: 1000, maxBufferedBytes: 100_000 });
+  try {
+    t.receiver.answer({ kind: "status", status: 503 });
+    // 4 spans with a 20 KB attribute each: ~80 KB a batch, so one batch fits and the next not.
+    const big = async (name: string) => {
+      const spans = await makeSpans(4, name);
+      return spans.map((s) =>
+        Object.create(s, { attributes: { value: { path: "x".repeat(20_000) } } })
+      );
+    };
+    await exportOnce(t.exporter, await big("b0")); // fails, buffered
+    await exportOnce(t.exporter, await big("b1")); // over the byte bound: dropped
+    assert.equal(t.exporter.pending(), 4);
+    assert.equal(t.exporter.counts.dropped, 4);
+    assert.equal(t.diagnostics.filter((d) => d.includes("retry buffer full")).length, 1);
+    identity(t.exporter, 8);
+    t.receiver.answer({ kind: "ok" });
+    await t.receiver.waitForSpans(4);
+    await until(() => t.exporter.pending() === 0);
+    assert.ok(t.receiver.spans().every((s) => s.name.startsWith("b0")));
+    identity(t.exporter, 8);
   } finally {
     await t.close();
   }
