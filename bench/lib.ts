@@ -11,9 +11,13 @@ import { type Sinks } from "./sinks.ts";
 export const APP_DIR = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 /** The route under test. */
 export const ROUTE = "/api/activities/home";
-/** Flags every server runs with, the baseline too: `deno task start`'s (V8 flag, permissions). */
+/**
+ * Flags every server runs with, the baseline too: `deno task start`'s (V8 flags, permissions).
+ * The V8 flags bound memory: a 2 MB young generation, and the memory balancer's old-generation
+ * limit (live size, allocation rate and GC speed) instead of ~3x the live size.
+ */
 export const SERVER_FLAGS = [
-  "--v8-flags=--max-semi-space-size=2",
+  "--v8-flags=--max-semi-space-size=2,--memory-balancer",
   "--allow-net",
   "--allow-env",
   "--allow-read",

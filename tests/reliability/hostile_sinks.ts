@@ -212,7 +212,7 @@ async function isolated<T>(name: string): Promise<T> {
     args: [
       "run",
       "-A",
-      "--v8-flags=--max-semi-space-size=2",
+      "--v8-flags=--max-semi-space-size=2,--memory-balancer",
       new URL(import.meta.url).pathname,
       name,
     ],
