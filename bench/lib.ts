@@ -504,8 +504,9 @@ export interface PgliteStartFacts {
 /**
  * Right after a PGlite server's first 200 (startServer with readyPath): which source answered
  * it, from the health check's `database.warm_start` (its `reads` counted that first answer
- * when memory gave it), then the health check polled every `pollMs` until PGlite answers
- * everything (`serving` false).
+ * when memory gave it), then the health check polled every `pollMs` (rarely: each poll is a
+ * request with full telemetry on the one core PGlite boots on) until PGlite answers
+ * everything; the time is the server's own `database_ready_at`, from the spawn.
  */
 export async function pgliteStartFacts(
   server: ServerProcess,
@@ -515,6 +516,7 @@ export async function pgliteStartFacts(
     source: "snapshot" | "seed";
     reads: number;
     serving: boolean;
+    database_ready_at?: string;
   }
   const warmStart = async (): Promise<WarmStart | undefined> => {
     const response = await fetch(`${server.url}/api/health-check`);
@@ -524,11 +526,17 @@ export async function pgliteStartFacts(
   const first = await warmStart();
   if (!first || first.reads === 0) return { source: "pglite", pgliteReadyMs: server.readyMs };
   const deadline = Date.now() + (options.timeoutMs ?? 120_000);
-  for (let state = first; state.serving; state = (await warmStart()) ?? state) {
+  let state = first;
+  while (state.database_ready_at === undefined) {
     if (Date.now() > deadline) throw new Error("PGlite was not ready in time");
-    await delay(options.pollMs ?? 5);
+    await delay(options.pollMs ?? 100);
+    state = (await warmStart()) ?? state;
   }
-  return { source: first.source, pgliteReadyMs: performance.now() - server.spawnedAt };
+  const spawnedAtEpoch = performance.timeOrigin + server.spawnedAt;
+  return {
+    source: first.source,
+    pgliteReadyMs: Date.parse(state.database_ready_at) - spawnedAtEpoch,
+  };
 }
 
 /** Resolves after `ms`. */

@@ -1,6 +1,6 @@
 /** GET /api/health-check, and the seed's GET /rollbar/test. */
 import type { Hono } from "hono";
-import type { Store } from "../services/store/types.ts";
+import type { Store, StoreStartup } from "../services/store/types.ts";
 import type { SinkStats } from "../telemetry/types.ts";
 import type { RouteDeps } from "./deps.ts";
 
@@ -17,8 +17,8 @@ export interface HealthOptions {
  * Registers the health check: `{"success": true, "ver": 1}` as the original's later weeks,
  * plus `database: {store, ready}`. Not ready is a 503 with `success: false`, so a load
  * balancer takes the replica out while its database is away. A PGlite store that answered
- * reads from memory while starting adds `warm_start: {source, reads, serving}` (`serving`
- * until PGlite answers everything).
+ * reads from memory while starting adds `warm_start: {source, reads, serving,
+ * database_ready_at}` (`serving` until PGlite answers everything, then the time it did).
  */
 export function healthRoutes(app: Hono, options: HealthOptions): void {
   app.get("/api/health-check", async (c) => {
@@ -30,11 +30,21 @@ export function healthRoutes(app: Hono, options: HealthOptions): void {
       database: {
         store: options.database.kind,
         ready,
-        ...(options.database.startup ? { warm_start: options.database.startup() } : {}),
+        ...(options.database.startup ? { warm_start: warmStart(options.database.startup()) } : {}),
       },
       ...(options.detail ? { telemetry: options.detail() } : {}),
     }, ready ? 200 : 503);
   });
+}
+
+/** The health check's `warm_start`: snake_case, as the rest of the answer. */
+function warmStart(startup: StoreStartup): Record<string, unknown> {
+  return {
+    source: startup.source,
+    reads: startup.reads,
+    serving: startup.serving,
+    ...(startup.databaseReadyAt ? { database_ready_at: startup.databaseReadyAt } : {}),
+  };
 }
 
 /** Registers the seed's Rollbar smoke test: reports a warning, answers "Hello World!". */

@@ -78,6 +78,8 @@ export interface StoreStartup {
   reads: number;
   /** True until the database answers everything (it is ready, or a write came). */
   serving: boolean;
+  /** When the database was ready (ISO 8601), once it is. */
+  databaseReadyAt?: string;
 }
 
 /** Which implementation a store is, for the banner and the health check. */

@@ -94,8 +94,10 @@ export function createWarmStore(options: WarmStoreOptions): Store {
   let failed = false;
   let written = false;
   let reads = 0;
+  let readyAt: number | undefined;
   const opened = options.database.then((store) => {
     database = store;
+    readyAt = Date.now();
     memory = undefined; // every request goes to PGlite from now on
     return store;
   }, (error) => {
@@ -159,7 +161,12 @@ export function createWarmStore(options: WarmStoreOptions): Store {
       const store = await opened.catch(() => undefined);
       await store?.close();
     },
-    startup: (): StoreStartup => ({ source, reads, serving: !database && !written && !failed }),
+    startup: (): StoreStartup => ({
+      source,
+      reads,
+      serving: !database && !written && !failed,
+      ...(readyAt !== undefined ? { databaseReadyAt: new Date(readyAt).toISOString() } : {}),
+    }),
   };
 }
 

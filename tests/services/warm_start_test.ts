@@ -82,7 +82,9 @@ Deno.test("warm store: reads come from memory, marked, until PGlite is ready; th
   const after: ReadVia = {};
   assert.ok((await messagesOf(store, after)).includes("only in the database"));
   assert.equal(after.source, undefined, "PGlite's answer is not marked");
-  assert.deepEqual(store.startup?.(), { source: "snapshot", reads: 2, serving: false });
+  const { databaseReadyAt, ...startup } = store.startup?.() ?? {};
+  assert.deepEqual(startup, { source: "snapshot", reads: 2, serving: false });
+  assert.ok(Number.isFinite(Date.parse(databaseReadyAt ?? "")), "when PGlite was ready");
 });
 
 Deno.test("warm store: the first write waits for PGlite, and every read after it goes there too", async () => {
