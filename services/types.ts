@@ -110,6 +110,8 @@ export function ok<T>(data: T, next?: Cursor): ServiceResult<T> {
 export function sourced<T>(span: Span, via: ReadVia, result: ServiceResult<T>): ServiceResult<T> {
   if (via.source === undefined) return result;
   span.setAttribute(STORE_SOURCE_ATTRIBUTE, via.source);
+  // X-Ray carries only `app.*` attributes (its annotations and metadata): say it there too.
+  span.setAttribute("app.store_source", via.source);
   return { ...result, source: via.source };
 }
 

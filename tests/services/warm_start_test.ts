@@ -342,6 +342,7 @@ Deno.test({
       const spans = h.exporter.spans;
       const service = spans.find((s) => s.name === "home-activities-mock-data");
       assert.equal(service?.attributes[STORE_SOURCE_ATTRIBUTE], "snapshot");
+      assert.equal(service?.attributes["app.store_source"], "snapshot", "for X-Ray");
       assert.equal(spans.filter((s) => s.kind === SpanKind.CLIENT).length, 0, "no query ran");
       const access = h.events().filter((e) => e.event === "access");
       assert.equal(access.at(-1)?.store_source, "snapshot");
