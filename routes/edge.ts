@@ -13,6 +13,7 @@ import { errorResponse, HttpError } from "./errors.ts";
 import { type RateLimitOptions, rateLimitWrites, WRITE_METHODS } from "./rate_limit.ts";
 import { hasInvalidHost } from "./request_target.ts";
 import { addResponseHeader, applyResponseHeaders } from "./response.ts";
+import { requestOrigin } from "../telemetry/http.ts";
 
 /** Headers the Cruddur frontend sends, tracing headers included. */
 export const CORS_ALLOW_HEADERS = [
@@ -75,7 +76,8 @@ export function edgeChecks(options: EdgeOptions): MiddlewareHandler {
         if (refused instanceof Response) c.res = refused;
       }
       : checkBody;
-    const origin = c.req.header("origin");
+    // Read with the request's secrets when the telemetry middleware ran (one pass, not two).
+    const origin = requestOrigin(c);
     if (origin === undefined) {
       // Only cross-origin requests carry Origin; the rest skip the CORS work but keep `Vary`.
       addResponseHeader(c, "Vary", "Origin");

@@ -8,7 +8,7 @@ import { routePath } from "hono/route";
 import { type ContextStore, REQUEST_ROOT_CONTEXT, SECRETS_KEY } from "./context.ts";
 import { cap, type Logger, type LogTraceContext } from "./logger.ts";
 import type { RequestRecorder } from "./metrics/http_server.ts";
-import { collectSecretValues, redactQuery, scrubText } from "./scrub.ts";
+import { redactQuery, scanRequestHeaders, scrubText } from "./scrub.ts";
 import { INVALID_SPAN_CONTEXT, type Span, trace } from "@opentelemetry/api";
 
 /** The Hono variable a route sets when its template is not its path pattern. */
@@ -25,6 +25,8 @@ export const STORE_SOURCE_VAR = "storeSource" as const;
 export interface RequestTelemetry {
   span: Span;
   secrets: Set<string>;
+  /** The Origin header, read with the secrets (null: none). */
+  origin: string | null;
 }
 
 declare module "hono" {
@@ -55,11 +57,16 @@ export interface RequestFacts {
   /** The request's secret values (headers, query), growing as a route marks body fields. */
   secrets: Set<string>;
   userAgent: string | null;
+  /** The Origin header (null: none). */
+  origin: string | null;
 }
 
 /** The client: the first X-Forwarded-For entry (as X-Ray and the seed do), else the socket peer. */
 export function clientAddress(c: Context): string | undefined {
-  const forwarded = c.req.header("x-forwarded-for");
+  return clientFrom(c.req.header("x-forwarded-for") ?? null, c);
+}
+
+function clientFrom(forwarded: string | null, c: Context): string | undefined {
   if (forwarded) return forwarded.split(",")[0]?.trim() || undefined;
   const info = c.env as { remoteAddr?: { hostname?: string } } | undefined;
   return info?.remoteAddr?.hostname;
@@ -71,8 +78,13 @@ export function requestFacts(c: Context): RequestFacts {
   const request = c.req.raw;
   const url = request.url;
   const queryAt = url.indexOf("?");
-  const secrets = new Set(collectSecretValues(request.headers, url));
-  const rawUserAgent = request.headers.get("user-agent");
+  const secrets = new Set<string>();
+  // One pass over the headers: the secrets, and the headers read below and by the CORS check.
+  const { userAgent: rawUserAgent, forwardedFor, origin } = scanRequestHeaders(
+    request.headers,
+    url,
+    secrets,
+  );
   return {
     started,
     method: request.method,
@@ -80,11 +92,18 @@ export function requestFacts(c: Context): RequestFacts {
     url,
     scheme: url.startsWith("https:") ? "https" : "http",
     query: queryAt >= 0 ? redactQuery(url.slice(queryAt)) : "",
-    client: clientAddress(c),
+    client: clientFrom(forwardedFor, c),
     secrets,
+    origin,
     // scrubHeaderValue's rule for a header neither secret nor a Referer: its secret shapes.
     userAgent: rawUserAgent === null ? null : cap(scrubText(rawUserAgent, secrets), MAX_USER_AGENT),
   };
+}
+
+/** The request's Origin header: as the telemetry middleware read it, else looked up. */
+export function requestOrigin(c: Context): string | undefined {
+  const telemetry = c.get("telemetry");
+  return telemetry === undefined ? c.req.header("origin") : telemetry.origin ?? undefined;
 }
 
 /** The route the request matched, when a handler (not only middleware) answered it. */
@@ -170,7 +189,7 @@ export function createAccessLogMiddleware(options: AccessLogMiddlewareOptions): 
   return async function accessLogMiddleware(c, next) {
     const facts = requestFacts(c);
     recorder?.begin(facts.method, facts.scheme);
-    c.set("telemetry", { span: NO_SPAN, secrets: facts.secrets });
+    c.set("telemetry", { span: NO_SPAN, secrets: facts.secrets, origin: facts.origin });
     if (facts.secrets.size > 0 || BODY_METHODS.has(facts.method)) {
       await store.with(REQUEST_ROOT_CONTEXT.setValue(SECRETS_KEY, facts.secrets), next);
     } else {

@@ -36,6 +36,7 @@ import {
   matchedRoute,
   recordRequest,
   requestFacts,
+  requestOrigin,
   type RequestTelemetry,
   STORE_SOURCE_VAR,
   writeAccessLog,
@@ -116,7 +117,13 @@ const DENO_SERVER_KEYS = new Set([
 /** The attribute marking a CORS preflight, set at span start so samplers can see it. */
 export const PREFLIGHT_ATTRIBUTE = "http.request.cors_preflight";
 
-export { HTTP_ERROR_TYPE_VAR, HTTP_ROUTE_VAR, type RequestTelemetry, STORE_SOURCE_VAR };
+export {
+  HTTP_ERROR_TYPE_VAR,
+  HTTP_ROUTE_VAR,
+  requestOrigin,
+  type RequestTelemetry,
+  STORE_SOURCE_VAR,
+};
 
 /** Where a request's trace comes from. */
 export interface ExtractedParent {
@@ -283,7 +290,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
       if (random) parent = parent.setValue(RANDOM_TRACE_ID_KEY, true);
     }
     const ctx = parent.setValue(SECRETS_KEY, secrets);
-    c.set("telemetry", { span, secrets } satisfies RequestTelemetry);
+    c.set("telemetry", { span, secrets, origin: facts.origin } satisfies RequestTelemetry);
 
     let amzn: string | undefined;
     if (xray) {

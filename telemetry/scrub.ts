@@ -160,45 +160,115 @@ export function redactUrl(raw: string): string {
   return q === -1 ? base : `${base}${redactQuery(noFragment.slice(q))}`;
 }
 
+/** How a request header's name decides where its value's secrets are. */
+const enum NameKind {
+  Other,
+  ClientAddress,
+  Authorization,
+  Cookie,
+  Secret,
+  Referer,
+}
+
 /**
- * The values a request carries in secret places — secret headers (and the parts of
- * `Authorization` and cookies), every query value, the client-address headers — so they can be
- * removed wherever they are echoed, for instance in an error message.
+ * Header names seen, by kind: a request's names recur (user-agent, accept, host, ...), and a
+ * look-up is cheaper than the pattern test and the list scans (callgrind: ~2k instructions a
+ * request of five headers). Bounded: past it a name is classified each time.
  */
-export function collectSecretValues(headers: Headers, url: string): string[] {
-  const found = new Set<string>();
+const nameKinds = new Map<string, NameKind>();
+const MAX_KEPT_NAMES = 512;
+
+function nameKind(lower: string): NameKind {
+  let kind = nameKinds.get(lower);
+  if (kind !== undefined) return kind;
+  kind = CLIENT_ADDRESS_HEADERS.includes(lower)
+    ? NameKind.ClientAddress
+    : lower === "authorization" || lower === "proxy-authorization"
+    ? NameKind.Authorization
+    : lower === "cookie" || lower === "set-cookie"
+    ? NameKind.Cookie
+    : isSecretName(lower)
+    ? NameKind.Secret
+    : lower === "referer"
+    ? NameKind.Referer
+    : NameKind.Other;
+  if (nameKinds.size < MAX_KEPT_NAMES) nameKinds.set(lower, kind);
+  return kind;
+}
+
+/** The headers every request's telemetry reads, taken in the same pass as its secrets. */
+export interface RequestHeaderScan {
+  userAgent: string | null;
+  forwardedFor: string | null;
+  /** For the CORS check, which would otherwise look it up again. */
+  origin: string | null;
+}
+
+/**
+ * Adds to `secrets` the values a request carries in secret places — secret headers (and the
+ * parts of `Authorization` and cookies), every query value, the client-address headers — so
+ * they can be removed wherever they are echoed, for instance in an error message. Returns the
+ * User-Agent, X-Forwarded-For and Origin values read on the way: one pass over the header list
+ * instead of a look-up each afterwards (each ~4k instructions once the list is read).
+ */
+export function scanRequestHeaders(
+  headers: Headers,
+  url: string,
+  secrets: Set<string>,
+): RequestHeaderScan {
   const add = (value: string) => {
     const trimmed = value.trim();
-    if (trimmed.length >= MIN_SECRET_LENGTH) found.add(trimmed);
+    if (trimmed.length >= MIN_SECRET_LENGTH) secrets.add(trimmed);
+    // Only a value with an escape decodes to something else.
+    if (!trimmed.includes("%")) return;
     const decoded = safeDecode(trimmed);
-    if (decoded.length >= MIN_SECRET_LENGTH) found.add(decoded);
+    if (decoded.length >= MIN_SECRET_LENGTH) secrets.add(decoded);
   };
+  const scan: RequestHeaderScan = { userAgent: null, forwardedFor: null, origin: null };
   // forEach, not for..of: Deno 2.9's Headers iterator costs ~8 µs for five headers, forEach
-  // ~1.4 µs (the same combined, lower-cased entries).
+  // ~1.4 µs (the same combined entries, names already lower-cased).
   headers.forEach((value, name) => {
-    const lower = name.toLowerCase();
-    if (CLIENT_ADDRESS_HEADERS.includes(lower)) {
-      for (const part of value.split(/[,;]/)) add(part.replace(/^\s*for=/i, "").replace(/"/g, ""));
-    } else if (lower === "authorization" || lower === "proxy-authorization") {
-      add(value);
-      const space = value.indexOf(" ");
-      if (space !== -1) add(value.slice(space + 1));
-    } else if (lower === "cookie" || lower === "set-cookie") {
-      add(value);
-      for (const part of value.split(/[;,]/)) {
-        const eq = part.indexOf("=");
-        if (eq !== -1) add(part.slice(eq + 1));
+    switch (nameKind(name)) {
+      case NameKind.ClientAddress:
+        if (name === "x-forwarded-for") scan.forwardedFor = value;
+        for (const part of value.split(/[,;]/)) {
+          add(part.replace(/^\s*for=/i, "").replace(/"/g, ""));
+        }
+        return;
+      case NameKind.Authorization: {
+        add(value);
+        const space = value.indexOf(" ");
+        if (space !== -1) add(value.slice(space + 1));
+        return;
       }
-    } else if (isSecretName(lower)) {
-      add(value);
-    } else {
-      // A Referer's query is the previous page's url.query: its values are secret alike.
-      if (lower === "referer") addQueryValues(value, add);
-      for (const secret of shapedSecrets(value)) add(secret);
+      case NameKind.Cookie:
+        add(value);
+        for (const part of value.split(/[;,]/)) {
+          const eq = part.indexOf("=");
+          if (eq !== -1) add(part.slice(eq + 1));
+        }
+        return;
+      case NameKind.Secret:
+        add(value);
+        return;
+      case NameKind.Referer:
+        // A Referer's query is the previous page's url.query: its values are secret alike.
+        addQueryValues(value, add);
+        break;
+      default:
+        if (name === "user-agent") scan.userAgent = value;
+        else if (name === "origin") scan.origin = value;
     }
+    for (const secret of shapedSecrets(value)) add(secret);
   });
   addQueryValues(url, add);
-  // Longest first, so a value that contains another is removed whole.
+  return scan;
+}
+
+/** `scanRequestHeaders`'s secrets alone, longest first (a value containing another goes whole). */
+export function collectSecretValues(headers: Headers, url: string): string[] {
+  const found = new Set<string>();
+  scanRequestHeaders(headers, url, found);
   return [...found].sort((a, b) => b.length - a.length);
 }
 
