@@ -13,7 +13,8 @@
  * pairs, 190k as a plain object, 159k as a `Headers` object; 115k with content-type alone):
  * Deno copies a `Headers` object's validated entries as they are, while an array or an object
  * is converted and validated entry by entry. So a set that recurs (the security headers plus
- * `Vary: Origin`, an `Allow`, a `Retry-After`) is built once as a `Headers` object and reused;
+ * `Vary: Origin`, an `Allow`, a `Retry-After`) is built once and reused, as a kept set
+ * (routes/kept_headers.ts: a `Headers` whose entries Deno derives once instead of per answer);
  * a set holding a per-request value (a trace id, a `Link`, a HEAD answer's length) is given as
  * a plain object.
  *
@@ -23,6 +24,7 @@
 import { Buffer } from "node:buffer";
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { keptHeaderSet } from "./kept_headers.ts";
 
 /**
  * The security headers of a JSON answer: the ones that act on a response a script fetches
@@ -97,7 +99,7 @@ const JSON_HEADERS: ReadonlyArray<readonly [string, string]> = [
   ["content-type", "application/json"],
   ...API_SECURITY_HEADERS,
 ];
-const keptSets = new Map<string, Headers>([["", new Headers(JSON_HEADERS as [string, string][])]]);
+const keptSets = new Map<string, Headers>([["", keptHeaderSet(JSON_HEADERS)]]);
 
 /** The kept `Headers` of a JSON answer with `extra`, or undefined when it is not one to keep. */
 function keptHeaders(extra: ReadonlyArray<[string, string]>): Headers | undefined {
@@ -108,7 +110,7 @@ function keptHeaders(extra: ReadonlyArray<[string, string]>): Headers | undefine
   }
   let headers = keptSets.get(key);
   if (headers === undefined && keptSets.size < MAX_KEPT_SETS) {
-    headers = new Headers([...JSON_HEADERS, ...extra] as [string, string][]);
+    headers = keptHeaderSet([...JSON_HEADERS, ...extra]);
     keptSets.set(key, headers);
   }
   return headers;
