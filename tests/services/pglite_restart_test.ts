@@ -34,7 +34,9 @@ async function health(backend: Backend): Promise<DatabaseHealth> {
 Deno.test("without DATABASE_URL main.ts keeps posts in PGlite under DATA_DIR across restarts, a snapshot only after a clean stop", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "cruddur-data-" });
   // "" is unset for config.ts: the default store, as a user without DATABASE_URL gets.
-  const env = { DATABASE_URL: "", DATA_DIR: dataDir };
+  // A first start without the template runs initdb in WASM: on a loaded machine that can pass
+  // the 30 s default, and the first POST waits for it.
+  const env = { DATABASE_URL: "", DATA_DIR: dataDir, DATABASE_STARTUP_TIMEOUT_MS: "120000" };
   const options = { listenTimeoutMs: 120_000 };
   try {
     // A new DATA_DIR: the seed answers until PGlite has made the database.
@@ -83,6 +85,8 @@ Deno.test("without DATABASE_URL main.ts keeps posts in PGlite under DATA_DIR acr
       assert.deepEqual(database, { store: "pglite", ready: true }, "served by PGlite only");
       const home = await (await fetch(`${third.url}/api/activities/home`)).json();
       assert.ok(home.some((a: { uuid: string }) => a.uuid === uuid));
+      // The console writer batches: wait for the home request's line rather than read at once.
+      await third.waitFor(/^GET \/api\/activities\/home 200$/, 30_000);
       const access = third.lines().filter((l) => l.event === "access");
       assert.ok(access.length > 0 && access.every((l) => l.store_source === undefined));
     } finally {

@@ -86,7 +86,7 @@ Deno.test("native mode exports each attribute key once per span, integers as int
     child.kill("SIGTERM");
     assert.equal((await child.status).code, 0);
     await drain;
-    await receiver.waitForSpans(6, 10_000);
+    await receiver.waitForSpans(6, 30_000);
     const spans = receiver.requests.filter((r) => r.status === 200).flatMap((r) =>
       decodeSpans(r.raw)
     );
