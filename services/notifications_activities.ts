@@ -1,4 +1,4 @@
-import { SpanStatusCode } from "@opentelemetry/api";
+import { SpanStatusCode } from "../telemetry/otel_api.ts";
 import { FIRST_PAGE } from "./pagination.ts";
 import type { PageRequest, ReadVia } from "./store/types.ts";
 import { type Activity, ok, type ServiceDeps, type ServiceResult, sourced } from "./types.ts";

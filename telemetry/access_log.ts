@@ -9,7 +9,8 @@ import { type ContextStore, REQUEST_ROOT_CONTEXT, SECRETS_KEY } from "./context.
 import { cap, type Logger, type LogTraceContext } from "./logger.ts";
 import type { RequestRecorder } from "./metrics/http_server.ts";
 import { redactQuery, scanRequestHeaders, scrubText } from "./scrub.ts";
-import { INVALID_SPAN_CONTEXT, type Span, trace } from "@opentelemetry/api";
+import type { Span } from "@opentelemetry/api";
+import { INVALID_SPAN_CONTEXT, trace } from "./otel_api.ts";
 
 /** The Hono variable a route sets when its template is not its path pattern. */
 export const HTTP_ROUTE_VAR = "httpRoute" as const;

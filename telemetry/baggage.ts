@@ -3,15 +3,14 @@
  * does (the same limits: 180 entries, 4096 characters an entry, 8192 in all; the same
  * percent-decoding and metadata), without loading core before the server listens.
  */
-import {
-  type BaggageEntry,
-  baggageEntryMetadataFromString,
-  type Context,
-  propagation,
-  type TextMapGetter,
-  type TextMapPropagator,
-  type TextMapSetter,
+import type {
+  BaggageEntry,
+  Context,
+  TextMapGetter,
+  TextMapPropagator,
+  TextMapSetter,
 } from "@opentelemetry/api";
+import { baggageEntryMetadataFromString, propagation } from "./otel_api.ts";
 import { isTracingSuppressed } from "./tracing.ts";
 
 const HEADER = "baggage";

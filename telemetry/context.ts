@@ -3,10 +3,11 @@
  * AsyncLocalStorage (never registered globally, so tests and apps do not share it): what
  * `@opentelemetry/context-async-hooks`' manager does, without its layer (a bound function
  * per call, an event-emitter patcher) or its load before the server listens. Native mode uses
- * Deno's, reached through the global API that Deno owns.
+ * Deno's, found in the API's global registry, where Deno puts it (telemetry/otel_api.ts).
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import { type Context, context as globalContext, createContextKey } from "@opentelemetry/api";
+import type { Context } from "@opentelemetry/api";
+import { createContextKey, globalContext } from "./otel_api.ts";
 
 /** The two operations the telemetry module needs from a context manager. */
 export interface ContextStore {
@@ -57,7 +58,7 @@ export const SECRETS_KEY = createContextKey("cruddur.request.secrets");
 export function createContextStore(mode: "sdk" | "native" | "disabled"): ContextStore {
   if (mode === "native") {
     return {
-      active: () => globalContext.active(),
+      active: () => globalContext.active(REQUEST_ROOT_CONTEXT),
       with: (ctx, fn, thisArg, ...args) => globalContext.with(ctx, fn, thisArg, ...args),
       disable() {},
     };

@@ -2,7 +2,8 @@
  * The error path: an unhandled request error is recorded on the span, logged once (scrubbed)
  * and handed to every error destination the sinks contribute, with the request's context.
  */
-import { type Span, type SpanContext, trace } from "@opentelemetry/api";
+import type { Span, SpanContext } from "@opentelemetry/api";
+import { trace } from "./otel_api.ts";
 import type { Context } from "hono";
 import { activeSecrets, type ContextStore } from "./context.ts";
 import { clientAddress, HTTP_ROUTE_VAR, type RequestTelemetry, requestTelemetry } from "./http.ts";

@@ -4,7 +4,8 @@
  * `X-Amzn-Trace-Id: Root=…;Parent=<client subsegment id>;Sampled=…`, so a two-hop call is
  * one trace in both tools. In native mode Deno instruments `fetch` itself.
  */
-import { type Span, SpanKind, SpanStatusCode, trace, type Tracer } from "@opentelemetry/api";
+import type { Span, Tracer } from "@opentelemetry/api";
+import { SpanKind, SpanStatusCode, trace } from "./otel_api.ts";
 import { W3CBaggagePropagator } from "./baggage.ts";
 import { activeSecrets, type ContextStore, RANDOM_TRACE_ID_KEY } from "./context.ts";
 import { redactUrl } from "./scrub.ts";

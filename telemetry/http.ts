@@ -3,19 +3,21 @@
  * Deno's own in native mode), opens the X-Ray segment, tells the caller its trace, and writes
  * the access log after the response. It never throws into the request.
  */
+import type {
+  Attributes,
+  Context as OtelContext,
+  Span,
+  SpanContext,
+  Tracer,
+} from "@opentelemetry/api";
 import {
-  type Attributes,
-  type Context as OtelContext,
   INVALID_SPAN_CONTEXT,
   isSpanContextValid,
-  type Span,
-  type SpanContext,
   SpanKind,
   SpanStatusCode,
   trace,
   TraceFlags,
-  type Tracer,
-} from "@opentelemetry/api";
+} from "./otel_api.ts";
 import { W3CBaggagePropagator } from "./baggage.ts";
 import type { Context, MiddlewareHandler } from "hono";
 import {

@@ -4,13 +4,8 @@
  * their own telemetry with stand-ins and a synchronous span exporter.
  */
 import { hostname } from "node:os";
-import {
-  INVALID_SPAN_CONTEXT,
-  type SpanContext,
-  trace,
-  type Tracer,
-  type TracerProvider,
-} from "@opentelemetry/api";
+import type { SpanContext, Tracer, TracerProvider } from "@opentelemetry/api";
+import { INVALID_SPAN_CONTEXT, trace } from "./otel_api.ts";
 import type { SpanExporter, SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import type { Context, MiddlewareHandler } from "hono";
 import type { Config } from "../config.ts";
@@ -113,7 +108,10 @@ async function createProvider(
   testExporter: SpanExporter | undefined,
   ids: TraceIds,
 ): Promise<TracerProvider> {
-  if (config.otel.mode === "native") return trace.getTracerProvider();
+  // Deno records native spans through the API, loaded for that mode only.
+  if (config.otel.mode === "native") {
+    return (await import("@opentelemetry/api")).trace.getTracerProvider();
+  }
   if (config.otel.mode !== "sdk") {
     // Nothing is recorded: every span is a non-recording one with random ids.
     return new RecordingTracerProvider({

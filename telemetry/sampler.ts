@@ -7,15 +7,8 @@
  * plugs in where ours does. Ours keep the SDK off the startup import graph, and a constant
  * decision is one shared result object instead of a new one per span.
  */
-import {
-  type Attributes,
-  type Context,
-  isValidTraceId,
-  type Link,
-  type SpanKind,
-  trace,
-  TraceFlags,
-} from "@opentelemetry/api";
+import type { Attributes, Context, Link, SpanKind } from "@opentelemetry/api";
+import { isValidTraceId, trace, TraceFlags } from "./otel_api.ts";
 import type { Sampler, SamplingDecision, SamplingResult } from "@opentelemetry/sdk-trace-base";
 
 /** The SDK's SamplingDecision values (its enum stays a type here: no runtime import). */

@@ -8,22 +8,21 @@
  * whole milliseconds), and a capped string is detached from the value it was cut from here,
  * once, instead of by a processor pass over every attribute of every span.
  */
-import {
-  type Attributes,
-  type AttributeValue,
-  type Context,
-  diag,
-  type Exception,
-  type HrTime,
-  type Link,
-  type Span as ApiSpan,
-  type SpanAttributes,
-  type SpanContext,
-  type SpanKind,
-  type SpanStatus,
-  SpanStatusCode,
-  type TimeInput,
+import type {
+  Attributes,
+  AttributeValue,
+  Context,
+  Exception,
+  HrTime,
+  Link,
+  Span as ApiSpan,
+  SpanAttributes,
+  SpanContext,
+  SpanKind,
+  SpanStatus,
+  TimeInput,
 } from "@opentelemetry/api";
+import { diag, SpanStatusCode } from "./otel_api.ts";
 import type { InstrumentationScope } from "@opentelemetry/core";
 import type { Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, SpanProcessor, TimedEvent } from "@opentelemetry/sdk-trace-base";

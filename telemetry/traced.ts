@@ -3,14 +3,8 @@
  * from it when the span ends). The lifecycle is the one OpenTelemetry instrumentations use:
  * start, run inside the span's context, record a thrown error with ERROR status, end.
  */
-import {
-  type Attributes,
-  type Span,
-  type SpanKind,
-  SpanStatusCode,
-  trace,
-  type Tracer,
-} from "@opentelemetry/api";
+import type { Attributes, Span, SpanKind, Tracer } from "@opentelemetry/api";
+import { SpanStatusCode, trace } from "./otel_api.ts";
 import { activeSecrets, type ContextStore, RANDOM_TRACE_ID_KEY } from "./context.ts";
 import { scrubText } from "./scrub.ts";
 

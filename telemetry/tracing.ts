@@ -8,22 +8,25 @@
  * not loaded before the server answers (type imports only). No global is registered: the
  * provider is handed to whoever needs it.
  */
+import type {
+  Context,
+  Span,
+  SpanContext,
+  SpanOptions,
+  Tracer,
+  TracerOptions,
+  TracerProvider,
+} from "@opentelemetry/api";
 import {
-  type Context,
-  context,
   createContextKey,
   diag,
+  globalContext,
   INVALID_SPAN_CONTEXT,
-  type Span,
-  type SpanContext,
   SpanKind,
-  type SpanOptions,
   trace,
   TraceFlags,
-  type Tracer,
-  type TracerOptions,
-  type TracerProvider,
-} from "@opentelemetry/api";
+} from "./otel_api.ts";
+import { REQUEST_ROOT_CONTEXT } from "./context.ts";
 import type { InstrumentationScope } from "@opentelemetry/core";
 import type { Resource } from "@opentelemetry/resources";
 import type { IdGenerator, Sampler, SpanProcessor } from "@opentelemetry/sdk-trace-base";
@@ -184,7 +187,11 @@ class RecordingTracer implements Tracer {
     this.#sampler = options.sampler;
   }
 
-  startSpan(name: string, options?: SpanOptions, ctx: Context = context.active()): Span {
+  startSpan(
+    name: string,
+    options?: SpanOptions,
+    ctx: Context = globalContext.active(REQUEST_ROOT_CONTEXT),
+  ): Span {
     if (options?.root) ctx = trace.deleteSpan(ctx);
     if (isTracingSuppressed(ctx)) return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
     const parentSpan = trace.getSpan(ctx);
@@ -233,8 +240,10 @@ class RecordingTracer implements Tracer {
   ): ReturnType<F> {
     const fn = args[args.length - 1] as (span: Span) => ReturnType<F>;
     const options = args.length > 1 ? args[0] as SpanOptions : undefined;
-    const parent = args.length > 2 ? args[1] as Context : context.active();
+    const parent = args.length > 2
+      ? args[1] as Context
+      : globalContext.active(REQUEST_ROOT_CONTEXT);
     const span = this.startSpan(name, options, parent);
-    return context.with(trace.setSpan(parent, span), fn, undefined, span);
+    return globalContext.with(trace.setSpan(parent, span), fn, undefined, span);
   }
 }

@@ -3,7 +3,8 @@
  * subsegment with the `sql` block): the store's queries and the startup migrations share it.
  * The text goes in `db.query.text` with its `$n` placeholders; parameter values never do.
  */
-import { type Attributes, SpanKind } from "@opentelemetry/api";
+import type { Attributes } from "@opentelemetry/api";
+import { SpanKind } from "../../telemetry/otel_api.ts";
 import type { Traced } from "../types.ts";
 import { classify, type DatabaseInfo, errorCode, type Query } from "./sql_client.ts";
 

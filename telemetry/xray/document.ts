@@ -3,7 +3,7 @@
  * datagrams within the 64 kB limit. Pure functions: the processor decides what and when.
  */
 import type { Attributes, AttributeValue, HrTime } from "@opentelemetry/api";
-import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
+import { SpanKind, SpanStatusCode } from "../otel_api.ts";
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { randomHex } from "./trace_header.ts";
 

@@ -6,7 +6,7 @@
  * trims and splits the object form.
  */
 import type { Attributes, AttributeValue } from "@opentelemetry/api";
-import { SpanKind, SpanStatusCode } from "@opentelemetry/api";
+import { SpanKind, SpanStatusCode } from "../otel_api.ts";
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import {
   APP_PREFIX,
