@@ -42,7 +42,21 @@ export interface OtelConfig {
    * OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT); the logger's field cap, so every sink sees one cap.
    */
   attributeValueLengthLimit: number;
+  /** The span count limits (OTEL_SPAN_*_COUNT_LIMIT, OTEL_ATTRIBUTE_COUNT_LIMIT), 128 each. */
+  spanCountLimits: SpanCountLimits;
 }
+
+/** How many attributes, events and links a span keeps; past a limit they are counted as dropped. */
+export interface SpanCountLimits {
+  attributeCountLimit: number;
+  eventCountLimit: number;
+  linkCountLimit: number;
+  attributePerEventCountLimit: number;
+  attributePerLinkCountLimit: number;
+}
+
+/** The specification's default for every span count limit. */
+const DEFAULT_COUNT_LIMIT = 128;
 
 /** Default attribute value cap: the logger's string-field cap (telemetry/logger.ts). */
 export const DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT = 2048;
@@ -214,6 +228,12 @@ export const CONFIG_VARIABLES = [
   "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST",
   "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
   "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+  "OTEL_ATTRIBUTE_COUNT_LIMIT",
+  "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+  "OTEL_SPAN_EVENT_COUNT_LIMIT",
+  "OTEL_SPAN_LINK_COUNT_LIMIT",
+  "OTEL_SPAN_ATTRIBUTE_PER_EVENT_COUNT_LIMIT",
+  "OTEL_SPAN_ATTRIBUTE_PER_LINK_COUNT_LIMIT",
   "OTEL_METRICS_EXPORTER",
   "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
   "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
@@ -463,6 +483,23 @@ function otelConfig(env: Env): OtelConfig {
     attributeValueLengthLimit: text(env, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT") !== undefined
       ? int(env, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, 1)
       : int(env, "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, 1),
+    spanCountLimits: spanCountLimits(env),
+  };
+}
+
+/** OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT falls back to OTEL_ATTRIBUTE_COUNT_LIMIT, as the spec says. */
+function spanCountLimits(env: Env): SpanCountLimits {
+  const count = (name: string, fallback = DEFAULT_COUNT_LIMIT) =>
+    int(env, name, fallback, 0, 1_000_000);
+  return {
+    attributeCountLimit: count(
+      "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+      count("OTEL_ATTRIBUTE_COUNT_LIMIT"),
+    ),
+    eventCountLimit: count("OTEL_SPAN_EVENT_COUNT_LIMIT"),
+    linkCountLimit: count("OTEL_SPAN_LINK_COUNT_LIMIT"),
+    attributePerEventCountLimit: count("OTEL_SPAN_ATTRIBUTE_PER_EVENT_COUNT_LIMIT"),
+    attributePerLinkCountLimit: count("OTEL_SPAN_ATTRIBUTE_PER_LINK_COUNT_LIMIT"),
   };
 }
 

@@ -74,7 +74,7 @@ export function createTracerProvider(options: TracerProviderOptions): RecordingT
     ids: options.ids,
     sampler: options.recordUnsampled ? alwaysRecord(sampler) : sampler,
     processors: options.processors,
-    limits: spanLimits(attributeValueLengthLimit),
+    limits: { attributeValueLengthLimit, ...options.config.spanCountLimits },
   });
 }
 
@@ -82,30 +82,6 @@ export function createTracerProvider(options: TracerProviderOptions): RecordingT
  * A number from the environment as `@opentelemetry/core`'s getNumberFromEnv reads it: unset,
  * blank or not a number (with a warning) is undefined.
  */
-function numberFromEnv(key: string): number | undefined {
-  const raw = Deno.env.get(key);
-  if (raw === undefined || raw.trim() === "") return undefined;
-  const value = Number(raw);
-  if (isNaN(value)) {
-    diag.warn(`Unknown value '${raw}' for ${key}, expected a number, using defaults`);
-    return undefined;
-  }
-  return value;
-}
-
-/** The count limits the SDK reads from the environment (OTEL_SPAN_*_COUNT_LIMIT), 128 each. */
-function spanLimits(attributeValueLengthLimit: number): SpanLimits {
-  const general = numberFromEnv("OTEL_ATTRIBUTE_COUNT_LIMIT") ?? 128;
-  return {
-    attributeValueLengthLimit,
-    attributeCountLimit: numberFromEnv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT") ?? general,
-    linkCountLimit: numberFromEnv("OTEL_SPAN_LINK_COUNT_LIMIT") ?? 128,
-    eventCountLimit: numberFromEnv("OTEL_SPAN_EVENT_COUNT_LIMIT") ?? 128,
-    attributePerEventCountLimit: numberFromEnv("OTEL_SPAN_ATTRIBUTE_PER_EVENT_COUNT_LIMIT") ?? 128,
-    attributePerLinkCountLimit: numberFromEnv("OTEL_SPAN_ATTRIBUTE_PER_LINK_COUNT_LIMIT") ?? 128,
-  };
-}
-
 /** What a provider's tracers share. */
 export interface RecordingOptions {
   resource: Resource;

@@ -72,6 +72,8 @@ Deno.test("loadConfig() rejects each bad value with a ConfigError naming the var
       { OTEL_BSP_MAX_QUEUE_SIZE: "100", OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "101" },
       "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
     ],
+    [{ OTEL_SPAN_EVENT_COUNT_LIMIT: "lots" }, "OTEL_SPAN_EVENT_COUNT_LIMIT"],
+    [{ OTEL_ATTRIBUTE_COUNT_LIMIT: "-1" }, "OTEL_ATTRIBUTE_COUNT_LIMIT"],
     [{ TRACE_DEMO: "maybe" }, "TRACE_DEMO"],
     [{ AWS_XRAY_ENABLED: "sure" }, "AWS_XRAY_ENABLED"],
     [{ BODY_LIMIT_BYTES: "0" }, "BODY_LIMIT_BYTES"],
@@ -125,6 +127,24 @@ Deno.test("loadConfig() rejects each bad value with a ConfigError naming the var
     ],
   ];
   for (const [env, variable] of cases) rejects(env, variable);
+});
+
+Deno.test("span count limits default to 128; the span attribute limit falls back to the general one", () => {
+  assert.deepEqual(loadConfig({}).otel.spanCountLimits, {
+    attributeCountLimit: 128,
+    eventCountLimit: 128,
+    linkCountLimit: 128,
+    attributePerEventCountLimit: 128,
+    attributePerLinkCountLimit: 128,
+  });
+  const general = loadConfig({ OTEL_ATTRIBUTE_COUNT_LIMIT: "7", OTEL_SPAN_LINK_COUNT_LIMIT: "0" });
+  assert.equal(general.otel.spanCountLimits.attributeCountLimit, 7);
+  assert.equal(general.otel.spanCountLimits.linkCountLimit, 0);
+  const span = loadConfig({
+    OTEL_ATTRIBUTE_COUNT_LIMIT: "7",
+    OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT: "9",
+  });
+  assert.equal(span.otel.spanCountLimits.attributeCountLimit, 9);
 });
 
 Deno.test("metrics and logs follow the OTLP endpoint by default, each with its own URL and headers", () => {
