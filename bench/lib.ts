@@ -539,6 +539,52 @@ export async function pgliteStartFacts(
   };
 }
 
+/** What `startPglite` needs: the configuration, its sinks and rule file, the data directory. */
+export interface PgliteStartOptions {
+  config: BenchConfig;
+  sinks: Sinks;
+  alwaysRule: string;
+  dataDir: string;
+  appDir: string;
+  /** `--env=K=V` overrides, last. */
+  overrides: Record<string, string>;
+  denoFlags?: readonly string[];
+  cpuPin: boolean;
+}
+
+/**
+ * A PGlite server of `options.config` on `dataDir`, started from spawn to its first 200 of
+ * ROUTE (polled every 2 ms): what bench/run.ts's cold starts and bench/pglite_start.ts time.
+ */
+export function startPglite(options: PgliteStartOptions): Promise<ServerProcess> {
+  const onStore = storeSettings("pglite", { pgliteDir: options.dataDir });
+  return startServer({
+    script: options.config.script,
+    env: {
+      ...baseEnv(freePort()),
+      ...options.config.env(options.sinks, { alwaysRule: options.alwaysRule }),
+      ...onStore.env,
+      ...options.overrides,
+    },
+    appDir: options.appDir,
+    denoFlags: [...onStore.denoFlags, ...(options.denoFlags ?? [])],
+    ...(options.cpuPin ? { cpu: 0 } : {}),
+    readyPath: ROUTE,
+    pollMs: 2,
+    readyTimeoutMs: 120_000,
+  });
+}
+
+/**
+ * Stops a PGlite server cleanly, so the next start on its directory finds the snapshot. The
+ * bound is generous: on a loaded machine the stop (flush, row dump, checkpoint) can take
+ * seconds; one cut short leaves no snapshot, so a non-zero exit is reported.
+ */
+export async function stopPglite(server: ServerProcess): Promise<void> {
+  const code = await server.stop(30_000);
+  if (code !== 0) console.error(`note: a PGlite server exited with ${code} when stopped`);
+}
+
 /** Resolves after `ms`. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

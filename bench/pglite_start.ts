@@ -20,11 +20,9 @@ import { parseArgs } from "node:util";
 import {
   ALWAYS_SAMPLE_RULE,
   APP_DIR,
-  baseEnv,
   cleanup,
   CONFIGS,
   envOverrides,
-  freePort,
   hasTaskset,
   installSignalHandlers,
   median,
@@ -33,8 +31,8 @@ import {
   pinSelf,
   procSample,
   ROUTE,
-  startServer,
-  storeSettings,
+  startPglite,
+  stopPglite,
 } from "./lib.ts";
 import { startHealthySinks } from "./sinks.ts";
 import { PGLITE_VERSION } from "../services/store/pglite_template.ts";
@@ -69,32 +67,22 @@ async function main(): Promise<number> {
   onCleanup(() => healthy.close());
 
   const start = async (dataDir: string) => {
-    const onStore = storeSettings("pglite", { pgliteDir: dataDir });
-    const server = await startServer({
-      script: config.script,
-      env: {
-        ...baseEnv(freePort()),
-        ...config.env(healthy, { alwaysRule }),
-        ...onStore.env,
-        ...overrides,
-      },
+    const server = await startPglite({
+      config,
+      sinks: healthy,
+      alwaysRule,
+      dataDir,
       appDir,
-      denoFlags: [...onStore.denoFlags, ...(args["deno-flag"] ?? [])],
-      ...(pin ? { cpu: 0 } : {}),
-      readyPath: ROUTE,
-      pollMs: 2,
-      readyTimeoutMs: 120_000,
+      overrides,
+      denoFlags: args["deno-flag"] ?? [],
+      cpuPin: pin,
     });
     // CPU the server used until it answered (all threads, 10 ms ticks): on a busy machine the
     // wall time waits for CPU 0 too, this does not.
     const cpuMs = (await procSample(server.pid))?.cpuMs ?? NaN;
     const facts = await pgliteStartFacts(server);
     const readyCpuMs = (await procSample(server.pid))?.cpuMs ?? NaN;
-    // Generous: a loaded machine can stretch the graceful stop (flush, checkpoint, snapshot)
-    // well past the default; the start is what is measured, a slow stop is only reported
-    // (and it means the next start on that directory has no snapshot).
-    const code = await server.stop(30_000);
-    if (code !== 0) console.error(`note: the server exited with ${code} when stopped`);
+    await stopPglite(server);
     return { wallMs: server.readyMs, cpuMs, readyCpuMs, ...facts };
   };
   type Start = Awaited<ReturnType<typeof start>>;

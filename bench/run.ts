@@ -38,7 +38,9 @@ import {
   ROUTE,
   selectConfigs,
   shellLine,
+  startPglite,
   startServer,
+  stopPglite,
   storeSettings,
   type StoreTargets,
   telemetryStats,
@@ -344,26 +346,17 @@ async function pgliteColdStarts(
   const config = configs.find((c) => c.name === "full-pglite");
   if (!config || !targets.pgliteDir) return undefined;
   const start = async (dataDir: string) => {
-    const onStore = storeSettings("pglite", { pgliteDir: dataDir });
-    const server = await startServer({
-      script: config.script,
-      env: {
-        ...baseEnv(freePort()),
-        ...config.env(healthy, { alwaysRule }),
-        ...onStore.env,
-        ...overrides,
-      },
+    const server = await startPglite({
+      config,
+      sinks: healthy,
+      alwaysRule,
+      dataDir,
       appDir,
-      denoFlags: onStore.denoFlags,
-      ...(cpuPin ? { cpu: 0 } : {}),
-      readyPath: ROUTE,
-      pollMs: 2,
-      readyTimeoutMs: 120_000,
+      overrides,
+      cpuPin,
     });
     const facts = await pgliteStartFacts(server);
-    // Generous: the stop dumps the rows and checkpoints; one cut short leaves no snapshot.
-    const code = await server.stop(30_000);
-    if (code !== 0) console.error(`note: a PGlite server exited with ${code} when stopped`);
+    await stopPglite(server);
     return { ms: server.readyMs, ...facts };
   };
   await start(targets.pgliteDir); // warm-up: its clean stop writes the first one's snapshot
