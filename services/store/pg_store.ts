@@ -8,7 +8,7 @@ import type { Activity, Message, MessageGroup, Reply, Traced } from "../types.ts
 import type { Query, SqlClient } from "./sql_client.ts";
 import { databaseAttributes, tracedQuery } from "./traced_query.ts";
 import type { Cursor, Page, PageRequest, Store, StoreKind } from "./types.ts";
-import { displayName, iso, toPage } from "./views.ts";
+import { displayName, iso, ms, toPage } from "./views.ts";
 
 /** UUIDs as PostgreSQL's uuid type accepts them; anything else cannot match a row. */
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -158,11 +158,6 @@ interface ReplyRecord {
   message: string;
   likes_count: number;
   created_at: string;
-}
-
-/** Epoch ms from a driver's timestamptz (a Date) or a JSON-rendered one (a string). */
-function ms(value: Date | string): number {
-  return value instanceof Date ? value.getTime() : Date.parse(value);
 }
 
 function activityView(row: ActivityRecord): Activity {

@@ -15,6 +15,7 @@
  */
 import { join } from "node:path";
 import type { SqlSession } from "./sql_client.ts";
+import { ms } from "./views.ts";
 import type {
   ActivityData,
   GroupData,
@@ -42,11 +43,6 @@ interface SnapshotFile {
 /** The snapshot's path in `dataDir`. */
 export function snapshotPath(dataDir: string): string {
   return join(dataDir, SNAPSHOT_FILE);
-}
-
-/** Epoch ms of a driver's timestamptz (a Date) or a JSON-rendered one (a string). */
-function ms(value: Date | string): number {
-  return value instanceof Date ? value.getTime() : Date.parse(value);
 }
 
 /**

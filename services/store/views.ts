@@ -1,4 +1,4 @@
-/** Read-model helpers shared by the stores: display names, ISO times, cursors. */
+/** Read-model helpers shared by the stores: display names, times (ISO, a driver's), cursors. */
 import { DISPLAY_NAMES } from "../seed.ts";
 import type { Cursor, Page, PageRequest } from "./types.ts";
 
@@ -10,6 +10,11 @@ export function displayName(handle: string): string {
 /** Epoch ms as the API's ISO 8601 time. */
 export function iso(ms: number): string {
   return new Date(ms).toISOString();
+}
+
+/** Epoch ms from a driver's timestamptz (a Date) or a JSON-rendered one (a string). */
+export function ms(value: Date | string): number {
+  return value instanceof Date ? value.getTime() : Date.parse(value);
 }
 
 /** True when `a` comes before `b` newest first: later creation, then the larger uuid. */
