@@ -25,6 +25,8 @@ export interface OtelConfig {
   /** Full traces URL, e.g. https://api.honeycomb.io/v1/traces. */
   tracesEndpoint?: string;
   headers: Record<string, string>;
+  /** How SDK mode encodes OTLP traces and logs (OTEL_EXPORTER_OTLP_PROTOCOL). */
+  protocol: OtlpProtocol;
   timeoutMs: number;
   sampler: string;
   samplerArg?: number;
@@ -90,12 +92,20 @@ export interface LogsBatchConfig {
   exportTimeoutMillis: number;
 }
 
+/** The OTLP/HTTP encodings SDK mode speaks (OTEL_EXPORTER_OTLP_PROTOCOL). */
+export type OtlpProtocol = "http/json" | "http/protobuf";
+
+/** OTEL_EXPORTER_OTLP_PROTOCOL when unset, in SDK mode. */
+export const DEFAULT_OTLP_PROTOCOL: OtlpProtocol = "http/json";
+
 /** OpenTelemetry logs (SDK mode): every logger event as an OTLP log record. */
 export interface LogsConfig {
   exporters: SignalExporterKind[];
   /** Full logs URL, e.g. https://api.honeycomb.io/v1/logs. */
   endpoint?: string;
   headers: Record<string, string>;
+  /** OTEL_EXPORTER_OTLP_PROTOCOL; absent: {@linkcode DEFAULT_OTLP_PROTOCOL}. */
+  protocol?: OtlpProtocol;
   /** Per attempt (OTEL_EXPORTER_OTLP_LOGS_TIMEOUT, else OTEL_EXPORTER_OTLP_TIMEOUT). */
   timeoutMs: number;
   batch: LogsBatchConfig;
@@ -433,12 +443,7 @@ function otelConfig(env: Env): OtelConfig {
       "OTEL_TRACES_EXPORTER names otlp but OTEL_EXPORTER_OTLP_ENDPOINT is not set",
     );
   }
-  const protocol = text(env, "OTEL_EXPORTER_OTLP_PROTOCOL");
-  if (!native && protocol !== undefined && protocol !== "http/json") {
-    throw new ConfigError(
-      `OTEL_EXPORTER_OTLP_PROTOCOL must be http/json in SDK mode (set OTEL_DENO=true for ${protocol})`,
-    );
-  }
+  const protocol = otlpProtocol(env, native);
   const samplerArgRaw = text(env, "OTEL_TRACES_SAMPLER_ARG");
   const samplerArg = samplerArgRaw === undefined ? undefined : Number(samplerArgRaw);
   if (samplerArg !== undefined && !(samplerArg >= 0 && samplerArg <= 1)) {
@@ -464,6 +469,7 @@ function otelConfig(env: Env): OtelConfig {
     mode: disabled ? "disabled" : native ? "native" : "sdk",
     exporters,
     ...(tracesEndpoint ? { tracesEndpoint } : {}),
+    protocol,
     headers: {
       ...headerList(env, "OTEL_EXPORTER_OTLP_HEADERS"),
       ...headerList(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"),
@@ -591,11 +597,28 @@ function logsBatchConfig(env: Env): LogsBatchConfig {
   };
 }
 
+/**
+ * OTEL_EXPORTER_OTLP_PROTOCOL for SDK mode: http/protobuf or http/json (traces and logs; the
+ * metrics exporter sends JSON either way). Native mode passes the variable to Deno, which also
+ * speaks grpc: any value is left to it.
+ */
+function otlpProtocol(env: Env, native: boolean): OtlpProtocol {
+  const protocol = text(env, "OTEL_EXPORTER_OTLP_PROTOCOL");
+  if (protocol === undefined || native) return DEFAULT_OTLP_PROTOCOL;
+  if (protocol !== "http/json" && protocol !== "http/protobuf") {
+    throw new ConfigError(
+      `OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or http/json in SDK mode (set OTEL_DENO=true for ${protocol})`,
+    );
+  }
+  return protocol;
+}
+
 function logsConfig(env: Env): LogsConfig {
   const endpoint = signalEndpoint(env, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "/v1/logs");
   return {
     exporters: signalExporters(env, "OTEL_LOGS_EXPORTER", endpoint),
     ...(endpoint ? { endpoint } : {}),
+    protocol: otlpProtocol(env, bool(env, "OTEL_DENO", false)),
     headers: {
       ...headerList(env, "OTEL_EXPORTER_OTLP_HEADERS"),
       ...headerList(env, "OTEL_EXPORTER_OTLP_LOGS_HEADERS"),

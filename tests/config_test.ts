@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CONFIG_VARIABLES, ConfigError, loadConfig } from "../config.ts";
+import { CONFIG_VARIABLES, ConfigError, DEFAULT_OTLP_PROTOCOL, loadConfig } from "../config.ts";
 
 function rejects(env: Record<string, string>, variable: string): void {
   assert.throws(
@@ -57,6 +57,7 @@ Deno.test("loadConfig() rejects each bad value with a ConfigError naming the var
     [{ OTEL_TRACES_EXPORTER: "zipkin" }, "OTEL_TRACES_EXPORTER"],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: "api.honeycomb.io" }, "OTEL_EXPORTER_OTLP_ENDPOINT"],
     [{ OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }, "OTEL_EXPORTER_OTLP_PROTOCOL"],
+    [{ OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf2" }, "OTEL_EXPORTER_OTLP_PROTOCOL"],
     [{ OTEL_EXPORTER_OTLP_HEADERS: "=nokey" }, "OTEL_EXPORTER_OTLP_HEADERS"],
     [{ OTEL_EXPORTER_OTLP_TIMEOUT: "0" }, "OTEL_EXPORTER_OTLP_TIMEOUT"],
     [{ OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: "0" }, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"],
@@ -575,4 +576,20 @@ Deno.test("config.ts validates without loading a sink or the store: no npm or no
   for (const heavy of ["/telemetry/xray/mod.ts", "/services/store/mod.ts"]) {
     assert.ok(![...graph].some((s) => s.endsWith(heavy)), `${heavy} is not loaded`);
   }
+});
+
+Deno.test("OTEL_EXPORTER_OTLP_PROTOCOL: SDK mode encodes traces and logs as http/protobuf or http/json, native mode leaves it to Deno", () => {
+  const sdk = loadConfig({});
+  assert.equal(sdk.otel.protocol, DEFAULT_OTLP_PROTOCOL);
+  assert.equal(sdk.logs.protocol, DEFAULT_OTLP_PROTOCOL);
+  for (const protocol of ["http/protobuf", "http/json"] as const) {
+    const config = loadConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: protocol });
+    assert.equal(config.otel.protocol, protocol);
+    assert.equal(config.logs.protocol, protocol);
+  }
+  // Deno's own exporter also speaks grpc; the variable is Deno's to read.
+  assert.equal(
+    loadConfig({ OTEL_DENO: "true", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }).otel.mode,
+    "native",
+  );
 });

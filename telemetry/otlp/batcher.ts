@@ -4,9 +4,10 @@
  * `maxQueueSize` spans held, a span past that dropped and counted), with the work moved off
  * the request path: `onEnd` only puts the span into a fixed ring. The sink's own timer turn
  * (every {@linkcode ENCODE_CHUNK} spans, and when the delay passes) writes the spans into the
- * open batch's JSON bytes (telemetry/otlp/span_json.ts) and releases them, so they die young
- * instead of being held for a whole batch; a full batch, or the open one when the delay
- * passes, goes to the retry layer (telemetry/otlp/retry.ts). The SDK processor serialised a full batch inside the
+ * open batch's bytes (telemetry/otlp/span_protobuf.ts or span_json.ts) and releases them, so
+ * they die young instead of being held for a whole batch; a full batch, or the open one when
+ * the delay passes, goes to the retry layer (telemetry/otlp/retry.ts). The SDK processor
+ * serialised a full batch inside the
  * `end()` of whichever request filled it.
  *
  * Account: every sampled span offered counts as queued; a span turned away counts as dropped;
@@ -17,7 +18,7 @@ import type { Context } from "@opentelemetry/api";
 import type { ReadableSpan, Span, SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import type { Diagnostic, SinkStats } from "../types.ts";
 import { beforeDeadline } from "../util/deadline.ts";
-import type { TraceRequestEncoder } from "./span_json.ts";
+import type { SpanBatchEncoder } from "./encoding.ts";
 
 /**
  * Spans per encoding turn: a timer per few requests instead of one per event-loop turn, and
@@ -48,7 +49,7 @@ export interface BatchDelivery {
 
 /** Options of {@linkcode SpanBatcher}. */
 export interface SpanBatcherOptions extends SpanBatchSettings {
-  encoder: TraceRequestEncoder;
+  encoder: SpanBatchEncoder;
   delivery: BatchDelivery;
   /** The sink's counters: this adds queued, dropped (turned away) and failed (unencodable). */
   counts: SinkStats;
@@ -63,7 +64,7 @@ interface Sealed {
 
 /** See the module comment. */
 export class SpanBatcher implements SpanProcessor {
-  readonly #encoder: TraceRequestEncoder;
+  readonly #encoder: SpanBatchEncoder;
   readonly #delivery: BatchDelivery;
   readonly #counts: SinkStats;
   readonly #diagnostic: Diagnostic;

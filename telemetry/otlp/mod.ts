@@ -19,6 +19,7 @@ import {
 import { SpanBatcher } from "./batcher.ts";
 import { type OtlpRetryOptions, RetryingSpanExporter } from "./retry.ts";
 import { TraceRequestEncoder } from "./span_json.ts";
+import { TraceRequestProtobufEncoder } from "./span_protobuf.ts";
 import { OtlpHttpTransport } from "./transport.ts";
 
 /** The spans sink: the batch processor's ring and open batch, then the retry layer's buffer. */
@@ -39,18 +40,22 @@ class TraceSink implements Sink {
   ) {
     this.#diagnostic = diagnostic;
     // The retry layer keeps batches through an outage; see telemetry/otlp/retry.ts.
+    const protocol = config.protocol;
+    const encoder = () =>
+      protocol === "http/protobuf" ? new TraceRequestProtobufEncoder() : new TraceRequestEncoder();
     this.#retry = new RetryingSpanExporter(
-      new OtlpHttpTransport({ url: endpoint, headers: config.headers }),
+      new OtlpHttpTransport({ url: endpoint, headers: config.headers, protocol }),
       {
         timeoutMs: config.timeoutMs,
         maxBufferedSpans: config.bsp.maxQueueSize,
         diagnostic,
+        encoder: encoder(),
         ...tuning,
       },
     );
     this.#processor = new SpanBatcher({
       ...config.bsp,
-      encoder: new TraceRequestEncoder(),
+      encoder: encoder(),
       delivery: this.#retry,
       counts: this.#counts,
       diagnostic,
@@ -131,7 +136,7 @@ export const otlpSink: SinkPlugin<OtlpRetryOptions> = {
     if (otel.exporters.includes("otlp") && otel.tracesEndpoint) {
       sink = new TraceSink(otel, otel.tracesEndpoint, diagnostic, tuning);
       processors.push(sink.processor);
-      destinations.push(`OTLP/HTTP ${new URL(otel.tracesEndpoint).origin}`);
+      destinations.push(`OTLP/HTTP (${otel.protocol}) ${new URL(otel.tracesEndpoint).origin}`);
     }
     if (otel.exporters.includes("console")) {
       processors.push(new SimpleSpanProcessor(new ConsoleSpanExporter()));

@@ -1,5 +1,5 @@
 /**
- * The OTLP span exporter's retry layer: it takes encoded batches (telemetry/otlp/span_json.ts;
+ * The OTLP span exporter's retry layer: it takes encoded batches (span_protobuf.ts, span_json.ts;
  * `export` encodes a batch of spans itself, for any SDK processor) and sends them through an
  * `IExporterTransport` (telemetry/otlp/transport.ts), keeping a batch through an outage
  * instead of dropping it, and sending the same bytes again. Both seams are public in
@@ -21,6 +21,7 @@ import { context } from "@opentelemetry/api";
 import { type ExportResult, ExportResultCode, suppressTracing } from "@opentelemetry/core";
 import type { ExportResponse, IExporterTransport } from "@opentelemetry/otlp-exporter-base";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { type OtlpProtocol, rejectedCount, type SpanBatchEncoder } from "./encoding.ts";
 import { TraceRequestEncoder } from "./span_json.ts";
 import { sleep } from "../util/deadline.ts";
 import { errorText } from "../util/errors.ts";
@@ -47,6 +48,11 @@ export interface OtlpRetryOptions {
   diagnostic?: Diagnostic;
   /** Jitter source, for tests. */
   random?: () => number;
+  /**
+   * What `export` encodes a batch of spans with; its protocol also says how the collector's
+   * answer is read. Default: OTLP JSON.
+   */
+  encoder?: SpanBatchEncoder;
 }
 
 /**
@@ -68,15 +74,16 @@ interface Batch {
   attempts: number;
 }
 
-const utf8 = new TextDecoder();
-
 const SUCCESS: ExportResult = { code: ExportResultCode.SUCCESS };
 
-/** Classifies one transport answer. */
-export function classifyResponse(response: ExportResponse): AttemptOutcome {
+/** Classifies one transport answer (a success's body read as `protocol` says). */
+export function classifyResponse(
+  response: ExportResponse,
+  protocol: OtlpProtocol = "http/json",
+): AttemptOutcome {
   switch (response.status) {
     case "success":
-      return { kind: "sent", rejected: rejectedSpans(response.data) };
+      return { kind: "sent", rejected: rejectedCount(protocol, response.data, "rejectedSpans") };
     case "retryable": {
       const reason = response.error ? errorText(response.error) : "retryable answer";
       const afterMs = response.retryInMillis;
@@ -86,19 +93,6 @@ export function classifyResponse(response: ExportResponse): AttemptOutcome {
     }
     default:
       return { kind: "fail", reason: errorText(response.error) };
-  }
-}
-
-function rejectedSpans(data: Uint8Array | undefined): number {
-  if (!data || data.byteLength === 0) return 0;
-  try {
-    const body = JSON.parse(utf8.decode(data)) as
-      | { partialSuccess?: { rejectedSpans?: unknown } }
-      | undefined;
-    const rejected = Number(body?.partialSuccess?.rejectedSpans ?? 0);
-    return Number.isFinite(rejected) && rejected > 0 ? rejected : 0;
-  } catch {
-    return 0;
   }
 }
 
@@ -127,7 +121,7 @@ export class RetryingSpanExporter implements SpanExporter {
   private readonly random: () => number;
   private readonly timeoutMs: number;
   /** For `export`: batches handed over as spans. */
-  private readonly encoder = new TraceRequestEncoder();
+  private readonly encoder: SpanBatchEncoder;
 
   constructor(private readonly transport: IExporterTransport, options: OtlpRetryOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
@@ -138,6 +132,7 @@ export class RetryingSpanExporter implements SpanExporter {
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000;
     this.diagnostic = options.diagnostic ?? (() => {});
     this.random = options.random ?? Math.random;
+    this.encoder = options.encoder ?? new TraceRequestEncoder();
   }
 
   /** Spans held here: in the retry buffer or on their first attempt. */
@@ -250,7 +245,7 @@ export class RetryingSpanExporter implements SpanExporter {
         suppressTracing(context.active()),
         () => this.transport.send(body, this.timeoutMs),
       );
-      return classifyResponse(response);
+      return classifyResponse(response, this.encoder.protocol);
     } catch (error) {
       return { kind: "fail", reason: errorText(error) };
     }

@@ -24,6 +24,9 @@ import type { Attributes, AttributeValue, Link } from "@opentelemetry/api";
 import type { InstrumentationScope } from "@opentelemetry/core";
 import type { Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, TimedEvent } from "@opentelemetry/sdk-trace-base";
+import type { EncodedSpans, OtlpProtocol, SpanBatchEncoder } from "./encoding.ts";
+
+export type { EncodedSpans } from "./encoding.ts";
 
 const quote = JSON.stringify as (value: unknown) => string | undefined;
 const utf8 = new TextEncoder();
@@ -64,16 +67,6 @@ const KEPT_BODIES = 2;
 const OPEN = utf8.encode('{"resourceSpans":[');
 const CLOSE = utf8.encode("]}");
 const COMMA = 44;
-
-/** One encoded batch. */
-export interface EncodedSpans {
-  /** The request body (UTF-8 JSON). */
-  body: Uint8Array;
-  /** Spans in the body. */
-  spans: number;
-  /** Spans left out because their fields could not be read. */
-  unencodable: number;
-}
 
 /** An opening and a closing text, kept as UTF-8. */
 interface Frame {
@@ -132,7 +125,8 @@ class ResourceGroup {
  * {@linkcode write} at the end of a turn (the text so far becomes bytes), {@linkcode finish}
  * for the body. Holds what every batch shares (resource, scope, key and name texts).
  */
-export class TraceRequestEncoder {
+export class TraceRequestEncoder implements SpanBatchEncoder {
+  readonly protocol: OtlpProtocol = "http/json";
   readonly #resourceFrames = new WeakMap<Resource, Frame>();
   readonly #scopeFrames = new WeakMap<InstrumentationScope, ScopeFrame>();
   readonly #keys = new Map<string, KeyText>();

@@ -8,6 +8,7 @@ import type { ExportResponse, IExporterTransport } from "@opentelemetry/otlp-exp
 import { readBounded } from "../util/body.ts";
 import { callSignal } from "../util/deadline.ts";
 import { errorText } from "../util/errors.ts";
+import { CONTENT_TYPE, type OtlpProtocol } from "./encoding.ts";
 
 /** A partial-success answer is a few hundred bytes; nothing a collector says needs more. */
 export const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -21,6 +22,8 @@ export interface OtlpHttpTransportOptions {
   url: string;
   /** Extra headers (OTEL_EXPORTER_OTLP_HEADERS), e.g. x-honeycomb-team. */
   headers?: Record<string, string>;
+  /** What the bodies are (Content-Type). Default OTLP JSON. */
+  protocol?: OtlpProtocol;
   /** Bytes of a response kept at most. Default {@linkcode MAX_RESPONSE_BYTES}. */
   maxResponseBytes?: number;
 }
@@ -43,7 +46,10 @@ export class OtlpHttpTransport implements IExporterTransport {
 
   constructor(options: OtlpHttpTransportOptions) {
     this.#url = options.url;
-    this.#headers = { ...options.headers, "content-type": "application/json" };
+    this.#headers = {
+      ...options.headers,
+      "content-type": CONTENT_TYPE[options.protocol ?? "http/json"],
+    };
     this.#maxResponseBytes = options.maxResponseBytes ?? MAX_RESPONSE_BYTES;
   }
 

@@ -19,7 +19,7 @@ import { type Report, throttledDiagnostic } from "../util/throttle.ts";
 import { type LogEvent, RecordBuffer, type RecordVisitor } from "./buffer.ts";
 import type { ConsoleLogRecords } from "./console.ts";
 import type { OtlpLogsDelivery } from "./delivery.ts";
-import { type LogsRequestEncoder, MAX_RECORD_BYTES } from "./encode.ts";
+import { type LogRecordsEncoder, MAX_RECORD_BYTES } from "./encode.ts";
 
 /** Records per encoding turn: a timer per few requests, the events released within a few. */
 const ENCODE_CHUNK = 32;
@@ -34,7 +34,7 @@ export interface BatchSettings {
 /** Options of {@linkcode LogBatcher}. */
 export interface LogBatcherOptions extends BatchSettings {
   /** The OTLP destination: its encoder and its delivery. */
-  otlp?: { encoder: LogsRequestEncoder; delivery: OtlpLogsDelivery };
+  otlp?: { encoder: LogRecordsEncoder; delivery: OtlpLogsDelivery };
   console?: ConsoleLogRecords;
   /** The pipeline's counters; the OTLP delivery's when it is configured, else the console's. */
   counts: SinkStats;

@@ -7,6 +7,7 @@
  * lost batch of records is not recovered later.
  */
 import type { IExporterTransport } from "@opentelemetry/otlp-exporter-base";
+import { type OtlpProtocol, rejectedCount } from "../otlp/encoding.ts";
 import { exportOnce, type SignalSerializer } from "../otlp/json_export.ts";
 import type { Diagnostic, SinkStats } from "../types.ts";
 import { sleep } from "../util/deadline.ts";
@@ -15,13 +16,15 @@ import { sleep } from "../util/deadline.ts";
 export const MAX_ATTEMPTS = 4;
 const MAX_BACKOFF_MS = 4000;
 
-const utf8 = new TextDecoder();
-
 /** The body is already encoded; only the collector's answer needs reading. */
-const ENCODED: SignalSerializer<Uint8Array> = {
-  serializeRequest: (body) => body,
-  deserializeResponse: (data) => data.byteLength === 0 ? {} : JSON.parse(utf8.decode(data)),
-};
+function encoded(protocol: OtlpProtocol): SignalSerializer<Uint8Array> {
+  return {
+    serializeRequest: (body) => body,
+    deserializeResponse: (data) => ({
+      partialSuccess: { rejectedLogRecords: rejectedCount(protocol, data, "rejectedLogRecords") },
+    }),
+  };
+}
 
 /** Options of {@linkcode OtlpLogsDelivery}. */
 export interface DeliveryOptions {
@@ -30,6 +33,8 @@ export interface DeliveryOptions {
   counts: SinkStats;
   /** Per attempt (OTEL_EXPORTER_OTLP_TIMEOUT). */
   timeoutMs: number;
+  /** How the bodies are encoded, so how the answers are read. Default http/json. */
+  protocol?: OtlpProtocol;
   /** Per batch, every attempt and wait included (OTEL_BLRP_EXPORT_TIMEOUT). */
   exportTimeoutMs: number;
   diagnostic: Diagnostic;
@@ -39,10 +44,12 @@ export interface DeliveryOptions {
 export class OtlpLogsDelivery {
   readonly #options: DeliveryOptions;
   readonly #closed = new AbortController();
+  readonly #serializer: SignalSerializer<Uint8Array>;
   #failing = false;
 
   constructor(options: DeliveryOptions) {
     this.#options = options;
+    this.#serializer = encoded(options.protocol ?? "http/json");
   }
 
   /** True once {@linkcode stop} ran: nothing new is sent, and late answers no longer count. */
@@ -55,7 +62,7 @@ export class OtlpLogsDelivery {
     const { counts, diagnostic } = this.#options;
     const deadline = Date.now() + this.#options.exportTimeoutMs;
     for (let attempt = 1; !this.stopped; attempt++) {
-      const outcome = await exportOnce(this.#options.transport, ENCODED, body, {
+      const outcome = await exportOnce(this.#options.transport, this.#serializer, body, {
         timeoutMs: Math.max(1, Math.min(this.#options.timeoutMs, deadline - Date.now())),
         rejectedField: "rejectedLogRecords",
       });

@@ -102,6 +102,24 @@ export interface EncoderOptions {
   maxRecordBytes?: number;
 }
 
+/**
+ * Builds ExportLogsServiceRequest bodies in one encoding (encode.ts JSON, encode_protobuf.ts
+ * protobuf): {@linkcode add} each record, {@linkcode write} at the end of a turn,
+ * {@linkcode finish} for the bodies (one, or several past the body cap). Reusable after it.
+ */
+export interface LogRecordsEncoder {
+  /** Records added since the last {@linkcode finish}. */
+  readonly count: number;
+  /** Records shortened to fit the record cap since the caller last reset it. */
+  truncated: number;
+  /** Appends one record. Throws only if the event itself does (a throwing getter). */
+  add(level: LogLevel, event: LogEvent, timeMs: number, trace: LogTraceContext | undefined): void;
+  /** Ends a turn: whatever is held as text becomes bytes. */
+  write(): void;
+  /** Every body of the records added, in order; the next request starts empty. */
+  finish(): EncodedRequest[];
+}
+
 /** The request's closing brackets: `]}]}]}`. */
 const TAIL = "]}]}]}";
 
@@ -142,7 +160,7 @@ class RecentBodies {
  * turn), then {@linkcode finish} for the UTF-8 bodies (one, or several when the records pass
  * the body cap). Reusable after `finish`.
  */
-export class LogsRequestEncoder {
+export class LogsRequestEncoder implements LogRecordsEncoder {
   /** Everything before the first record: resource and scope, encoded once. */
   readonly #head: string;
   /** UTF-8 bytes of the head and the tail: every body's fixed part. */

@@ -6,13 +6,14 @@
  * lines carry.
  *
  * The request path only pushes that event (with its time and ids) into a bounded buffer
- * (batcher.ts); the sink's own turn encodes each batch as OTLP JSON straight from the events
- * (encode.ts: resource and scope once per batch, no SDK LogRecord) and sends it over the traces
+ * (batcher.ts); the sink's own turn encodes each batch straight from the events
+ * (encode_protobuf.ts or encode.ts, as OTEL_EXPORTER_OTLP_PROTOCOL says: resource and scope
+ * once, no SDK LogRecord) and sends it over the traces
  * sink's fetch transport (delivery.ts); a few retries cover a short outage; a full buffer, an
  * exhausted retry, an export past OTEL_BLRP_EXPORT_TIMEOUT and a shutdown deadline are counted
  * as dropped. The batch settings are the OTEL_BLRP_* variables (config.ts).
  */
-import type { LogsBatchConfig, LogsConfig } from "../../config.ts";
+import { DEFAULT_OTLP_PROTOCOL, type LogsBatchConfig, type LogsConfig } from "../../config.ts";
 import type { LogRecordSink } from "../logger.ts";
 import { OtlpHttpTransport } from "../otlp/transport.ts";
 import { type Diagnostic, emptyStats, type Sink } from "../types.ts";
@@ -20,6 +21,7 @@ import { LogBatcher } from "./batcher.ts";
 import { ConsoleLogRecords } from "./console.ts";
 import { OtlpLogsDelivery } from "./delivery.ts";
 import { LogsRequestEncoder } from "./encode.ts";
+import { LogsRequestProtobufEncoder } from "./encode_protobuf.ts";
 
 /** Options of {@linkcode createLogsPipeline}. */
 export interface LogsPipelineOptions {
@@ -53,17 +55,26 @@ export function createLogsPipeline(options: LogsPipelineOptions): LogsPipeline |
   const destinations: string[] = [];
   let otlp: ConstructorParameters<typeof LogBatcher>[0]["otlp"];
   if (config.exporters.includes("otlp") && config.endpoint) {
+    const protocol = config.protocol ?? DEFAULT_OTLP_PROTOCOL;
+    const encoding = { resource: options.resource, scope };
     otlp = {
-      encoder: new LogsRequestEncoder({ resource: options.resource, scope }),
+      encoder: protocol === "http/protobuf"
+        ? new LogsRequestProtobufEncoder(encoding)
+        : new LogsRequestEncoder(encoding),
       delivery: new OtlpLogsDelivery({
-        transport: new OtlpHttpTransport({ url: config.endpoint, headers: config.headers }),
+        transport: new OtlpHttpTransport({
+          url: config.endpoint,
+          headers: config.headers,
+          protocol,
+        }),
+        protocol,
         counts,
         timeoutMs: config.timeoutMs,
         exportTimeoutMs: options.batch?.exportTimeoutMillis ?? config.batch.exportTimeoutMillis,
         diagnostic,
       }),
     };
-    destinations.push(`OTLP/HTTP ${new URL(config.endpoint).origin}`);
+    destinations.push(`OTLP/HTTP (${protocol}) ${new URL(config.endpoint).origin}`);
   }
   let console: ConsoleLogRecords | undefined;
   if (config.exporters.includes("console")) {

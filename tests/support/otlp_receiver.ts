@@ -1,11 +1,13 @@
 /**
- * An OTLP/HTTP receiver on 127.0.0.1 that decodes JSON ExportTraceServiceRequest bodies and
- * answers as a collector would: 200, or on command 429 with Retry-After, 503, 400, a partial
- * success, a slow answer or none at all (a black hole). It also takes /v1/metrics and
- * /v1/logs. Every body is decoded strictly (tests/support/otlp_signals.ts): a malformed one
+ * An OTLP/HTTP receiver on 127.0.0.1 that decodes ExportTraceServiceRequest bodies, JSON or
+ * protobuf as their Content-Type says (protobuf strictly: tests/support/otlp_protobuf.ts), and
+ * answers as a collector would, in the request's encoding: 200, or on command 429 with
+ * Retry-After, 503, 400, a partial success, a slow answer or none at all (a black hole). It
+ * also takes /v1/metrics and /v1/logs. Every body is decoded strictly (tests/support/otlp_signals.ts): a malformed one
  * gets 400 and is kept for the test to see; a metrics or logs body over the size limit gets
  * 413 before it is decoded, as the Collector's receiver answers past `max_request_body_size`.
- * The commanded answers apply to traces only.
+ * Logs bodies may be JSON or protobuf too; metrics are JSON. The commanded answers apply to
+ * traces only.
  */
 import {
   decodeLogs,
@@ -15,14 +17,25 @@ import {
   type ReceivedMetric,
   type ReceivedSpan,
 } from "./otlp_signals.ts";
+import {
+  partialSuccessResponse,
+  type ProtobufRequestKind,
+  protobufToJson,
+} from "./otlp_protobuf.ts";
 
 export type { ReceivedLogRecord, ReceivedMetric, ReceivedSpan } from "./otlp_signals.ts";
+
+/** How a body was encoded (its Content-Type). */
+export type ReceivedProtocol = "http/json" | "http/protobuf";
 
 /** A received metrics or logs export. */
 export interface SignalRequest<T> {
   headers: Headers;
   items: T[];
+  /** The body as text (a protobuf body's strings are readable in it too). */
   raw: string;
+  /** The body's encoding; undefined for a body refused before it was read. */
+  protocol?: ReceivedProtocol;
   status: number;
   /** Why a body was refused (400). */
   error?: string;
@@ -32,7 +45,11 @@ export interface SignalRequest<T> {
 export interface ReceivedRequest {
   headers: Headers;
   spans: ReceivedSpan[];
+  /** The body as text (a protobuf body's strings are readable in it too). */
   raw: string;
+  protocol?: ReceivedProtocol;
+  /** The body in the OTLP JSON object form (a protobuf body decoded), when it decoded. */
+  json?: unknown;
   status: number;
 }
 
@@ -74,6 +91,21 @@ const MAX_BODY = 64 * 1024 * 1024;
  */
 export const OTLP_SIGNAL_MAX_BODY_BYTES = 5_000_000;
 
+/** The body's encoding from its Content-Type; undefined for another type. */
+function protocolOf(req: Request, protobuf: boolean): ReceivedProtocol | undefined {
+  const type = req.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
+  if (type === "application/json") return "http/json";
+  if (protobuf && type === "application/x-protobuf") return "http/protobuf";
+  return undefined;
+}
+
+/** A collector's protobuf answer. */
+function protobufAnswer(body: Uint8Array): Response {
+  return new Response(body as Uint8Array<ArrayBuffer>, {
+    headers: { "content-type": "application/x-protobuf" },
+  });
+}
+
 /** Options of {@linkcode startOtlpReceiver}. */
 export interface OtlpReceiverOptions {
   /** Largest metrics or logs body accepted, in bytes; a larger one gets 413. */
@@ -96,6 +128,7 @@ export function startOtlpReceiver(options: OtlpReceiverOptions = {}): OtlpReceiv
     req: Request,
     into: SignalRequest<T>[],
     decode: (body: unknown) => T[],
+    protobuf?: ProtobufRequestKind,
   ): Promise<Response> {
     // The declared length first (no read), then the bytes that actually arrived.
     const declared = Number(req.headers.get("content-length") ?? 0);
@@ -114,17 +147,26 @@ export function startOtlpReceiver(options: OtlpReceiverOptions = {}): OtlpReceiv
       return new Response("request body too large", { status: 413 });
     }
     const raw = new TextDecoder().decode(bytes);
+    const protocol = protocolOf(req, protobuf !== undefined);
     try {
-      if (!req.headers.get("content-type")?.includes("application/json")) {
+      if (protocol === undefined) {
         throw new Error(`content-type ${req.headers.get("content-type")}`);
       }
-      into.push({ headers: req.headers, items: decode(JSON.parse(raw)), raw, status: 200 });
+      const body = protocol === "http/json" ? JSON.parse(raw) : protobufToJson(protobuf!, bytes);
+      into.push({ headers: req.headers, items: decode(body), raw, protocol, status: 200 });
     } catch (error) {
-      into.push({ headers: req.headers, items: [], raw, status: 400, error: String(error) });
+      into.push({
+        headers: req.headers,
+        items: [],
+        raw,
+        ...(protocol ? { protocol } : {}),
+        status: 400,
+        error: String(error),
+      });
       return new Response("bad request", { status: 400 });
     }
     for (const wake of waiters.splice(0)) wake();
-    return Response.json({});
+    return protocol === "http/protobuf" ? protobufAnswer(new Uint8Array(0)) : Response.json({});
   }
 
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
@@ -133,15 +175,17 @@ export function startOtlpReceiver(options: OtlpReceiverOptions = {}): OtlpReceiv
       return await signal(req, metricRequests, decodeMetrics);
     }
     if (req.method === "POST" && path === "/v1/logs") {
-      return await signal(req, logRequests, decodeLogs);
+      return await signal(req, logRequests, decodeLogs, "logs");
     }
     if (path !== "/v1/traces" || req.method !== "POST") {
       return new Response("not found", { status: 404 });
     }
     const length = Number(req.headers.get("content-length") ?? 0);
     if (length > MAX_BODY) return new Response("too large", { status: 413 });
-    const raw = await req.text();
-    if (raw.length > MAX_BODY) return new Response("too large", { status: 413 });
+    const bytes = new Uint8Array(await req.arrayBuffer());
+    if (bytes.byteLength > MAX_BODY) return new Response("too large", { status: 413 });
+    const raw = new TextDecoder().decode(bytes);
+    const protocol = protocolOf(req, true);
     const current = mode;
     if (--remaining <= 0) {
       mode = { kind: "ok" };
@@ -160,22 +204,35 @@ export function startOtlpReceiver(options: OtlpReceiverOptions = {}): OtlpReceiv
       if (current.kind === "blackhole") return new Response(null, { status: 504 });
     }
     let spans: ReceivedSpan[];
+    let json: unknown;
     try {
-      if (!req.headers.get("content-type")?.includes("application/json")) {
-        throw new Error("not json");
-      }
-      spans = decodeTraces(JSON.parse(raw));
+      if (protocol === undefined) throw new Error("neither JSON nor protobuf");
+      json = protocol === "http/json" ? JSON.parse(raw) : protobufToJson("traces", bytes);
+      spans = decodeTraces(json);
     } catch {
-      requests.push({ headers: req.headers, spans: [], raw, status: 400 });
+      requests.push({
+        headers: req.headers,
+        spans: [],
+        raw,
+        ...(protocol ? { protocol } : {}),
+        status: 400,
+      });
       return new Response("bad request", { status: 400 });
     }
     if (current.kind === "status") {
-      requests.push({ headers: req.headers, spans, raw, status: current.status });
+      requests.push({ headers: req.headers, spans, raw, protocol, json, status: current.status });
       const headers = current.retryAfter ? { "retry-after": current.retryAfter } : undefined;
       return new Response("unavailable", { status: current.status, headers });
     }
-    requests.push({ headers: req.headers, spans, raw, status: 200 });
+    requests.push({ headers: req.headers, spans, raw, protocol, json, status: 200 });
     for (const wake of waiters.splice(0)) wake();
+    if (protocol === "http/protobuf") {
+      return protobufAnswer(
+        current.kind === "partial"
+          ? partialSuccessResponse(current.rejected, "rejected")
+          : new Uint8Array(0),
+      );
+    }
     const body = current.kind === "partial"
       ? { partialSuccess: { rejectedSpans: current.rejected, errorMessage: "rejected" } }
       : {};
