@@ -1,14 +1,19 @@
 /**
- * The pure batching rules of CloudWatch Logs PutLogEvents: sizes counted the way AWS counts
- * them, a bounded FIFO that cuts valid batches, and the request body of a batch.
+ * The batching rules of CloudWatch Logs PutLogEvents (sizes counted the way AWS counts them,
+ * valid batches cut in order) and a bounded queue that keeps its events as the request bodies
+ * they will be sent in.
  *
- * Cost model: the request path only appends `{timestamp, message}` (no UTF-8 scan, no copy of
- * the text); the queue counts a line's UTF-16 length, which equals its UTF-8 length for ASCII
- * (the logger's JSON lines, as a rule). The sink's own turn cuts a batch by that count, writes
- * the body with one `JSON.stringify` and one UTF-8 encode into a reused buffer (the SDK's own
- * serialiser writes JSON a character at a time in JavaScript), and learns from the encoded
- * length that the count was exact; only a batch with non-ASCII text pays a per-event UTF-8
- * count, and is trimmed by it.
+ * Cost model: the request path only appends `{timestamp, message}` to a short list (no UTF-8
+ * scan, no copy of the text). The sink's own turn, about a millisecond later, writes that list
+ * into the open batch's body: one `JSON.stringify` of the list and one `encodeInto` straight
+ * after the events already there (the SDK's own serialiser writes JSON a character at a time in
+ * JavaScript). So a line's string dies young: a queue of strings held every line for a whole
+ * batch (~1,600 requests), long enough for the garbage collector to copy and promote each one,
+ * which cost more than writing the body (bench/cloudwatch_sink.ts with the server's V8 flags).
+ * The queue counts a line's UTF-16 length, which equals its UTF-8 length for ASCII (the
+ * logger's JSON lines, as a rule); a list that does not encode to plain ASCII is written event
+ * by event with exact UTF-8 sizes instead. A batch holding events out of time order, or
+ * spanning 24 h, is read back, sorted and cut when it is sealed (rare: lines arrive in order).
  */
 
 import { utf8Length } from "../util/text.ts";
@@ -44,209 +49,370 @@ export function awsSize(event: QueuedEvent): number {
   return utf8Length(event.message) + EVENT_OVERHEAD_BYTES;
 }
 
-/**
- * A FIFO with O(1) push/shift/drop at both ends that tracks its events' counted size
- * ({@linkcode countedSize}: what the byte cap and full-batch check use).
- */
-export interface EventQueue {
-  readonly length: number;
-  /** Σ {@linkcode countedSize}: UTF-16 units + 26 per event (= AWS bytes for ASCII). */
-  readonly bytes: number;
-  push(event: QueuedEvent): void;
-  peek(): QueuedEvent | undefined;
-  shift(): QueuedEvent | undefined;
-  pop(): QueuedEvent | undefined;
-  /** Puts events back at the front, in the given order (used for a batch's cut-off tail). */
-  unshiftAll(events: readonly QueuedEvent[]): void;
-  /** Removes and returns everything. */
-  drain(): QueuedEvent[];
-}
-
-/** Creates an empty {@linkcode EventQueue}. */
-export function createEventQueue(): EventQueue {
-  let items: QueuedEvent[] = [];
-  let head = 0;
-  let bytes = 0;
-  function compact(): void {
-    // Slide the live part down once the dead prefix dominates, so memory stays bounded.
-    if (head > 1024 && head * 2 > items.length) {
-      items = items.slice(head);
-      head = 0;
-    }
-  }
-  return {
-    get length() {
-      return items.length - head;
-    },
-    get bytes() {
-      return bytes;
-    },
-    push(event) {
-      items.push(event);
-      bytes += event.message.length + EVENT_OVERHEAD_BYTES;
-    },
-    peek() {
-      return items[head];
-    },
-    shift() {
-      const event = items[head];
-      if (event === undefined) return undefined;
-      items[head] = undefined as unknown as QueuedEvent;
-      head++;
-      bytes -= event.message.length + EVENT_OVERHEAD_BYTES;
-      if (head === items.length) {
-        items = [];
-        head = 0;
-      } else compact();
-      return event;
-    },
-    pop() {
-      if (items.length === head) return undefined;
-      const event = items.pop();
-      if (event !== undefined) bytes -= event.message.length + EVENT_OVERHEAD_BYTES;
-      return event;
-    },
-    unshiftAll(events) {
-      if (events.length === 0) return;
-      if (head >= events.length) {
-        head -= events.length;
-        for (let i = 0; i < events.length; i++) items[head + i] = events[i]!;
-      } else {
-        items = [...events, ...items.slice(head)];
-        head = 0;
-      }
-      for (const event of events) bytes += event.message.length + EVENT_OVERHEAD_BYTES;
-    },
-    drain() {
-      const all = items.slice(head);
-      items = [];
-      head = 0;
-      bytes = 0;
-      return all;
-    },
-  };
-}
-
-/** True when the queue already holds a full PutLogEvents batch, so waiting buys nothing. */
-export function hasFullBatch(queue: EventQueue): boolean {
-  return queue.length >= MAX_BATCH_EVENTS || queue.bytes >= MAX_BATCH_BYTES;
-}
-
 /** Where a batch goes: the two names PutLogEvents needs beside the events. */
 export interface LogTarget {
   logGroupName: string;
   logStreamName: string;
 }
 
-/** A batch ready to send: its events and the PutLogEvents request body that carries them. */
-export interface PreparedBatch {
-  events: QueuedEvent[];
+/** A batch taken from the queue: how many events it carries and its PutLogEvents body. */
+export interface SealedBatch {
+  readonly count: number;
   /**
    * The JSON body, UTF-8: what the AWS SDK's serialiser would write for these events. A view
-   * into the writer's buffer, valid until its next `prepare` (the sink sends one batch at a
-   * time; fetch copies the body when the call starts).
+   * into the batch's buffer, valid until the batch is given back with `recycle`.
    */
-  body: Uint8Array;
+  readonly body: Uint8Array;
 }
 
 const encoder = new TextEncoder();
-
+const decoder = new TextDecoder();
+const COMMA = 0x2c;
+const QUOTE = 0x22;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
 /**
- * Cuts batches from a queue and writes their request bodies into one buffer it reuses, so a
- * steady stream does not allocate (and page in) a fresh megabyte per call.
+ * A new batch's first buffer; it doubles as events arrive, to 1.25 MiB after four doublings:
+ * a full batch of JSON lines (1 MiB as AWS counts it, plus ~15 bytes of JSON per event and the
+ * escaped quotes) fits without a fifth.
  */
-export class BatchWriter {
-  #buffer = new Uint8Array(0);
+const INITIAL_BUFFER_BYTES = 80 * 1024;
+/** Buffers kept for the next batches, and the largest kept (escapes can make a body bigger). */
+const SPARE_BUFFERS = 2;
+const MAX_SPARE_BYTES = 2 * MAX_BATCH_BYTES;
+/** The smallest event there is (a one-byte message): a batch with less room than this is full. */
+const SMALLEST_EVENT = 1 + EVENT_OVERHEAD_BYTES;
 
-  constructor(private readonly target: LogTarget) {}
+/** One batch: its events written as the PutLogEvents body, in a buffer of its own. */
+class Batch implements SealedBatch {
+  /** Offset of the first event's `{`; the body's header and `[` go right before it. */
+  start: number;
+  /** Offset just past the last event's `}`. */
+  end: number;
+  count = 0;
+  /** Σ exact AWS sizes (UTF-8 + 26): what the 1 MiB rule counts. */
+  awsBytes = 0;
+  /** Σ {@linkcode countedSize}: what the queue's cap counts. */
+  counted = 0;
+  min = Infinity;
+  max = -Infinity;
+  /** Every event so far came no earlier than the one before it. */
+  sorted = true;
+
+  constructor(public buffer: Uint8Array, private readonly header: Uint8Array) {
+    this.start = this.end = header.length + 1;
+  }
+
+  get body(): Uint8Array {
+    const from = this.start - 1 - this.header.length;
+    this.buffer.set(this.header, from);
+    this.buffer[this.start - 1] = OPEN_BRACKET;
+    this.buffer[this.end] = CLOSE_BRACKET;
+    this.buffer[this.end + 1] = CLOSE_BRACE;
+    return this.buffer.subarray(from, this.end + 2);
+  }
+
+  /** True when `size` more AWS bytes (and one more event) stay within a batch's limits. */
+  fits(size: number): boolean {
+    return this.count === 0 ||
+      (this.count < MAX_BATCH_EVENTS && this.awsBytes + size <= MAX_BATCH_BYTES);
+  }
+
+  /** No further event can be added. */
+  get full(): boolean {
+    return this.count >= MAX_BATCH_EVENTS || this.awsBytes + SMALLEST_EVENT > MAX_BATCH_BYTES;
+  }
+
+  /** Sorting or a 24 h cut is needed before it is sent. */
+  get needsReorder(): boolean {
+    return !this.sorted || this.max - this.min >= MAX_BATCH_SPAN_MS;
+  }
+
+  note(event: QueuedEvent, aws: number): void {
+    const timestamp = event.timestamp;
+    if (timestamp < this.max) this.sorted = false;
+    if (timestamp < this.min) this.min = timestamp;
+    if (timestamp > this.max) this.max = timestamp;
+    this.count++;
+    this.awsBytes += aws;
+    this.counted += event.message.length + EVENT_OVERHEAD_BYTES;
+  }
 
   /**
-   * Takes the next valid batch from the front of the queue and writes its body: at most
-   * 10,000 events and 1,048,576 AWS-counted bytes, stably sorted by timestamp, spanning less
-   * than 24 h. Events cut off go back to the front of the queue, in order, for the next batch.
+   * Writes `events` (a JSON array's text, `[...]`) after the events already here: its `[`
+   * becomes the separating comma, its `]` is overwritten by the next write or the body's end.
+   * False when the text is not plain ASCII (nothing is committed then).
    */
-  prepare(queue: EventQueue): PreparedBatch {
-    const events = takeBatch(queue);
-    const text = bodyText(this.target, events);
-    const ascii = this.#encodeAscii(text);
-    // UTF-16 length = UTF-8 length for ASCII; JSON.stringify writes a lone surrogate as an
-    // ASCII escape, which isWellFormed (free for one-byte strings) catches beforehand.
-    if (ascii !== undefined && events.every(wellFormed)) return { events, body: ascii };
-    fitExactly(queue, events);
-    return { events, body: encoder.encode(bodyText(this.target, events)) };
-  }
-
-  /** `text` in the reused buffer when it is all ASCII, else undefined. */
-  #encodeAscii(text: string): Uint8Array | undefined {
-    if (this.#buffer.length < text.length) {
-      // Some headroom, so a slowly growing batch does not reallocate every time.
-      this.#buffer = new Uint8Array(Math.ceil(text.length * 1.25));
+  write(text: string, asciiOnly: boolean): boolean {
+    const at = this.count === 0 ? this.start - 1 : this.end;
+    let result = encoder.encodeInto(text, this.buffer.subarray(at));
+    if (result.read < text.length) {
+      // At most 3 bytes per UTF-16 unit, and room for the closing `}` of the body.
+      this.grow(at + text.length * 3 + 2);
+      result = encoder.encodeInto(text, this.buffer.subarray(at));
     }
-    const { read, written } = encoder.encodeInto(text, this.#buffer);
-    return read === text.length && written === text.length
-      ? this.#buffer.subarray(0, written)
-      : undefined;
+    if (asciiOnly && result.written !== text.length) return false;
+    if (at + result.written + 1 > this.buffer.length) this.grow(at + result.written + 1);
+    if (this.count > 0) this.buffer[at] = COMMA;
+    this.end = at + result.written - 1;
+    return true;
   }
-}
 
-function wellFormed(event: QueuedEvent): boolean {
-  return event.message.isWellFormed();
+  private grow(bytes: number): void {
+    const next = new Uint8Array(Math.max(bytes, this.buffer.length * 2));
+    next.set(this.buffer); // whole: a write not yet committed may be past `end`
+    this.buffer = next;
+  }
+
+  /** Removes the first event and returns it (read back from the body). */
+  removeFirst(): QueuedEvent {
+    const next = this.count > 1 ? this.nextEventStart() : this.end + 1;
+    const event = JSON.parse(decoder.decode(this.buffer.subarray(this.start, next - 1)));
+    this.count--;
+    this.awsBytes -= awsSize(event);
+    this.counted -= countedSize(event);
+    if (this.count === 0) this.reset();
+    else this.start = next; // min stays a lower bound: at worst a needless reorder
+    return event;
+  }
+
+  /**
+   * Where the second event starts: the first `{` followed by `"` after a comma. Inside a
+   * message every `"` is escaped (`{\"`), so only an event's own opening matches.
+   */
+  private nextEventStart(): number {
+    let i = this.start + 1;
+    while (true) {
+      i = this.buffer.indexOf(OPEN_BRACE, i);
+      if (i < 0 || i >= this.end) throw new Error("CloudWatch batch body is corrupt");
+      if (this.buffer[i - 1] === COMMA && this.buffer[i + 1] === QUOTE) return i;
+      i++;
+    }
+  }
+
+  /** Every event, read back from the body, in order. */
+  events(): QueuedEvent[] {
+    if (this.count === 0) return [];
+    this.buffer[this.start - 1] = OPEN_BRACKET;
+    this.buffer[this.end] = CLOSE_BRACKET;
+    return JSON.parse(decoder.decode(this.buffer.subarray(this.start - 1, this.end + 1)));
+  }
+
+  reset(): void {
+    this.start = this.end = this.header.length + 1;
+    this.count = this.awsBytes = this.counted = 0;
+    this.min = Infinity;
+    this.max = -Infinity;
+    this.sorted = true;
+  }
 }
 
 /**
- * Trims `events` to the AWS byte limit by exact UTF-8 sizes, the tail back to the queue's
- * front (in timestamp order, as the 24 h cut does). A first event always stays: push
- * truncated every message to {@linkcode MAX_EVENT_BYTES}.
+ * A FIFO of log events with the caps' counts (events, {@linkcode countedSize} bytes), kept as
+ * PutLogEvents bodies: events pushed wait in a short list until `encode()` writes them into the
+ * open batch; batches are sealed as they fill. See the module comment.
  */
-function fitExactly(queue: EventQueue, events: QueuedEvent[]): void {
-  let bytes = 0;
-  for (let i = 0; i < events.length; i++) {
-    bytes += awsSize(events[i]!);
-    if (bytes > MAX_BATCH_BYTES && i > 0) {
-      queue.unshiftAll(events.splice(i));
-      return;
+export class EventQueue {
+  #pending: QueuedEvent[] = [];
+  #open: Batch | null = null;
+  readonly #sealed: Batch[] = [];
+  readonly #spare: Uint8Array[] = [];
+  readonly #header: Uint8Array;
+  #length = 0;
+  #bytes = 0;
+
+  constructor(target: LogTarget) {
+    // The body's fields in the SDK's order: the two names, then the events.
+    const names = JSON.stringify({
+      logGroupName: target.logGroupName,
+      logStreamName: target.logStreamName,
+    });
+    this.#header = encoder.encode(`${names.slice(0, -1)},"logEvents":`);
+  }
+
+  /** Events queued, encoded or not (a batch taken by `next` no longer counts). */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Σ {@linkcode countedSize}: UTF-16 units + 26 per event (= AWS bytes for ASCII). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Events not yet written into a batch (the sink's turn writes them). */
+  get unencoded(): number {
+    return this.#pending.length;
+  }
+
+  push(event: QueuedEvent): void {
+    this.#pending.push(event);
+    this.#length++;
+    this.#bytes += event.message.length + EVENT_OVERHEAD_BYTES;
+  }
+
+  /** True when a full PutLogEvents batch is waiting, so waiting longer buys nothing. */
+  hasFullBatch(): boolean {
+    return this.#length >= MAX_BATCH_EVENTS || this.#bytes >= MAX_BATCH_BYTES ||
+      this.#sealed.length > 0;
+  }
+
+  /** Writes every pending event into batches (the sink's own turn). */
+  encode(): void {
+    while (this.#pending.length > 0) {
+      const pending = this.#pending;
+      this.#pending = [];
+      this.#write(pending);
     }
   }
-}
 
-function bodyText(target: LogTarget, events: QueuedEvent[]): string {
-  // Fields in the SDK's order; every event object is a plain {timestamp, message} of our own.
-  return JSON.stringify({
-    logGroupName: target.logGroupName,
-    logStreamName: target.logStreamName,
-    logEvents: events,
-  });
+  #write(pending: QueuedEvent[]): void {
+    let from = 0;
+    while (from < pending.length) {
+      const batch = this.#openBatch();
+      if (!batch.fits(countedSize(pending[from]!))) {
+        if (this.#seal(pending, from)) return;
+        continue;
+      }
+      // The events that fit by the queue's count, which is AWS's for ASCII text.
+      let to = from;
+      let aws = batch.awsBytes;
+      let count = batch.count;
+      // JSON.stringify writes a lone surrogate as an ASCII escape, which AWS counts as the
+      // 3-byte U+FFFD: such a list takes the exact path (isWellFormed is free for the one-byte
+      // strings JSON lines are, and only those can encode to ASCII).
+      let wellFormed = true;
+      while (to < pending.length) {
+        const message = pending[to]!.message;
+        const size = message.length + EVENT_OVERHEAD_BYTES;
+        if (count > 0 && (count >= MAX_BATCH_EVENTS || aws + size > MAX_BATCH_BYTES)) break;
+        if (!message.isWellFormed()) wellFormed = false;
+        aws += size;
+        count++;
+        to++;
+      }
+      const list = from === 0 && to === pending.length ? pending : pending.slice(from, to);
+      if (wellFormed && batch.write(JSON.stringify(list), true)) {
+        for (let i = from; i < to; i++) {
+          const event = pending[i]!;
+          batch.note(event, event.message.length + EVENT_OVERHEAD_BYTES);
+        }
+      } else if (this.#writeExact(pending, from, to)) return;
+      from = to;
+    }
+  }
+
+  /**
+   * Event by event with exact UTF-8 sizes: the path for non-ASCII text. True when a 24 h cut
+   * moved the events from `i` on back to the pending list.
+   */
+  #writeExact(events: QueuedEvent[], from: number, to: number): boolean {
+    for (let i = from; i < to; i++) {
+      const event = events[i]!;
+      const size = awsSize(event);
+      if (!this.#openBatch().fits(size) && this.#seal(events, i)) return true;
+      const batch = this.#openBatch();
+      batch.write(JSON.stringify([event]), false);
+      batch.note(event, size);
+    }
+    return false;
+  }
+
+  /**
+   * Seals the open batch, sorted and cut at 24 h. True when the cut left events out: they go
+   * back to the front of the pending list, ahead of `events[next...]` (what `encode` had not
+   * written yet), which `encode` then writes from there.
+   */
+  #seal(events: QueuedEvent[] = [], next = 0): boolean {
+    const batch = this.#open;
+    if (batch === null || batch.count === 0) return false;
+    this.#open = null;
+    const tail = batch.needsReorder ? reorder(batch) : [];
+    this.#sealed.push(batch);
+    if (tail.length === 0) return false;
+    this.#pending = [...tail, ...events.slice(next), ...this.#pending];
+    return true;
+  }
+
+  #openBatch(): Batch {
+    return this.#open ??= new Batch(
+      this.#spare.pop() ?? new Uint8Array(INITIAL_BUFFER_BYTES),
+      this.#header,
+    );
+  }
+
+  /**
+   * Takes the next batch to send: a sealed one, else, when `all` (a flush) or when no further
+   * event fits, the open one. Every pending event is written first.
+   */
+  next(all: boolean): SealedBatch | undefined {
+    this.encode();
+    if (this.#sealed.length === 0) {
+      const open = this.#open;
+      if (open === null || open.count === 0 || !(all || open.full)) return undefined;
+      this.#seal();
+      this.encode(); // a 24 h cut's tail, if any
+    }
+    const batch = this.#sealed.shift();
+    if (batch === undefined) return undefined;
+    this.#length -= batch.count;
+    this.#bytes -= batch.counted;
+    return batch;
+  }
+
+  /** Gives a sent (or abandoned) batch's buffer back for the next batches. */
+  recycle(batch: SealedBatch): void {
+    const buffer = (batch as Batch).buffer;
+    if (this.#spare.length < SPARE_BUFFERS && buffer.length <= MAX_SPARE_BYTES) {
+      this.#spare.push(buffer);
+    }
+  }
+
+  /** Removes the oldest event (the drop policy "oldest"); false when the queue is empty. */
+  dropOldest(): boolean {
+    const batch = this.#sealed[0] ?? (this.#open?.count ? this.#open : undefined);
+    let event: QueuedEvent | undefined;
+    if (batch !== undefined) {
+      event = batch.removeFirst();
+      if (batch.count === 0 && batch === this.#sealed[0]) this.recycle(this.#sealed.shift()!);
+    } else event = this.#pending.shift();
+    if (event === undefined) return false;
+    this.#length--;
+    this.#bytes -= countedSize(event);
+    return true;
+  }
+
+  /** Forgets everything; returns how many events that was. */
+  drain(): number {
+    const all = this.#length;
+    this.#pending = [];
+    this.#open = null;
+    this.#sealed.length = 0;
+    this.#length = 0;
+    this.#bytes = 0;
+    return all;
+  }
 }
 
 /**
- * Takes the next batch by the queue's count ({@linkcode countedSize}): at most 10,000 events
- * and 1,048,576 counted bytes, stably sorted by timestamp, spanning less than 24 h. Events cut
- * off by the span rule go back to the front of the queue, in order, for the next batch.
+ * Sorts a batch's events stably by timestamp and keeps those within 24 h of the first, written
+ * again with exact sizes; returns the rest, in order, for the next batch.
  */
-export function takeBatch(queue: EventQueue): QueuedEvent[] {
-  const batch: QueuedEvent[] = [];
-  let bytes = 0;
-  let sorted = true;
-  let last = -Infinity;
-  while (batch.length < MAX_BATCH_EVENTS) {
-    const next = queue.peek();
-    if (next === undefined) break;
-    const size = countedSize(next);
-    if (bytes + size > MAX_BATCH_BYTES) break;
-    queue.shift();
-    batch.push(next);
-    bytes += size;
-    if (next.timestamp < last) sorted = false;
-    last = next.timestamp;
+function reorder(batch: Batch): QueuedEvent[] {
+  const events = batch.events();
+  // Array.prototype.sort is stable: events with one timestamp keep their order.
+  events.sort(byTimestamp);
+  const first = events[0]!.timestamp;
+  const cut = events.findIndex((event) => event.timestamp - first >= MAX_BATCH_SPAN_MS);
+  const tail = cut > 0 ? events.splice(cut) : [];
+  batch.reset();
+  for (const event of events) {
+    batch.write(JSON.stringify([event]), false);
+    batch.note(event, awsSize(event));
   }
-  // Lines arrive in time order as a rule; Array.prototype.sort is stable for the rest.
-  if (!sorted) batch.sort(byTimestamp);
-  const first = batch[0];
-  if (first === undefined) return batch;
-  if (batch[batch.length - 1]!.timestamp - first.timestamp < MAX_BATCH_SPAN_MS) return batch;
-  const cut = batch.findIndex((event) => event.timestamp - first.timestamp >= MAX_BATCH_SPAN_MS);
-  if (cut > 0) queue.unshiftAll(batch.splice(cut));
-  return batch;
+  return tail;
 }
 
 function byTimestamp(a: QueuedEvent, b: QueuedEvent): number {

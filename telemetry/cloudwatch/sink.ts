@@ -12,15 +12,13 @@ import {
   type PutLogEventsCommandOutput,
 } from "@aws-sdk/client-cloudwatch-logs";
 import {
-  BatchWriter,
   countedSize,
   countRejected,
-  createEventQueue,
-  type EventQueue,
-  hasFullBatch,
+  EventQueue,
   type LogTarget,
   MAX_EVENT_BYTES,
   type QueuedEvent,
+  type SealedBatch,
 } from "./batch.ts";
 import {
   type CloudWatchClientOptions,
@@ -105,9 +103,9 @@ type Outcome =
 
 /** One PutLogEvents batch; settled once, whatever answers or deadlines come after. */
 interface Batch {
-  events: QueuedEvent[];
-  /** The PutLogEvents body, written once and sent as is by every attempt. */
-  body: Uint8Array;
+  /** Its events' count and body, written once and sent as is by every attempt. */
+  sealed: SealedBatch;
+  count: number;
   settled: boolean;
 }
 
@@ -151,8 +149,7 @@ class CloudWatchLogSink implements CloudWatchSink {
   readonly #ownsClient: boolean;
   readonly #target: LogTarget;
   readonly #stats = emptyStats();
-  readonly #queue: EventQueue = createEventQueue();
-  readonly #writer: BatchWriter;
+  readonly #queue: EventQueue;
   /** Aborted at the shutdown deadline: wakes every backoff sleep and cancels every call. */
   readonly #abandon = new AbortController();
   #retryTokens: number;
@@ -166,6 +163,16 @@ class CloudWatchLogSink implements CloudWatchSink {
   #flushCount = 0;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #timerImmediate = false;
+  /** The turn that writes pushed lines into the batch body, ~1 ms after the first of them. */
+  #encodeTimer: ReturnType<typeof setTimeout> | null = null;
+  readonly #encodeTurn = () => {
+    this.#encodeTimer = null;
+    try {
+      this.#queue.encode();
+    } catch (error) {
+      this.#report("encode", `encoding lines failed: ${errorText(error)}`);
+    }
+  };
   #pumping: Promise<void> | null = null;
   /** The last pump gave up on a batch: the service is unwell. */
   #stalled = false;
@@ -184,7 +191,7 @@ class CloudWatchLogSink implements CloudWatchSink {
     this.#ownsClient = options.client === undefined;
     this.#client = options.client ?? createCloudWatchLogsClient(options);
     this.#target = { logGroupName: options.logGroup, logStreamName: options.logStream };
-    this.#writer = new BatchWriter(this.#target);
+    this.#queue = new EventQueue(this.#target);
     this.#retryTokens = this.#settings.budget;
     this.#resourcesReady = !this.#settings.createResources;
   }
@@ -207,10 +214,12 @@ class CloudWatchLogSink implements CloudWatchSink {
         return;
       }
       if (!this.#makeRoom(event)) return this.#dropOne();
-      this.#queue.push(event);
+      const queue = this.#queue;
+      queue.push(event);
+      this.#encodeTimer ??= setTimeout(this.#encodeTurn, ENCODE_DELAY_MS);
       // Most pushes find the interval timer already set and no full batch: nothing to do.
-      if (this.#timer === null || hasFullBatch(this.#queue)) {
-        this.#scheduleFlush(hasFullBatch(this.#queue));
+      if (this.#timer === null || queue.hasFullBatch()) {
+        this.#scheduleFlush(queue.hasFullBatch());
       }
     } catch (error) {
       this.#report("push", `push failed: ${errorText(error)}`);
@@ -220,7 +229,7 @@ class CloudWatchLogSink implements CloudWatchSink {
   pending(): number {
     const inflight = this.#inflight;
     return this.#queue.length +
-      (inflight !== null && !inflight.settled ? inflight.events.length : 0);
+      (inflight !== null && !inflight.settled ? inflight.count : 0);
   }
 
   async forceFlush(deadlineMs: number): Promise<void> {
@@ -270,7 +279,7 @@ class CloudWatchLogSink implements CloudWatchSink {
     while (
       queue.length > 0 && (queue.length >= maxQueueEvents || queue.bytes + size > maxQueueBytes)
     ) {
-      queue.shift();
+      queue.dropOldest();
       this.#dropOne();
     }
     return size <= maxQueueBytes;
@@ -306,21 +315,22 @@ class CloudWatchLogSink implements CloudWatchSink {
       this.#pumping = null;
       // After a stall wait a whole interval even if a full batch is ready, so an outage
       // costs one attempt per interval instead of a busy loop.
-      if (this.#queue.length > 0) this.#scheduleFlush(!this.#stalled && hasFullBatch(this.#queue));
+      if (this.#queue.length > 0) this.#scheduleFlush(!this.#stalled && this.#queue.hasFullBatch());
     });
   }
 
   async #pump(): Promise<void> {
     this.#stalled = false;
     const queue = this.#queue;
-    while (!this.#abandoned && (this.#flushCount > 0 ? queue.length > 0 : hasFullBatch(queue))) {
-      const { events, body } = this.#writer.prepare(queue);
-      if (events.length === 0) break;
-      const batch: Batch = { events, body, settled: false };
-      this.#flushCount = Math.max(0, this.#flushCount - batch.events.length);
+    while (!this.#abandoned && (this.#flushCount > 0 ? queue.length > 0 : queue.hasFullBatch())) {
+      const sealed = queue.next(this.#flushCount > 0);
+      if (sealed === undefined) break;
+      const batch: Batch = { sealed, count: sealed.count, settled: false };
+      this.#flushCount = Math.max(0, this.#flushCount - batch.count);
       this.#inflight = batch;
       const delivered = await this.#sendBatch(batch);
       this.#inflight = null;
+      queue.recycle(sealed); // the call is over: fetch no longer reads the body
       if (!delivered) {
         this.#stalled = true;
         break;
@@ -333,7 +343,7 @@ class CloudWatchLogSink implements CloudWatchSink {
     if (batch.settled) return;
     batch.settled = true;
     this.#stats.rejected += rejected;
-    this.#stats[field] += batch.events.length - rejected;
+    this.#stats[field] += batch.count - rejected;
   }
 
   /** Sends one batch until it is settled; true when the service is fit for the next one. */
@@ -359,7 +369,7 @@ class CloudWatchLogSink implements CloudWatchSink {
 
   /** Settles `batch` by a final outcome; true when the service is fit for the next batch. */
   #finish(batch: Batch, outcome: Exclude<Outcome, { kind: "retry" }>): boolean {
-    const size = batch.events.length;
+    const size = batch.count;
     switch (outcome.kind) {
       case "ok":
         this.#retryTokens = Math.min(this.#settings.budget, this.#retryTokens + 1);
@@ -389,7 +399,7 @@ class CloudWatchLogSink implements CloudWatchSink {
     const { maxAttempts, maxMs, baseMs } = this.#settings;
     if (attempt >= maxAttempts || this.#retryTokens < 1) {
       const why = attempt >= maxAttempts ? `${attempt} attempts` : "retry budget spent";
-      this.#report("exhausted", `dropped ${batch.events.length} events after ${why}: ${reason}`);
+      this.#report("exhausted", `dropped ${batch.count} events after ${why}: ${reason}`);
       this.#settle(batch, "dropped");
       return false;
     }
@@ -410,9 +420,9 @@ class CloudWatchLogSink implements CloudWatchSink {
         await this.#ensureResources();
         this.#resourcesReady = true;
       }
-      const command = putLogEventsWithBody(this.#target, batch.body);
+      const command = putLogEventsWithBody(this.#target, batch.sealed.body);
       const output = await this.#call<PutLogEventsCommandOutput>(command);
-      const rejected = countRejected(output.rejectedLogEventsInfo, batch.events.length);
+      const rejected = countRejected(output.rejectedLogEventsInfo, batch.count);
       return { kind: "ok", rejected };
     } catch (error) {
       return classify(error, this.#abandoned);
@@ -451,6 +461,8 @@ class CloudWatchLogSink implements CloudWatchSink {
     this.#stopped = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
+    if (this.#encodeTimer !== null) clearTimeout(this.#encodeTimer);
+    this.#encodeTimer = null;
     await this.forceFlush(deadlineMs);
     const lost = this.pending();
     this.#abandon.abort(new ShutdownError());
@@ -460,11 +472,18 @@ class CloudWatchLogSink implements CloudWatchSink {
       await beforeDeadline(running, Math.max(deadlineMs, this.#now() + SETTLE_GRACE_MS), this.#now);
     }
     if (this.#inflight !== null) this.#settle(this.#inflight, "dropped");
-    this.#stats.dropped += this.#queue.drain().length;
+    this.#stats.dropped += this.#queue.drain();
     if (lost > 0) this.#report("shutdown", `shutdown deadline passed, ${lost} lines abandoned`);
     if (this.#ownsClient) this.#client.destroy();
   }
 }
+
+/**
+ * How long pushed lines wait before they are written into the batch body: long enough that one
+ * turn writes many (a request's lines, its neighbours'), short enough that their strings are
+ * still young when they are dropped.
+ */
+const ENCODE_DELAY_MS = 1;
 
 /** How long shutdown lets cancelled calls settle, so an answer already in counts as sent. */
 const SETTLE_GRACE_MS = 50;

@@ -2,11 +2,10 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { defaultStreamName } from "../../../telemetry/cloudwatch/mod.ts";
 import {
   countRejected,
-  createEventQueue,
+  EventQueue,
   MAX_BATCH_BYTES,
   MAX_BATCH_SPAN_MS,
   type QueuedEvent,
-  takeBatch,
   truncateUtf8,
   TRUNCATION_MARKER,
   utf8Length,
@@ -14,6 +13,20 @@ import {
 
 function event(timestamp: number, message = "m"): QueuedEvent {
   return { timestamp, message };
+}
+
+function createEventQueue(): EventQueue {
+  return new EventQueue({ logGroupName: "cruddur", logStreamName: "test" });
+}
+
+/** The next batch a flush sends, read back from its body. */
+function takeBatch(queue: EventQueue): QueuedEvent[] {
+  const batch = queue.next(true);
+  if (batch === undefined) return [];
+  const events = JSON.parse(new TextDecoder().decode(batch.body)).logEvents as QueuedEvent[];
+  assertEquals(events.length, batch.count);
+  queue.recycle(batch);
+  return events;
 }
 
 Deno.test("utf8Length() counts like TextEncoder, including surrogate pairs and lone surrogates", () => {
@@ -35,7 +48,7 @@ Deno.test("truncateUtf8() never splits a surrogate pair and stays within the byt
   assertEquals(truncateUtf8("short", 100), { message: "short", bytes: 5, truncated: false });
 });
 
-Deno.test("takeBatch() sorts stably and cuts at 24 h, returning the rest to the queue front", () => {
+Deno.test("EventQueue.next() sorts stably and cuts at 24 h, returning the rest to the queue front", () => {
   const queue = createEventQueue();
   const t = 1_700_000_000_000;
   for (
@@ -55,7 +68,7 @@ Deno.test("takeBatch() sorts stably and cuts at 24 h, returning the rest to the 
   assertEquals([queue.length, queue.bytes], [0, 0]);
 });
 
-Deno.test("takeBatch() fills a batch to exactly 1,048,576 bytes and not a byte more", () => {
+Deno.test("EventQueue.next() fills a batch to exactly 1,048,576 bytes and not a byte more", () => {
   const queue = createEventQueue();
   const half = "x".repeat(MAX_BATCH_BYTES / 2 - 26);
   queue.push(event(1, half));
@@ -65,16 +78,43 @@ Deno.test("takeBatch() fills a batch to exactly 1,048,576 bytes and not a byte m
   assertEquals(takeBatch(queue).length, 1);
 });
 
-Deno.test("createEventQueue() keeps FIFO order and its byte count through unshiftAll and pop", () => {
+Deno.test("EventQueue keeps FIFO order and its byte count through dropOldest, encoded or not", () => {
   const queue = createEventQueue();
   for (let i = 0; i < 3000; i++) queue.push(event(i));
-  const taken = Array.from({ length: 2500 }, () => queue.shift()!);
-  queue.unshiftAll(taken.slice(-10));
+  queue.encode(); // the first 3000 are written into a batch's body
+  for (let i = 3000; i < 3010; i++) queue.push(event(i)); // these wait, not yet written
+  for (let i = 0; i < 2500; i++) assert(queue.dropOldest());
   assertEquals(queue.length, 510);
-  assertEquals(queue.peek()?.timestamp, 2490);
-  assertEquals(queue.pop()?.timestamp, 2999);
-  assertEquals(queue.bytes, 509 * 27);
-  assertEquals(queue.drain().length, 509);
+  assertEquals(queue.bytes, 510 * 27);
+  const rest = takeBatch(queue);
+  assertEquals(rest.map((e) => e.timestamp), [...Array(510).keys()].map((i) => i + 2500));
+  assertEquals([queue.length, queue.bytes], [0, 0]);
+  assert(!queue.dropOldest());
+});
+
+Deno.test("EventQueue seals a full batch as events arrive and drops oldest from sealed batches", () => {
+  const queue = createEventQueue();
+  for (let i = 0; i < 10_005; i++) queue.push(event(i));
+  assert(queue.hasFullBatch());
+  queue.encode();
+  assert(queue.dropOldest());
+  assertEquals(queue.length, 10_004);
+  const full = takeBatch(queue);
+  assertEquals([full.length, full[0]?.timestamp, full.at(-1)?.timestamp], [9_999, 1, 9_999]);
+  assert(!queue.hasFullBatch());
+  assertEquals(queue.next(false), undefined, "a batch that is not full waits for a flush");
+  assertEquals(takeBatch(queue).map((e) => e.timestamp), [10_000, 10_001, 10_002, 10_003, 10_004]);
+});
+
+Deno.test("EventQueue keeps the order of messages that look like event boundaries", () => {
+  const queue = createEventQueue();
+  const tricky = ['{"timestamp":1,"message":"x"}', '},{"timestamp":2', '\\",{"', "{", "a"];
+  for (let i = 0; i < tricky.length; i++) queue.push(event(i, tricky[i]));
+  queue.encode();
+  assert(queue.dropOldest());
+  assert(queue.dropOldest());
+  assertEquals(queue.bytes, tricky.slice(2).reduce((n, m) => n + m.length + 26, 0));
+  assertEquals(takeBatch(queue).map((e) => e.message), tricky.slice(2));
 });
 
 Deno.test("countRejected() counts the union of too-old, expired and too-new indexes", () => {

@@ -1,8 +1,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { PutLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
 import {
-  BatchWriter,
-  createEventQueue,
+  EventQueue,
   MAX_BATCH_BYTES,
   type QueuedEvent,
   utf8Length,
@@ -35,15 +34,28 @@ async function sdkBody(events: QueuedEvent[]): Promise<Uint8Array> {
   return body;
 }
 
-function prepare(events: QueuedEvent[]) {
-  const queue = createEventQueue();
-  for (const event of events) queue.push(event);
-  return { queue, batch: new BatchWriter(TARGET).prepare(queue) };
-}
-
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
-Deno.test("BatchWriter writes the bytes the AWS SDK's serialiser writes for logger lines", async () => {
+/** The next batch of `queue` as a flush takes it: its events read back, and its body. */
+function take(queue: EventQueue) {
+  const sealed = queue.next(true);
+  assert(sealed !== undefined);
+  const events = JSON.parse(decode(sealed.body)).logEvents as QueuedEvent[];
+  assertEquals(events.length, sealed.count);
+  return { events, body: sealed.body };
+}
+
+/** Pushes `events`, writing them in turns of `turn` events (as the sink's turns do). */
+function prepare(events: QueuedEvent[], turn = events.length) {
+  const queue = new EventQueue(TARGET);
+  events.forEach((event, i) => {
+    queue.push(event);
+    if ((i + 1) % turn === 0) queue.encode();
+  });
+  return { queue, batch: take(queue) };
+}
+
+Deno.test("EventQueue writes the bytes the AWS SDK's serialiser writes for logger lines", async () => {
   const events = [
     { timestamp: 1_800_000_000_000, message: JSON.stringify({ level: "info", message: "a" }) },
     {
@@ -52,22 +64,28 @@ Deno.test("BatchWriter writes the bytes the AWS SDK's serialiser writes for logg
     },
     { timestamp: 1_800_000_000_002, message: "plain text, no JSON" },
   ];
-  const { batch } = prepare(events);
-  assertEquals(batch.events, events);
-  assertEquals(decode(batch.body), decode(await sdkBody(events)));
+  for (const turn of [1, 2, 3]) {
+    const { batch } = prepare(events, turn);
+    assertEquals(batch.events, events);
+    assertEquals(decode(batch.body), decode(await sdkBody(events)), `turns of ${turn}`);
+  }
 });
 
-Deno.test("BatchWriter carries non-ASCII and control characters as the SDK does", async () => {
+Deno.test("EventQueue carries non-ASCII and control characters as the SDK does", async () => {
   const events = [
     { timestamp: 1, message: "é € 😀 \u2028 \u0001 \u007f" },
     { timestamp: 2, message: "ascii" },
+    { timestamp: 3, message: "lone \uD800 and a literal \\ud800" },
+    { timestamp: 4, message: "ascii again" },
   ];
-  const { batch } = prepare(events);
-  assertEquals(JSON.parse(decode(batch.body)), JSON.parse(decode(await sdkBody(events))));
-  assertEquals(JSON.parse(decode(batch.body)).logEvents, events);
+  for (const turn of [1, 2, 4]) {
+    const { batch } = prepare(events, turn);
+    assertEquals(JSON.parse(decode(batch.body)), JSON.parse(decode(await sdkBody(events))));
+    assertEquals(batch.events, events);
+  }
 });
 
-Deno.test("BatchWriter cuts a non-ASCII batch by its UTF-8 size, the rest back to the queue", () => {
+Deno.test("EventQueue cuts a non-ASCII batch by its UTF-8 size, the rest for the next batch", () => {
   // 300,000 UTF-16 units each, 600,000 UTF-8 bytes: the queue's count says both fit, AWS's not.
   const wide = "é".repeat(300_000);
   const events = [{ timestamp: 1, message: wide }, { timestamp: 2, message: wide }];
@@ -76,13 +94,12 @@ Deno.test("BatchWriter cuts a non-ASCII batch by its UTF-8 size, the rest back t
   assert(utf8Length(wide) + 26 <= MAX_BATCH_BYTES);
   assertEquals(JSON.parse(decode(batch.body)).logEvents, [events[0]]);
   assertEquals(queue.length, 1);
-  assertEquals(queue.peek(), events[1]);
-  const next = new BatchWriter(TARGET).prepare(queue);
+  const next = take(queue);
   assertEquals(next.events, [events[1]]);
   assertEquals(queue.length, 0);
 });
 
-Deno.test("BatchWriter counts a lone surrogate as the 3-byte U+FFFD it becomes", () => {
+Deno.test("EventQueue counts a lone surrogate as the 3-byte U+FFFD it becomes", () => {
   // All ASCII once JSON.stringify has escaped it, but 3 UTF-8 bytes to AWS: the exact path.
   const lone = "\uD800".repeat(175_000); // 525,000 bytes as AWS counts it, 175,000 as UTF-16
   const events = [{ timestamp: 1, message: lone }, { timestamp: 2, message: lone }];
@@ -91,13 +108,23 @@ Deno.test("BatchWriter counts a lone surrogate as the 3-byte U+FFFD it becomes",
   assertEquals(queue.length, 1);
 });
 
-Deno.test("BatchWriter reuses its buffer: a body stays valid until the next prepare", () => {
-  const queue = createEventQueue();
-  const writer = new BatchWriter(TARGET);
+Deno.test("EventQueue reuses a recycled buffer: a body stays valid until it is recycled", () => {
+  const queue = new EventQueue(TARGET);
   queue.push({ timestamp: 1, message: "first" });
-  const first = decode(writer.prepare(queue).body);
+  const first = queue.next(true)!;
   queue.push({ timestamp: 2, message: "second, longer than the first" });
-  const second = decode(writer.prepare(queue).body);
-  assertEquals(JSON.parse(first).logEvents[0].message, "first");
-  assertEquals(JSON.parse(second).logEvents[0].message, "second, longer than the first");
+  queue.encode(); // written into a new batch: the first body is untouched
+  assertEquals(JSON.parse(decode(first.body)).logEvents[0].message, "first");
+  const firstBuffer = first.body.buffer;
+  queue.recycle(first);
+  const second = queue.next(true)!;
+  assertEquals(
+    JSON.parse(decode(second.body)).logEvents[0].message,
+    "second, longer than the first",
+  );
+  queue.recycle(second);
+  queue.push({ timestamp: 3, message: "third" });
+  const third = queue.next(true)!;
+  assert(third.body.buffer === firstBuffer || third.body.buffer === second.body.buffer);
+  assertEquals(JSON.parse(decode(third.body)).logEvents, [{ timestamp: 3, message: "third" }]);
 });
