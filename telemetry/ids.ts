@@ -6,14 +6,76 @@
  * root span's id with that `Root`, so every sink shows the one trace X-Ray shows.
  */
 import type { IdGenerator } from "@opentelemetry/sdk-trace-base";
-import { randomHex } from "./xray/trace_header.ts";
+
+/** The character codes of the lowercase hex digits. */
+const DIGITS = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
+/** Random bytes drawn 4 KiB at a time: one getRandomValues call serves ~500 span ids. */
+const pool = new Uint8Array(4096);
+let poolAt = pool.length;
+/**
+ * An id's character codes, written in place and turned into the id by one
+ * `String.fromCharCode` call: one string per id, where appending two digits at a time made
+ * eight to twelve intermediate strings (and a rope to flatten) for each.
+ */
+const SPAN_CODES: number[] = new Array(16).fill(0);
+const TRACE_CODES: number[] = new Array(32).fill(0);
+/** X-Ray-style trace ids have their own: the first 8 digits stay the current second's. */
+const XRAY_CODES: number[] = new Array(32).fill(0);
+
+/**
+ * Fills `codes[from..]` with random hex digits from the pool. If the whole id would be zeros
+ * (invalid in W3C and X-Ray), its last digit becomes 1; `any` says whether an earlier part of
+ * the id was non-zero already.
+ */
+function fillRandom(codes: number[], from: number, any: boolean): void {
+  const bytes = (codes.length - from) >> 1;
+  if (poolAt + bytes > pool.length) {
+    crypto.getRandomValues(pool);
+    poolAt = 0;
+  }
+  let seen = any ? 1 : 0;
+  for (let i = from; i < codes.length; i += 2) {
+    const b = pool[poolAt++]!;
+    seen |= b;
+    codes[i] = DIGITS[b >> 4]!;
+    codes[i + 1] = DIGITS[b & 15]!;
+  }
+  if (seen === 0) codes[codes.length - 1] = DIGITS[1]!;
+}
+
+function idFrom(codes: number[]): string {
+  return String.fromCharCode.apply(null, codes);
+}
+
+/** 64 random bits as 16 hex digits, never all zeros. */
+export function randomSpanId(): string {
+  fillRandom(SPAN_CODES, 0, false);
+  return idFrom(SPAN_CODES);
+}
+
+/** 128 random bits as 32 hex digits, never all zeros. */
+export function randomTraceId(): string {
+  fillRandom(TRACE_CODES, 0, false);
+  return idFrom(TRACE_CODES);
+}
+
+/** The epoch second the first 8 digits of XRAY_CODES hold. */
+let epochSeconds = -1;
 
 /**
  * An X-Ray-style trace id as AWSXRayIdGenerator makes it (8 hex digits of epoch seconds, then
- * 96 random bits), from the pooled random bytes of randomHex instead of a Buffer per id.
+ * 96 random bits), from pooled random bytes instead of a Buffer per id. The seconds' digits
+ * are written once a second, not once per trace.
  */
-function xrayTraceId(): string {
-  return Math.floor(Date.now() / 1000).toString(16).padStart(8, "0") + randomHex(12);
+export function xrayTraceId(): string {
+  const seconds = Math.floor(Date.now() / 1000);
+  if (seconds !== epochSeconds) {
+    epochSeconds = seconds;
+    const hex = seconds.toString(16).padStart(8, "0").slice(-8);
+    for (let i = 0; i < 8; i++) XRAY_CODES[i] = hex.charCodeAt(i);
+  }
+  fillRandom(XRAY_CODES, 8, seconds !== 0);
+  return idFrom(XRAY_CODES);
 }
 
 /** How root trace ids are made. */
@@ -40,10 +102,10 @@ export function createTraceIds(style: TraceIdStyle): TraceIds {
         seed = undefined;
         return id;
       }
-      return style === "xray" ? xrayTraceId() : randomHex(16);
+      return style === "xray" ? xrayTraceId() : randomTraceId();
     },
     generateSpanId(): string {
-      return randomHex(8);
+      return randomSpanId();
     },
     seeded<T>(traceId: string, start: () => T): T {
       seed = traceId;

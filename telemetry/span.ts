@@ -48,20 +48,14 @@ export interface SpanPipeline {
   readonly processors: readonly SpanProcessor[];
 }
 
-/** What a tracer decided for a new span. */
-export interface SpanStart {
-  name: string;
-  kind: SpanKind;
-  spanContext: SpanContext;
-  parentSpanContext: SpanContext | undefined;
-  attributes: Attributes | undefined;
-  links: readonly Link[] | undefined;
-  /** A caller's start time; absent means now. */
-  startTime: TimeInput | undefined;
-  context: Context;
-}
-
-const NO_TIME: HrTime = [0, 0];
+// What a span holds until it is given something else: shared and frozen (a reader that tried
+// to write to one would throw instead of changing every span), so a span that never gets an
+// event, a link or a status allocates none of them. Written ones are replaced, never mutated.
+const NO_TIME: HrTime = Object.freeze([0, 0]) as unknown as HrTime;
+const NOT_ENDED: HrTime = Object.freeze([-1, -1]) as unknown as HrTime;
+const UNSET_STATUS: SpanStatus = Object.freeze({ code: SpanStatusCode.UNSET });
+const NO_LINKS: Link[] = Object.freeze([]) as unknown as Link[];
+const NO_EVENTS: TimedEvent[] = Object.freeze([]) as unknown as TimedEvent[];
 
 /** A recorded span; see the module comment. */
 export class RecordedSpan implements ApiSpan, ReadableSpan {
@@ -70,11 +64,13 @@ export class RecordedSpan implements ApiSpan, ReadableSpan {
   readonly parentSpanContext: SpanContext | undefined;
   readonly startTime: HrTime;
   endTime: HrTime = NO_TIME;
-  duration: HrTime = [-1, -1];
-  status: SpanStatus = { code: SpanStatusCode.UNSET };
-  readonly attributes: Attributes = {};
-  readonly links: Link[] = [];
-  readonly events: TimedEvent[] = [];
+  duration: HrTime = NOT_ENDED;
+  status: SpanStatus = UNSET_STATUS;
+  readonly attributes: Attributes;
+  /** Replaced by the span's own array at its first link (see NO_LINKS). */
+  links: Link[] = NO_LINKS;
+  /** Replaced by the span's own array at its first event. */
+  events: TimedEvent[] = NO_EVENTS;
   ended = false;
   droppedAttributesCount = 0;
   droppedEventsCount = 0;
@@ -85,21 +81,45 @@ export class RecordedSpan implements ApiSpan, ReadableSpan {
   readonly #pipeline: SpanPipeline;
   #attributeCount = 0;
 
-  constructor(pipeline: SpanPipeline, start: SpanStart) {
+  /**
+   * What the tracer decided, as arguments rather than one options object: that object would be
+   * built and dropped for every span. `startTime` absent means now; `context` is the parent
+   * context the processors' onStart receives.
+   */
+  constructor(
+    pipeline: SpanPipeline,
+    name: string,
+    kind: SpanKind,
+    spanContext: SpanContext,
+    parentSpanContext: SpanContext | undefined,
+    attributes: Attributes | undefined,
+    links: readonly Link[] | undefined,
+    startTime: TimeInput | undefined,
+    context: Context,
+  ) {
     this.#pipeline = pipeline;
-    this.#spanContext = start.spanContext;
-    this.name = start.name;
-    this.kind = start.kind;
-    this.parentSpanContext = start.parentSpanContext;
+    this.#spanContext = spanContext;
+    this.name = name;
+    this.kind = kind;
+    this.parentSpanContext = parentSpanContext;
     this.resource = pipeline.resource;
     this.instrumentationScope = pipeline.scope;
-    this.startTime = start.startTime === undefined
+    this.startTime = startTime === undefined
       ? hrFromPerformance(performance.now())
-      : hrFromInput(start.startTime);
-    if (start.links) { for (const link of start.links) this.addLink(link); }
-    if (start.attributes) this.setAttributes(start.attributes);
+      : hrFromInput(startTime);
+    if (links) { for (const link of links) this.addLink(link); }
+    const kept = attributes === undefined ? -1 : this.#plainCount(attributes);
+    if (kept >= 0) {
+      // Every value is kept as it is: one copy of the whole object (a spread clones its
+      // shape at once) instead of a store per key growing a new object one key at a time.
+      this.attributes = { ...attributes };
+      this.#attributeCount = kept;
+    } else {
+      this.attributes = {};
+      if (attributes) this.setAttributes(attributes);
+    }
     const processors = pipeline.processors;
-    for (let i = 0; i < processors.length; i++) processors[i]!.onStart(this, start.context);
+    for (let i = 0; i < processors.length; i++) processors[i]!.onStart(this, context);
   }
 
   spanContext(): SpanContext {
@@ -147,6 +167,7 @@ export class RecordedSpan implements ApiSpan, ReadableSpan {
       this.droppedEventsCount++;
       return this;
     }
+    if (this.events === NO_EVENTS) this.events = [];
     if (this.events.length >= limits.eventCountLimit) {
       if (this.droppedEventsCount === 0) diag.debug("Dropping extra events.");
       this.events.shift();
@@ -178,6 +199,7 @@ export class RecordedSpan implements ApiSpan, ReadableSpan {
       this.droppedLinksCount++;
       return this;
     }
+    if (this.links === NO_LINKS) this.links = [];
     if (this.links.length >= limits.linkCountLimit) {
       if (this.droppedLinksCount === 0) diag.debug("Dropping extra links.");
       this.links.shift();
@@ -270,6 +292,29 @@ export class RecordedSpan implements ApiSpan, ReadableSpan {
       );
     }
     return this.ended;
+  }
+
+  /**
+   * How many attributes `given` holds when setAttributes would keep every one of them as it is
+   * (own keys, none empty, each a string within the length limit, a number or a boolean; no
+   * more than the count limit); -1 when one needs setAttribute's checks.
+   */
+  #plainCount(given: Attributes): number {
+    const limits = this.#pipeline.limits;
+    const lengthLimit = limits.attributeValueLengthLimit;
+    let count = 0;
+    for (const key in given) {
+      if (!Object.hasOwn(given, key) || key.length === 0) return -1;
+      const value = given[key];
+      const type = typeof value;
+      if (type === "string") {
+        if (lengthLimit > 0 && (value as string).length > lengthLimit) return -1;
+      } else if (type !== "number" && type !== "boolean") {
+        return -1;
+      }
+      count++;
+    }
+    return count <= limits.attributeCountLimit ? count : -1;
   }
 
   /** The value within the length limit; a cut string owns its characters (see detached()). */

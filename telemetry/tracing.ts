@@ -191,23 +191,25 @@ class RecordingTracer implements Tracer {
       links ?? NO_LINKS,
     );
     const traceState = sampling.traceState ?? validParent?.traceState;
-    const spanContext: SpanContext = {
-      traceId,
-      spanId,
-      traceFlags: sampling.decision === RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE,
-      ...(traceState ? { traceState } : {}),
-    };
+    const traceFlags = sampling.decision === RECORD_AND_SAMPLED
+      ? TraceFlags.SAMPLED
+      : TraceFlags.NONE;
+    // Two literals rather than a spread: a spread builds an empty object to copy from.
+    const spanContext: SpanContext = traceState
+      ? { traceId, spanId, traceFlags, traceState }
+      : { traceId, spanId, traceFlags };
     if (sampling.decision === NOT_RECORD) return trace.wrapSpanContext(spanContext);
-    return new RecordedSpan(this.#pipeline, {
+    return new RecordedSpan(
+      this.#pipeline,
       name,
       kind,
       spanContext,
-      parentSpanContext: validParent,
-      attributes: sampling.attributes ? { ...attributes, ...sampling.attributes } : attributes,
+      validParent,
+      sampling.attributes ? { ...attributes, ...sampling.attributes } : attributes,
       links,
-      startTime: options?.startTime,
-      context: ctx,
-    });
+      options?.startTime,
+      ctx,
+    );
   }
 
   startActiveSpan<F extends (span: Span) => unknown>(
