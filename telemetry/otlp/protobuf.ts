@@ -276,6 +276,38 @@ export class ProtoWriter {
   }
 }
 
+/**
+ * The last id written and its bytes, so an id that repeats (a request's spans and records
+ * share the trace id) is copied instead of decoded from hex again. Nothing is allocated.
+ */
+export class LastId {
+  #hex = "";
+  readonly #bytes: Uint8Array;
+  constructor(readonly length: number) {
+    this.#bytes = new Uint8Array(length + 1);
+  }
+
+  /** {@linkcode ProtoWriter.hexId} for this id's length, remembered. */
+  write(w: ProtoWriter, hex: string): boolean {
+    const length = this.length;
+    if (hex === this.#hex) {
+      w.ensure(length + 1);
+      const out = w.bytes;
+      const bytes = this.#bytes;
+      let pos = w.pos;
+      for (let i = 0; i <= length; i++) out[pos++] = bytes[i]!;
+      w.pos = pos;
+      return true;
+    }
+    const start = w.pos;
+    if (!w.hexId(hex, length)) return false;
+    const out = w.bytes;
+    for (let i = 0; i <= length; i++) this.#bytes[i] = out[start + i]!;
+    this.#hex = hex;
+    return true;
+  }
+}
+
 /** `[field tag][varint length][bytes]` of a message already encoded: a cached frame. */
 export function embedded(field: number, message: Uint8Array): Uint8Array {
   const writer = new ProtoWriter(message.length + 8);

@@ -24,6 +24,7 @@ import {
   I32,
   I64,
   KEPT_WRITER_BYTES,
+  LastId,
   LEN,
   ProtoWriter,
   stringField,
@@ -68,7 +69,9 @@ interface KeyBytes {
   /** KeyValue.key with its tag and length, then KeyValue.value's tag. */
   key: Uint8Array;
   value: AttributeValue | undefined;
-  /** The whole span attribute field for `value`, once it was seen twice in a row. */
+  /** Spans in a row that had `value` (after the first). */
+  repeats: number;
+  /** The whole span attribute field for `value`, once it was seen three times in a row. */
   field: Uint8Array | undefined;
 }
 
@@ -109,6 +112,8 @@ export class TraceRequestProtobufEncoder implements SpanBatchEncoder {
   #lastScope: InstrumentationScope | undefined;
   #lastGroup: ScopeGroup | undefined;
   #count = 0;
+  /** A request's spans share their trace id: decoded from hex once. */
+  readonly #traceId = new LastId(16);
   /** Group writers of finished batches, for the next batch's groups. */
   readonly #spareWriters: ProtoWriter[] = [];
   /** Body buffers given back by {@linkcode release}. */
@@ -288,7 +293,7 @@ export class TraceRequestProtobufEncoder implements SpanBatchEncoder {
     w.byte(REPEATED_2);
     const start = w.begin(2); // a span is 128 to 16,383 bytes as a rule
     w.byte(SPAN_TRACE_ID);
-    if (!w.hexId(context.traceId, 16)) throw new TypeError("trace id");
+    if (!this.#traceId.write(w, context.traceId)) throw new TypeError("trace id");
     w.byte(SPAN_SPAN_ID);
     if (!w.hexId(context.spanId, 8)) throw new TypeError("span id");
     const traceState = context.traceState?.serialize();
@@ -419,13 +424,18 @@ export class TraceRequestProtobufEncoder implements SpanBatchEncoder {
         }
         const at = w.pos;
         keyValue(w, SPAN_ATTRIBUTE, entry.key, value);
-        // Seen twice in a row: likely to repeat (a changing value is never copied).
-        if (typeof value !== "string" || value.length <= MAX_REMEMBERED_CHARS) {
+        // Three times in a row: likely to repeat. A value shared by a request's two spans
+        // only (an id) is never copied.
+        if (
+          ++entry.repeats >= 2 &&
+          (typeof value !== "string" || value.length <= MAX_REMEMBERED_CHARS)
+        ) {
           entry.field = w.copy(at);
         }
         continue;
       }
       entry.value = value;
+      entry.repeats = 0;
       entry.field = undefined;
       keyValue(w, SPAN_ATTRIBUTE, entry.key, value);
     }
@@ -446,7 +456,7 @@ export class TraceRequestProtobufEncoder implements SpanBatchEncoder {
       w.byte(tag(1, LEN));
       w.string(key);
       w.byte(tag(2, LEN));
-      entry = { key: w.copy(0), value: undefined, field: undefined };
+      entry = { key: w.copy(0), value: undefined, repeats: 0, field: undefined };
       if (this.#keys.size < CACHE_SIZE) this.#keys.set(key, entry);
     }
     return entry;

@@ -18,6 +18,7 @@ import {
   I32,
   I64,
   KEPT_WRITER_BYTES,
+  LastId,
   LEN,
   ProtoWriter,
   stringField,
@@ -76,11 +77,13 @@ const SEVERITY_BYTES: Readonly<Record<string, Uint8Array>> = Object.fromEntries(
 );
 const NO_SEVERITY = new Uint8Array(0);
 
-/** One attribute key's bytes, and its last value's whole field once seen twice in a row. */
+/** One attribute key's bytes, and its last value's whole field once seen three times in a row. */
 interface KeyBytes {
   /** KeyValue.key with its tag and length, then KeyValue.value's tag. */
   key: Uint8Array;
   value: unknown;
+  /** Records in a row that had `value` (after the first). */
+  repeats: number;
   field: Uint8Array | undefined;
 }
 
@@ -119,6 +122,8 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
   #lastTrace: LogTraceContext | undefined;
   #lastTraceValid = false;
   #lastValidTraceId = "";
+  /** A request's records share their trace id: decoded from hex once. */
+  readonly #traceId = new LastId(16);
 
   constructor(options: EncoderOptions) {
     const resource = new ProtoWriter(1024);
@@ -331,7 +336,7 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
         w.fixed32(flags);
       }
       w.byte(RECORD_TRACE_ID);
-      w.hexId(trace.traceId, 16);
+      this.#traceId.write(w, trace.traceId);
       w.byte(RECORD_SPAN_ID);
       w.hexId(trace.spanId, 8);
     }
@@ -361,7 +366,7 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
   #attribute(w: ProtoWriter, key: string, value: unknown, full: boolean, maxChars: number): void {
     let entry = this.#keys.get(key);
     if (entry === undefined) {
-      entry = { key: keyBytes(key), value: undefined, field: undefined };
+      entry = { key: keyBytes(key), value: undefined, repeats: 0, field: undefined };
       if (this.#keys.size < KEY_CACHE_SIZE) this.#keys.set(key, entry);
     }
     const rememberable = full &&
@@ -375,11 +380,13 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
       if (entry.field !== undefined) return w.raw(entry.field);
       const at = w.pos;
       keyValue(w, ATTRIBUTE, entry.key, value, 0, maxChars);
-      // Seen twice in a row: likely to repeat (a changing value is never copied).
-      entry.field = w.copy(at);
+      // Three times in a row: likely to repeat. A value shared by a request's two records
+      // only (its X-Ray id) is never copied.
+      if (++entry.repeats >= 2) entry.field = w.copy(at);
       return;
     }
     entry.value = value;
+    entry.repeats = 0;
     entry.field = undefined;
     keyValue(w, ATTRIBUTE, entry.key, value, 0, maxChars);
   }
