@@ -310,7 +310,7 @@ export function protobufResponseToJson(kind: ProtobufRequestKind, body: Uint8Arr
 }
 
 /** Encodes an Export*ServiceResponse carrying a partial success of `rejected` items. */
-export function partialSuccessResponse(rejected: number, message: string): Uint8Array {
+export function partialSuccessResponse(rejected: number, message: string): Uint8Array<ArrayBuffer> {
   const text = new TextEncoder().encode(message);
   const inner = [0x08, ...varint(rejected), 0x12, ...varint(text.length), ...text];
   return new Uint8Array([0x0a, ...varint(inner.length), ...inner]);

@@ -1,10 +1,17 @@
 import assert from "node:assert/strict";
-import { loadConfig, type LogsConfig } from "../../../config.ts";
+import {
+  DEFAULT_OTLP_PROTOCOL,
+  loadConfig,
+  type LogsConfig,
+  type OtlpProtocol,
+} from "../../../config.ts";
 import { createLogsPipeline, type LogsPipeline } from "../../../telemetry/otlp_logs/pipeline.ts";
 import { MAX_RECORD_BYTES, MAX_REQUEST_BYTES } from "../../../telemetry/otlp_logs/encode.ts";
+import { CONTENT_TYPE } from "../../../telemetry/otlp/encoding.ts";
 import { TRUNCATION_MARKER } from "../../../telemetry/util/text.ts";
 import { OTLP_SIGNAL_MAX_BODY_BYTES, startOtlpReceiver } from "../../support/otlp_receiver.ts";
 import { decodeLogs, type ReceivedLogRecord } from "../../support/otlp_signals.ts";
+import { partialSuccessResponse, protobufToJson } from "../../support/otlp_protobuf.ts";
 
 const TRACE = { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7" };
 
@@ -12,15 +19,23 @@ const TRACE = { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0b
 function startCollector() {
   const bodies: Uint8Array[] = [];
   const batches: ReceivedLogRecord[][] = [];
-  const answers: Array<() => Response> = [];
+  /** Scripted answers, each given whether the request was protobuf. */
+  const answers: Array<(protobuf: boolean) => Response> = [];
+  const types: string[] = [];
   const waiters: Array<() => void> = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const raw = new Uint8Array(await req.arrayBuffer());
     bodies.push(raw);
+    const protobuf = req.headers.get("content-type") === "application/x-protobuf";
+    types.push(req.headers.get("content-type") ?? "");
     let response: Response;
     try {
-      batches.push(decodeLogs(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw))));
-      response = answers.shift()?.() ?? Response.json({});
+      batches.push(decodeLogs(
+        protobuf
+          ? protobufToJson("logs", raw)
+          : JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw)),
+      ));
+      response = answers.shift()?.(protobuf) ?? Response.json({});
     } catch (error) {
       response = new Response(String(error), { status: 400 });
     }
@@ -30,6 +45,7 @@ function startCollector() {
   return {
     url: `http://127.0.0.1:${server.addr.port}/v1/logs`,
     bodies,
+    types,
     batches,
     answers,
     records: () => batches.flat(),
@@ -47,10 +63,15 @@ function startCollector() {
   };
 }
 
-function config(url: string, exporters: LogsConfig["exporters"] = ["otlp"]): LogsConfig {
+function config(
+  url: string,
+  exporters: LogsConfig["exporters"] = ["otlp"],
+  protocol: OtlpProtocol = DEFAULT_OTLP_PROTOCOL,
+): LogsConfig {
   return {
     exporters,
     endpoint: url,
+    protocol,
     headers: {},
     timeoutMs: 5_000,
     batch: loadConfig({}).logs.batch,
@@ -66,9 +87,10 @@ function pipeline(
     exportTimeoutMillis?: number;
   },
   diagnostics: string[] = [],
+  protocol: OtlpProtocol = DEFAULT_OTLP_PROTOCOL,
 ): LogsPipeline {
   return createLogsPipeline({
-    config: config(url),
+    config: config(url, ["otlp"], protocol),
     resource: { "service.name": "backend-deno" },
     serviceVersion: "0.1.0",
     diagnostic: (d) => diagnostics.push(d),
@@ -165,35 +187,43 @@ Deno.test("log records: a full buffer turns records away (counted dropped); a fu
   }
 });
 
-Deno.test("log records: a 503 is retried after Retry-After with the same body; a partial success counts rejected", async () => {
-  const collector = startCollector();
-  const diagnostics: string[] = [];
-  const p = pipeline(collector.url, {}, diagnostics);
-  try {
-    collector.answers.push(
-      () => new Response("busy", { status: 503, headers: { "retry-after": "0" } }),
-      () => Response.json({ partialSuccess: { rejectedLogRecords: 1, errorMessage: "too old" } }),
-    );
-    for (let i = 0; i < 3; i++) {
-      p.records.emit("info", { message: `line ${i}` }, { timeMs: Date.now(), trace: TRACE });
+for (const protocol of ["http/protobuf", "http/json"] as const) {
+  Deno.test(`log records (${protocol}): a 503 is retried after Retry-After with the same body; a partial success counts rejected`, async () => {
+    const collector = startCollector();
+    const diagnostics: string[] = [];
+    const p = pipeline(collector.url, {}, diagnostics, protocol);
+    try {
+      collector.answers.push(
+        () => new Response("busy", { status: 503, headers: { "retry-after": "0" } }),
+        (protobuf) =>
+          protobuf
+            ? new Response(partialSuccessResponse(1, "too old"), {
+              headers: { "content-type": "application/x-protobuf" },
+            })
+            : Response.json({ partialSuccess: { rejectedLogRecords: 1, errorMessage: "too old" } }),
+      );
+      for (let i = 0; i < 3; i++) {
+        p.records.emit("info", { message: `line ${i}` }, { timeMs: Date.now(), trace: TRACE });
+      }
+      await p.sink.forceFlush(Date.now() + 10_000);
+      assert.equal(collector.bodies.length, 2);
+      assert.deepEqual(collector.bodies[1], collector.bodies[0], "the retry sends the same batch");
+      assert.deepEqual(collector.types, [CONTENT_TYPE[protocol], CONTENT_TYPE[protocol]]);
+      assert.deepEqual(p.sink.stats(), {
+        queued: 3,
+        sent: 2,
+        retried: 1,
+        dropped: 0,
+        rejected: 1,
+        failed: 0,
+      });
+      assert.deepEqual(diagnostics, []);
+    } finally {
+      await p.sink.shutdown(Date.now() + 5_000);
+      await collector.close();
     }
-    await p.sink.forceFlush(Date.now() + 10_000);
-    assert.equal(collector.bodies.length, 2);
-    assert.deepEqual(collector.bodies[1], collector.bodies[0], "the retry sends the same batch");
-    assert.deepEqual(p.sink.stats(), {
-      queued: 3,
-      sent: 2,
-      retried: 1,
-      dropped: 0,
-      rejected: 1,
-      failed: 0,
-    });
-    assert.deepEqual(diagnostics, []);
-  } finally {
-    await p.sink.shutdown(Date.now() + 5_000);
-    await collector.close();
-  }
-});
+  });
+}
 
 Deno.test("log records: records are encoded a few at a time before their batch leaves; a retried body is the one first sent while the next batch is written", async () => {
   const collector = startCollector();
