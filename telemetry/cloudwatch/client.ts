@@ -133,6 +133,26 @@ export function createCloudWatchLogsClient(options: CloudWatchClientOptions): Cl
   return client;
 }
 
+/**
+ * The URL the SDK itself would send PutLogEvents to: the configured endpoint, or the region's
+ * by the SDK's own endpoint rules (no FIPS, no dual stack, as the client is set up).
+ */
+export function resolvedEndpoint(
+  client: CloudWatchLogsClient,
+  options: Pick<CloudWatchClientOptions, "region" | "endpoint">,
+): URL {
+  const provider = (client.config as unknown as {
+    endpointProvider(params: Record<string, unknown>): { url: URL };
+  }).endpointProvider;
+  const { url } = provider({
+    Region: options.region,
+    UseFIPS: false,
+    UseDualStack: false,
+    ...(options.endpoint ? { Endpoint: options.endpoint } : {}),
+  });
+  return new URL(url.href);
+}
+
 type CloudWatchLogsClientConfig = NonNullable<
   ConstructorParameters<typeof CloudWatchLogsClient>[0]
 >;

@@ -9,7 +9,6 @@ import {
   CreateLogStreamCommand,
   DescribeLogGroupsCommand,
   type DescribeLogGroupsCommandOutput,
-  type PutLogEventsCommandOutput,
 } from "@aws-sdk/client-cloudwatch-logs";
 import {
   countedSize,
@@ -23,8 +22,11 @@ import {
 import {
   type CloudWatchClientOptions,
   createCloudWatchLogsClient,
+  MAX_RESPONSE_BYTES,
   putLogEventsWithBody,
+  resolvedEndpoint,
 } from "./client.ts";
+import { createPutLogEvents, type PutLogEvents, type PutLogEventsOutput } from "./put.ts";
 import { beforeDeadline, callSignal, sleep } from "../util/deadline.ts";
 import { errorName, errorText } from "../util/errors.ts";
 import { truncateUtf8 } from "../util/text.ts";
@@ -147,6 +149,8 @@ class CloudWatchLogSink implements CloudWatchSink {
   readonly #report: Report;
   readonly #client: CloudWatchLogsClient;
   readonly #ownsClient: boolean;
+  /** PutLogEvents as one signed fetch (see put.ts); absent with an injected client. */
+  readonly #put: PutLogEvents | undefined;
   readonly #target: LogTarget;
   readonly #stats = emptyStats();
   readonly #queue: EventQueue;
@@ -190,6 +194,15 @@ class CloudWatchLogSink implements CloudWatchSink {
     });
     this.#ownsClient = options.client === undefined;
     this.#client = options.client ?? createCloudWatchLogsClient(options);
+    this.#put = options.client === undefined
+      ? createPutLogEvents({
+        endpoint: resolvedEndpoint(this.#client, options),
+        region: options.region,
+        credentials: options.credentials,
+        maxResponseBytes: options.maxResponseBytes ?? MAX_RESPONSE_BYTES,
+        now: this.#now,
+      })
+      : undefined;
     this.#target = { logGroupName: options.logGroup, logStreamName: options.logStream };
     this.#queue = new EventQueue(this.#target);
     this.#retryTokens = this.#settings.budget;
@@ -420,8 +433,7 @@ class CloudWatchLogSink implements CloudWatchSink {
         await this.#ensureResources();
         this.#resourcesReady = true;
       }
-      const command = putLogEventsWithBody(this.#target, batch.sealed.body);
-      const output = await this.#call<PutLogEventsCommandOutput>(command);
+      const output = await this.#putLogEvents(batch.sealed.body);
       const rejected = countRejected(output.rejectedLogEventsInfo, batch.count);
       return { kind: "ok", rejected };
     } catch (error) {
@@ -438,6 +450,14 @@ class CloudWatchLogSink implements CloudWatchSink {
       await ignoreAlreadyExists(this.#call(new CreateLogGroupCommand({ logGroupName })));
     }
     await ignoreAlreadyExists(this.#call(new CreateLogStreamCommand(this.#target)));
+  }
+
+  /** PutLogEvents with a prepared body, under the per-request timeout; shutdown cancels it. */
+  #putLogEvents(body: Uint8Array): Promise<PutLogEventsOutput> {
+    if (this.#put === undefined) {
+      return this.#call<PutLogEventsOutput>(putLogEventsWithBody(this.#target, body));
+    }
+    return this.#put(body, callSignal(this.#settings.requestTimeoutMs, this.#abandon.signal));
   }
 
   /** One AWS call, body included, under the per-request timeout; shutdown cancels it. */
