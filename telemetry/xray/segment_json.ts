@@ -55,8 +55,44 @@ class LastQuoted {
   }
 }
 
+/**
+ * The JSON text of the last server URL, built from the scheme, host, port and path (its query
+ * cut, the whole shortened) only when one of them differs from the last request's.
+ */
+class LastUrl {
+  #scheme = "";
+  #host: string | undefined = undefined;
+  #port: unknown = undefined;
+  #path = "";
+  #text = "";
+
+  json(scheme: string, host: string | undefined, port: unknown, path: string): string {
+    if (
+      this.#text !== "" && scheme === this.#scheme && host === this.#host &&
+      port === this.#port && path === this.#path
+    ) {
+      return this.#text;
+    }
+    let url: string;
+    if (host !== undefined) {
+      const defaultPort = (scheme === "https" && port === 443) ||
+        (scheme === "http" && port === 80);
+      const portPart = typeof port === "number" && !defaultPort ? `:${port}` : "";
+      url = `${scheme}://${host}${portPart}${stripQuery(path)}`;
+    } else {
+      url = stripQuery(path);
+    }
+    this.#scheme = scheme;
+    this.#host = host;
+    this.#port = port;
+    this.#path = path;
+    this.#text = quote(cutString(url, MAX_HTTP_STRING));
+    return this.#text;
+  }
+}
+
 const lastMethod = new LastQuoted();
-const lastUrl = new LastQuoted();
+const lastUrl = new LastUrl();
 const lastAgent = new LastQuoted();
 const lastClient = new LastQuoted();
 const lastVersion = new LastQuoted();
@@ -93,15 +129,30 @@ interface Writer {
   counters: DocumentCounters;
 }
 
+/** The counters of the document being written (one at a time), kept for every document. */
+const scratch: DocumentCounters = emptyDocumentCounters();
+
+function resetScratch(): DocumentCounters {
+  scratch.annotations_renamed = 0;
+  scratch.annotations_dropped = 0;
+  scratch.documents_trimmed = 0;
+  scratch.documents_split = 0;
+  scratch.metadata_trimmed = 0;
+  scratch.oversized_dropped = 0;
+  return scratch;
+}
+
 /** The JSON text of the segment for the SERVER span and its finished subtree. */
 export function segmentJson(info: SegmentInfo, node: SpanNode, counters: DocumentCounters): string {
   const writer: Writer = { left: MAX_ANNOTATIONS, counters };
   const { span } = node;
-  const annotations: Annotations = { keys: [], keysJson: [], values: [] };
+  let annotations: Annotations | undefined;
   if (info.otelTraceId !== undefined) {
-    annotations.keys.push("otel_trace_id");
-    annotations.keysJson.push('"otel_trace_id"');
-    annotations.values.push(`"${info.otelTraceId}"`);
+    annotations = {
+      keys: ["otel_trace_id"],
+      keysJson: ['"otel_trace_id"'],
+      values: [`"${info.otelTraceId}"`],
+    };
     writer.left--;
   }
   let json = "";
@@ -140,7 +191,7 @@ export function encodeSpanTree(
   counters: DocumentCounters,
 ): Uint8Array[] {
   // Counted only if this text is what is sent: the fallback counts for itself.
-  const scratch = emptyDocumentCounters();
+  const scratch = resetScratch();
   const json = kind === "segment"
     ? segmentJson(info, node, scratch)
     : subsegmentJson(info, node, scratch);
@@ -171,7 +222,7 @@ function subsegmentBody(node: SpanNode, writer: Writer): string {
   const name = typeof explicit === "string" && explicit.length > 0
     ? explicit
     : remoteHost ?? span.name;
-  const meta = baseFields(quotedName(name), span, { keys: [], keysJson: [], values: [] }, writer);
+  const meta = baseFields(quotedName(name), span, undefined, writer);
   let json = meta.head;
   if (client) {
     const http = clientHttp(attributes);
@@ -204,7 +255,7 @@ function children(node: SpanNode, writer: Writer): string {
 function baseFields(
   nameJson: string,
   span: ReadableSpan,
-  annotations: Annotations,
+  annotations: Annotations | undefined,
   writer: Writer,
 ): { head: string; metadata: string } {
   let head = `"name":${nameJson},"id":"${span.spanContext().spanId}"` +
@@ -226,9 +277,11 @@ function baseFields(
       appByObject ??= JSON.parse(`{${app}}`) as Record<string, unknown>;
       appByObject[mapped.rest] = value;
     }
+    // Made for the first app.* attribute: most spans have none.
+    annotations ??= { keys: [], keysJson: [], values: [] };
     addAnnotation(annotations, mapped, value, valueJson, writer);
   }
-  if (annotations.keys.length > 0) {
+  if (annotations !== undefined && annotations.keys.length > 0) {
     head += `,"annotations":{`;
     for (let i = 0; i < annotations.keys.length; i++) {
       head += (i > 0 ? "," : "") + annotations.keysJson[i] + ":" + annotations.values[i];
@@ -301,19 +354,14 @@ function serverHttp(attributes: Attributes): string {
   const method = requestMethod(attributes);
   if (method === undefined) return "";
   let request = `"method":${lastMethod.quote(cutString(method, MAX_HTTP_STRING))}`;
-  const scheme = stringAttr(attributes, "url.scheme") ?? "http";
-  const host = stringAttr(attributes, "server.address");
-  const port = attributes["server.port"];
-  const path = stringAttr(attributes, "url.path") ?? "/";
-  let url: string;
-  if (host !== undefined) {
-    const defaultPort = (scheme === "https" && port === 443) || (scheme === "http" && port === 80);
-    const portPart = typeof port === "number" && !defaultPort ? `:${port}` : "";
-    url = `${scheme}://${host}${portPart}${stripQuery(path)}`;
-  } else {
-    url = stripQuery(path);
-  }
-  request += `,"url":${lastUrl.quote(cutString(url, MAX_HTTP_STRING))}`;
+  request += `,"url":${
+    lastUrl.json(
+      stringAttr(attributes, "url.scheme") ?? "http",
+      stringAttr(attributes, "server.address"),
+      attributes["server.port"],
+      stringAttr(attributes, "url.path") ?? "/",
+    )
+  }`;
   const agent = stringAttr(attributes, "user_agent.original");
   if (agent !== undefined) {
     request += `,"user_agent":${lastAgent.quote(cutString(agent, MAX_HTTP_STRING))}`;
