@@ -65,7 +65,7 @@ export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 export type AttemptOutcome =
   | { kind: "sent"; rejected: number }
   | { kind: "retry"; afterMs?: number; reason: string }
-  | { kind: "fail"; reason: string };
+  | { kind: "fail"; reason: string; status?: number };
 
 /** A batch held for retry: its request body and how many spans it carries. */
 interface Batch {
@@ -91,8 +91,13 @@ export function classifyResponse(
         ? { kind: "retry", afterMs, reason }
         : { kind: "retry", reason };
     }
-    default:
-      return { kind: "fail", reason: errorText(response.error) };
+    default: {
+      // The HTTP status, when there was one (a 413 lets the logs sink split the batch).
+      const status = (response.error as { status?: unknown } | undefined)?.status;
+      return typeof status === "number"
+        ? { kind: "fail", reason: errorText(response.error), status }
+        : { kind: "fail", reason: errorText(response.error) };
+    }
   }
 }
 

@@ -86,6 +86,14 @@ const SEVERITY_FIELDS: Readonly<Record<string, string>> = Object.fromEntries(
 
 const utf8 = new TextEncoder();
 const EMPTY = new Uint8Array(0);
+const COMMA = 44;
+/** How every record's JSON starts. */
+const RECORD_START = utf8.encode(`{"timeUnixNano":"`);
+
+function matches(bytes: Uint8Array, at: number, expected: Uint8Array): boolean {
+  for (let i = 0; i < expected.length; i++) if (bytes[at + i] !== expected[i]) return false;
+  return true;
+}
 const TRACE_ID = /^[0-9a-f]{32}$/;
 const SPAN_ID = /^[0-9a-f]{16}$/;
 const INVALID_TRACE_ID = "0".repeat(32);
@@ -118,6 +126,11 @@ export interface LogRecordsEncoder {
   write(): void;
   /** Every body of the records added, in order; the next request starts empty. */
   finish(): EncodedRequest[];
+  /**
+   * A body this encoder wrote as two bodies of half its records each (fresh buffers), for a
+   * receiver that answered 413; undefined for a body of one record or one it cannot read.
+   */
+  split(body: Uint8Array): [EncodedRequest, EncodedRequest] | undefined;
 }
 
 /** The request's closing brackets: `]}]}]}`. */
@@ -283,6 +296,33 @@ export class LogsRequestEncoder implements LogRecordsEncoder {
     this.#current = 1 - this.#current;
     this.#at = 0;
     return requests;
+  }
+
+  split(body: Uint8Array): [EncodedRequest, EncodedRequest] | undefined {
+    const head = utf8.encode(this.#head);
+    const tail = TAIL.length;
+    for (let i = 0; i < head.length; i++) if (body[i] !== head[i]) return undefined;
+    // Each record after the first starts with `,{"timeUnixNano":"`; inside a JSON string a
+    // quote is escaped, so the sequence marks a record boundary and nothing else.
+    const starts = [head.length];
+    for (let at = head.length; at < body.length - tail; at++) {
+      if (body[at] === COMMA && matches(body, at + 1, RECORD_START)) starts.push(at + 1);
+    }
+    if (starts.length < 2) return undefined;
+    const half = starts.length >> 1;
+    const cut = starts[half]!;
+    const closing = utf8.encode(TAIL);
+    const join = (records: Uint8Array, count: number): EncodedRequest => {
+      const out = new Uint8Array(head.length + records.length + closing.length);
+      out.set(head);
+      out.set(records, head.length);
+      out.set(closing, head.length + records.length);
+      return { body: out, records: count };
+    };
+    return [
+      join(body.subarray(head.length, cut - 1), half),
+      join(body.subarray(cut, body.length - tail), starts.length - half),
+    ];
   }
 
   /** Appends `text` to the current buffer as UTF-8 (grown to fit); returns the bytes written. */

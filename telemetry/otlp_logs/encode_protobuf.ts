@@ -218,6 +218,46 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
     return requests;
   }
 
+  split(body: Uint8Array): [EncodedRequest, EncodedRequest] | undefined {
+    // Our frame: resource_logs { resource, scope_logs { scope, log_records... } }.
+    const reader = { at: 0 };
+    const frame = this.#resource.length + this.#scope.length;
+    if (body[reader.at++] !== tag(1, LEN)) return undefined;
+    readVarint(body, reader);
+    if (!startsWith(body, reader.at, this.#resource)) return undefined;
+    reader.at += this.#resource.length;
+    if (body[reader.at++] !== tag(2, LEN)) return undefined;
+    readVarint(body, reader);
+    if (!startsWith(body, reader.at, this.#scope)) return undefined;
+    reader.at += this.#scope.length;
+    const starts: number[] = [];
+    while (reader.at < body.length) {
+      starts.push(reader.at);
+      if (body[reader.at++] !== RECORD) return undefined;
+      const length = readVarint(body, reader); // first: it moves `reader.at`
+      reader.at += length;
+    }
+    if (starts.length < 2 || reader.at !== body.length || frame <= 0) return undefined;
+    const half = starts.length >> 1;
+    const cut = starts[half]!;
+    const body2 = (records: Uint8Array, count: number): EncodedRequest => {
+      const w = new ProtoWriter(records.length + this.#frameRoom);
+      const scopeLogs = this.#scope.length + records.length;
+      w.byte(tag(1, LEN));
+      w.varint(this.#resource.length + 1 + varintSize(scopeLogs) + scopeLogs);
+      w.raw(this.#resource);
+      w.byte(tag(2, LEN));
+      w.varint(scopeLogs);
+      w.raw(this.#scope);
+      w.raw(records);
+      return { body: w.bytes.subarray(0, w.pos), records: count };
+    };
+    return [
+      body2(body.subarray(starts[0]!, cut), half),
+      body2(body.subarray(cut), starts.length - half),
+    ];
+  }
+
   /** A body's bytes with `records` bytes of record fields. */
   #bodySize(records: number): number {
     const scopeLogs = this.#scope.length + records;
@@ -400,6 +440,24 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
     }
     return SPAN_ID.test(spanId) && spanId !== INVALID_SPAN_ID;
   }
+}
+
+/** A varint at `reader.at` (a length in a body we wrote), the position moved past it. */
+function readVarint(bytes: Uint8Array, reader: { at: number }): number {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 8; i++) {
+    const b = bytes[reader.at++] ?? 0;
+    value += (b & 0x7f) * scale;
+    if (b < 0x80) return value;
+    scale *= 0x80;
+  }
+  return Number.MAX_SAFE_INTEGER;
+}
+
+function startsWith(bytes: Uint8Array, at: number, expected: Uint8Array): boolean {
+  for (let i = 0; i < expected.length; i++) if (bytes[at + i] !== expected[i]) return false;
+  return true;
 }
 
 /** KeyValue.key with its tag and length, then KeyValue.value's tag. */

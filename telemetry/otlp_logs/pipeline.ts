@@ -57,16 +57,18 @@ export function createLogsPipeline(options: LogsPipelineOptions): LogsPipeline |
   if (config.exporters.includes("otlp") && config.endpoint) {
     const protocol = config.protocol ?? DEFAULT_OTLP_PROTOCOL;
     const encoding = { resource: options.resource, scope };
+    const encoder = protocol === "http/protobuf"
+      ? new LogsRequestProtobufEncoder(encoding)
+      : new LogsRequestEncoder(encoding);
     otlp = {
-      encoder: protocol === "http/protobuf"
-        ? new LogsRequestProtobufEncoder(encoding)
-        : new LogsRequestEncoder(encoding),
+      encoder,
       delivery: new OtlpLogsDelivery({
         transport: new OtlpHttpTransport({
           url: config.endpoint,
           headers: config.headers,
           protocol,
         }),
+        split: (body) => encoder.split(body),
         protocol,
         counts,
         timeoutMs: config.timeoutMs,

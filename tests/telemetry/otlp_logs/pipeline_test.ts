@@ -470,3 +470,52 @@ Deno.test("log records: a burst of big records reaches a receiver that refuses b
     await receiver.close();
   }
 });
+
+for (const protocol of ["http/protobuf", "http/json"] as const) {
+  Deno.test(`log records (${protocol}): a batch a receiver refuses as too large (413) is sent again in halves, complete, in order, each once`, async () => {
+    const limit = 6_000;
+    const receiver = startOtlpReceiver({ maxSignalBodyBytes: limit });
+    const diagnostics: string[] = [];
+    const p = pipeline(`${receiver.url}/v1/logs`, {}, diagnostics, protocol);
+    try {
+      // 40 records of ~500 bytes: one ~20 KB body, over the receiver's limit, each record under.
+      for (let i = 0; i < 40; i++) {
+        p.records.emit("info", { message: `line ${i}`, i, pad: "x".repeat(450) }, {
+          timeMs: Date.now(),
+          trace: TRACE,
+        });
+      }
+      await p.sink.forceFlush(Date.now() + 10_000);
+      // And a record too large for the receiver on its own: refused as it is, counted failed.
+      p.records.emit("info", { message: "alone too large", pad: "y".repeat(limit) }, {
+        timeMs: Date.now(),
+        trace: TRACE,
+      });
+      await p.sink.forceFlush(Date.now() + 10_000);
+      const refused = receiver.logRequests.filter((r) => r.status === 413);
+      assert.ok(refused.length >= 2, `${refused.length} refused`);
+      const accepted = receiver.logRequests.filter((r) => r.status === 200);
+      assert.ok(accepted.length >= 4, `${accepted.length} accepted`);
+      for (const r of accepted) assert.equal(r.protocol, protocol);
+      assert.deepEqual(
+        receiver.logRecords().map((r) => r.attributes.i),
+        [...Array(40).keys()],
+        "every record once, in order",
+      );
+      assert.deepEqual(p.sink.stats(), {
+        queued: 41,
+        sent: 40,
+        retried: 0,
+        dropped: 0,
+        rejected: 0,
+        failed: 1,
+      });
+      assert.equal(diagnostics.length, 2, diagnostics.join("\n"));
+      assert.match(diagnostics[0]!, /refused \d+ bytes as too large \(413\), sending halves/);
+      assert.match(diagnostics[1]!, /1 records lost: HTTP 413/, "the one that cannot fit");
+    } finally {
+      await p.sink.shutdown(Date.now() + 5_000);
+      await receiver.close();
+    }
+  });
+}
