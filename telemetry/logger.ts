@@ -4,7 +4,7 @@
  * forge a second event and every line leads to its trace. Console output is buffered and
  * written off the request path; the CloudWatch sink receives the same JSON line.
  */
-import { redactText, scrubShapes } from "./scrub.ts";
+import { NOT_PLAIN, redactText, scrubShapes } from "./scrub.ts";
 import { detached } from "./util/text.ts";
 import type { LogLine } from "./types.ts";
 
@@ -142,6 +142,68 @@ function createTimestamps(): (ms: number) => string {
   };
 }
 
+/**
+ * An event's JSON line written directly, when every string in it is plain (see NOT_PLAIN: no
+ * secret shape, nothing to escape), short enough to keep and not a reserved name, and every
+ * value a string, a number, a boolean or null: then the line is what `JSON.stringify` gives
+ * for the event object, key for key, and the strings need no scrubbing: no scrub test per
+ * string and no call into the serialiser. Returns undefined for any other event, which takes
+ * the general path.
+ */
+/**
+ * Whether each string seen lately is plain (NOT_PLAIN), by value: the strings of log events
+ * recur (methods, paths, routes, messages, user agents), and a look-up costs less than the
+ * test (in a profile of the two lines of a feed request, the expression was a fifth of them).
+ * Bounded: when full it starts over; longer strings are tested each time.
+ */
+const plainTexts = new Map<string, boolean>();
+const MAX_PLAIN_TEXTS = 1024;
+const MAX_PLAIN_TEXT_LENGTH = 256;
+
+/** Trace ids as the tracer makes them (hex, X-Ray's dashes): plain, and new every request. */
+const IDS = /^[0-9a-f -]*$/;
+
+function isPlain(text: string): boolean {
+  if (text.length > MAX_PLAIN_TEXT_LENGTH) return !NOT_PLAIN.test(text);
+  let plain = plainTexts.get(text);
+  if (plain === undefined) {
+    plain = !NOT_PLAIN.test(text);
+    if (plainTexts.size >= MAX_PLAIN_TEXTS) plainTexts.clear();
+    plainTexts.set(text, plain);
+  }
+  return plain;
+}
+
+function plainLine(
+  head: string,
+  message: string,
+  tail: { json: string; text: string },
+  fields: Record<string, unknown> | undefined,
+): string | undefined {
+  if (message.length > MAX_MESSAGE || !isPlain(message) || !IDS.test(tail.text)) return undefined;
+  let body = "";
+  if (fields) {
+    let n = 0;
+    for (const key in fields) {
+      const value = fields[key];
+      if (value === undefined) continue;
+      if (++n > MAX_FIELDS || key.length > 64 || RESERVED.has(key)) return undefined;
+      if (!isPlain(key)) return undefined;
+      if (typeof value === "string") {
+        if (value.length > MAX_STRING_FIELD || !isPlain(value)) return undefined;
+        body += `,"${key}":"${value}"`;
+      } else if (typeof value === "number") {
+        body += `,"${key}":${Number.isFinite(value) ? value : "null"}`;
+      } else if (typeof value === "boolean" || value === null) {
+        body += `,"${key}":${value}`;
+      } else {
+        return undefined;
+      }
+    }
+  }
+  return `${head}"${message}"${tail.json}${body}}`;
+}
+
 function prettyLine(event: Record<string, unknown>): string {
   const { timestamp, level, message, ...rest } = event;
   const fields = Object.entries(rest).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ");
@@ -162,6 +224,8 @@ export function createLogger(options: LoggerOptions): Logger {
   const now = options.now ?? Date.now;
   const timestamp = createTimestamps();
   const service = options.service;
+  const serviceJson = `,"service":${JSON.stringify(service)}`;
+  const noTrace = { json: serviceJson, text: "" };
 
   function emit(level: LogLevel, message: string, fields?: Record<string, unknown>): void {
     if (LEVELS[level] < threshold) return;
@@ -182,10 +246,56 @@ export function createLogger(options: LoggerOptions): Logger {
       ? [...active].sort((a, b) => b.length - a.length)
       : undefined;
     const text = typeof message === "string" ? message : String(message);
+    try {
+      // Serialise once, and only into the forms that are written.
+      const serialised = format === "json" || options.sink !== undefined;
+      let json = serialised && secrets === undefined
+        ? plainLine(
+          `{"timestamp":"${timestamp(ts)}","level":"${level}","message":`,
+          text,
+          trace === undefined ? noTrace : traceTail(trace),
+          fields,
+        )
+        : undefined;
+      let event: Record<string, unknown> | undefined;
+      if (json === undefined || format === "pretty" || options.records) {
+        // A plain line's strings are already their scrubbed, capped selves.
+        event = buildEvent(level, ts, trace, text, fields, json === undefined, secrets);
+        if (serialised) json ??= JSON.stringify(event);
+      }
+      options.write(format === "json" ? json! : prettyLine(event!));
+      options.sink?.push({ timestamp: ts, message: json ?? "" });
+      if (event) options.records?.emit(level, event, { timeMs: ts, trace });
+    } catch {
+      // A logger must never throw into the request; an unserialisable field loses the event.
+    }
+  }
+
+  /** What follows the message in a plain line: the service and the trace ids, in that order. */
+  function traceTail(trace: LogTraceContext): { json: string; text: string } {
+    const { traceId, spanId, xrayTraceId } = trace;
+    const json = `${serviceJson},"trace_id":"${traceId}","span_id":"${spanId}"`;
+    return xrayTraceId
+      ? {
+        json: `${json},"xray_trace_id":"${xrayTraceId}"`,
+        text: `${traceId} ${spanId} ${xrayTraceId}`,
+      }
+      : { json, text: `${traceId} ${spanId}` };
+  }
+
+  function buildEvent(
+    level: LogLevel,
+    ts: number,
+    trace: LogTraceContext | undefined,
+    text: string,
+    fields: Record<string, unknown> | undefined,
+    scrub: boolean,
+    secrets: readonly string[] | undefined,
+  ): Record<string, unknown> {
     const event: Record<string, unknown> = {
       timestamp: timestamp(ts),
       level,
-      message: cap(scrubWith(text, secrets), MAX_MESSAGE),
+      message: scrub ? cap(scrubWith(text, secrets), MAX_MESSAGE) : text,
       service,
     };
     if (trace) {
@@ -199,6 +309,10 @@ export function createLogger(options: LoggerOptions): Logger {
         const value = fields[key];
         if (value === undefined) continue;
         if (++n > MAX_FIELDS) break;
+        if (!scrub) {
+          event[key] = value;
+          continue;
+        }
         const name = RESERVED.has(key) ? `field_${key}` : cap(key, 64);
         event[name] = typeof value === "string"
           ? cap(scrubWith(value, secrets), MAX_STRING_FIELD)
@@ -207,15 +321,7 @@ export function createLogger(options: LoggerOptions): Logger {
           : capValue(value, secrets);
       }
     }
-    try {
-      // Serialise once, and only into the forms that are written.
-      const json = format === "json" || options.sink ? JSON.stringify(event) : "";
-      options.write(format === "json" ? json : prettyLine(event));
-      options.sink?.push({ timestamp: ts, message: json });
-      options.records?.emit(level, event, { timeMs: ts, trace });
-    } catch {
-      // A logger must never throw into the request; an unserialisable field loses the event.
-    }
+    return event;
   }
 
   return {

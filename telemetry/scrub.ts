@@ -76,6 +76,16 @@ const SECRET_SHAPES: ReadonlyArray<[RegExp, string]> = [
 /** A cheap test run first: most text has none of the shapes and skips the expressions. */
 const MAYBE_SHAPED = /eyJ|bearer|basic|A[GIKNRS][DGINPV]A/i;
 
+/**
+ * Matches text that is not plain: it may hold a secret shape (MAYBE_SHAPED's test), or it has
+ * a character JSON escapes (a quote, a backslash, a control character, a surrogate). Text it
+ * does not match is its own scrubbed form and, quoted, its own JSON string.
+ */
+export const NOT_PLAIN = new RegExp(
+  String.raw`${MAYBE_SHAPED.source}|["\\\u0000-\u001f\ud800-\udfff]`,
+  "i",
+);
+
 /** Whether a header or field name holds a secret (case-insensitive). */
 export function isSecretName(name: string): boolean {
   return SECRET_NAME_SET.has(name.toLowerCase()) || SECRET_PART.test(name);
