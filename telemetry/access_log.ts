@@ -8,7 +8,7 @@ import { routePath } from "hono/route";
 import { type ContextStore, REQUEST_ROOT_CONTEXT, SECRETS_KEY } from "./context.ts";
 import { cap, type Logger, type LogTraceContext } from "./logger.ts";
 import type { RequestRecorder } from "./metrics/http_server.ts";
-import { redactQuery, scanRequestHeaders, scrubText } from "./scrub.ts";
+import { redactQuery, type RequestHeaderScan, scanRequestHeaders, scrubText } from "./scrub.ts";
 import type { Span } from "@opentelemetry/api";
 import { INVALID_SPAN_CONTEXT, trace } from "./otel_api.ts";
 
@@ -60,6 +60,8 @@ export interface RequestFacts {
   userAgent: string | null;
   /** The Origin header (null: none). */
   origin: string | null;
+  /** The headers the telemetry reads, from the same pass (raw: not scrubbed). */
+  headers: RequestHeaderScan;
 }
 
 /** The client: the first X-Forwarded-For entry (as X-Ray and the seed do), else the socket peer. */
@@ -81,11 +83,8 @@ export function requestFacts(c: Context): RequestFacts {
   const queryAt = url.indexOf("?");
   const secrets = new Set<string>();
   // One pass over the headers: the secrets, and the headers read below and by the CORS check.
-  const { userAgent: rawUserAgent, forwardedFor, origin } = scanRequestHeaders(
-    request.headers,
-    url,
-    secrets,
-  );
+  const headers = scanRequestHeaders(request.headers, url, secrets);
+  const { userAgent: rawUserAgent, forwardedFor, origin } = headers;
   return {
     started,
     method: request.method,
@@ -96,6 +95,7 @@ export function requestFacts(c: Context): RequestFacts {
     client: clientFrom(forwardedFor, c),
     secrets,
     origin,
+    headers,
     // scrubHeaderValue's rule for a header neither secret nor a Referer: its secret shapes.
     userAgent: rawUserAgent === null ? null : cap(scrubText(rawUserAgent, secrets), MAX_USER_AGENT),
   };
@@ -158,7 +158,7 @@ export function recordRequest(
   facts: RequestFacts,
   answer: Answer & { responseBytes: number | undefined },
 ): void {
-  const requestLength = c.req.raw.headers.get("content-length");
+  const requestLength = facts.headers.contentLength;
   recorder.end({
     method: facts.method,
     scheme: facts.scheme,
@@ -172,12 +172,37 @@ export function recordRequest(
   });
 }
 
+/**
+ * A layer run inside the telemetry's: Hono's `MiddlewareHandler` contract except that it
+ * handles its own errors (a Hono layer's thrown error is caught by `compose` and given to
+ * `onError`; this one must do that itself, so the telemetry always sees the answer).
+ */
+export type InnerLayer = (c: Context, next: () => Promise<void>) => Promise<Response | void>;
+
+/**
+ * `next` for the telemetry's scope: the inner layer with `next`, its answer made the
+ * context's as `compose` does (a refusal returned before `next` ran), or `next` itself.
+ */
+export function innerNext(
+  c: Context,
+  next: () => Promise<void>,
+  inner: InnerLayer | undefined,
+): () => Promise<void> {
+  if (inner === undefined) return next;
+  return async () => {
+    const res = await inner(c, next);
+    if (res && !c.finalized) c.res = res;
+  };
+}
+
 /** Options of `createAccessLogMiddleware`. */
 export interface AccessLogMiddlewareOptions {
   store: ContextStore;
   logger: Logger;
   recorder?: RequestRecorder;
   responseBytes?: (c: Context) => number | undefined;
+  /** The app's next layer, run inside this one (HttpMiddlewareOptions.inner). */
+  inner?: InnerLayer;
 }
 
 /**
@@ -186,15 +211,16 @@ export interface AccessLogMiddlewareOptions {
  * mark its fields secret.
  */
 export function createAccessLogMiddleware(options: AccessLogMiddlewareOptions): MiddlewareHandler {
-  const { store, logger, recorder } = options;
+  const { store, logger, recorder, inner } = options;
   return async function accessLogMiddleware(c, next) {
     const facts = requestFacts(c);
     recorder?.begin(facts.method, facts.scheme);
     c.set("telemetry", { span: NO_SPAN, secrets: facts.secrets, origin: facts.origin });
+    const run = innerNext(c, next, inner);
     if (facts.secrets.size > 0 || BODY_METHODS.has(facts.method)) {
-      await store.with(REQUEST_ROOT_CONTEXT.setValue(SECRETS_KEY, facts.secrets), next);
+      await store.with(REQUEST_ROOT_CONTEXT.setValue(SECRETS_KEY, facts.secrets), run);
     } else {
-      await next();
+      await run();
     }
     const status = c.res.status;
     const answer = {

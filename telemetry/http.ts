@@ -35,6 +35,8 @@ import {
   contentLength,
   HTTP_ERROR_TYPE_VAR,
   HTTP_ROUTE_VAR,
+  type InnerLayer,
+  innerNext,
   matchedRoute,
   recordRequest,
   requestFacts,
@@ -43,7 +45,7 @@ import {
   STORE_SOURCE_VAR,
   writeAccessLog,
 } from "./access_log.ts";
-import { isSecretName, scrubHeaderValue, scrubText } from "./scrub.ts";
+import { isSecretName, type RequestHeaderScan, scrubHeaderValue, scrubText } from "./scrub.ts";
 import {
   formatServerTiming,
   formatTraceParent,
@@ -96,12 +98,18 @@ export interface HttpMiddlewareOptions {
   addResponseHeader?: (c: Context, name: string, value: string) => void;
   /** The answer's body size when the builder knows it (else Content-Length is read). */
   responseBytes?: (c: Context) => number | undefined;
+  /**
+   * The app's next layer, run inside this one's scope instead of as a Hono layer of its own
+   * (see `innerNext`): one `compose` step fewer on every request.
+   */
+  inner?: InnerLayer;
 }
 
 const baggage = new W3CBaggagePropagator();
-const headerGetter = {
-  get: (carrier: Headers, key: string) => carrier.get(key) ?? undefined,
-  keys: (carrier: Headers) => [...carrier.keys()],
+/** The baggage propagator reads its one header from the header pass's value. */
+const baggageGetter = {
+  get: (carrier: string, key: string) => key === "baggage" ? carrier : undefined,
+  keys: () => ["baggage"],
 };
 /**
  * What Deno 2.9's own SERVER span already records (it appends rather than replaces a key, so
@@ -122,6 +130,7 @@ export const PREFLIGHT_ATTRIBUTE = "http.request.cors_preflight";
 export {
   HTTP_ERROR_TYPE_VAR,
   HTTP_ROUTE_VAR,
+  type InnerLayer,
   requestOrigin,
   type RequestTelemetry,
   STORE_SOURCE_VAR,
@@ -138,15 +147,21 @@ export interface ExtractedParent {
   seedTraceId: string | undefined;
 }
 
+/** The trace-context headers of a request (RequestHeaderScan's). */
+export type TraceHeaders = Pick<
+  RequestHeaderScan,
+  "traceparent" | "tracestate" | "baggage" | "amznTraceId"
+>;
+
 /** Extracts the parent context from W3C headers, falling back to X-Amzn-Trace-Id. */
-export function extractParent(headers: Headers): ExtractedParent {
-  const parent = parseTraceParent(headers.get("traceparent"));
+export function extractParent(headers: TraceHeaders): ExtractedParent {
+  const parent = parseTraceParent(headers.traceparent);
   let ctx = REQUEST_ROOT_CONTEXT;
   let parentId: string | undefined;
   let random = false;
   let seedTraceId: string | undefined;
   if (parent) {
-    const state = W3CTraceState.parse(headers.get("tracestate"));
+    const state = W3CTraceState.parse(headers.tracestate);
     ctx = trace.setSpanContext(ctx, {
       traceId: parent.traceId,
       spanId: parent.spanId,
@@ -158,7 +173,7 @@ export function extractParent(headers: Headers): ExtractedParent {
     parentId = parent.spanId;
     random = (parent.flags & TRACE_FLAG_RANDOM) !== 0;
   } else {
-    const amzn = parseAmznTraceId(headers.get("x-amzn-trace-id"));
+    const amzn = parseAmznTraceId(headers.amznTraceId);
     const traceId = amzn?.root ? xrayToOtelTraceId(amzn.root) : undefined;
     if (amzn?.parent && traceId) {
       ctx = trace.setSpanContext(ctx, {
@@ -173,7 +188,7 @@ export function extractParent(headers: Headers): ExtractedParent {
       seedTraceId = traceId;
     }
   }
-  if (headers.has("baggage")) ctx = baggage.extract(ctx, headers, headerGetter);
+  if (headers.baggage !== null) ctx = baggage.extract(ctx, headers.baggage, baggageGetter);
   return { context: ctx, parentId, random, seedTraceId };
 }
 
@@ -226,7 +241,8 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     const facts = requestFacts(c);
     const { method, path, url, scheme, query, client, secrets, userAgent } = facts;
     const request = c.req.raw;
-    const hostHeader = request.headers.get("host") ?? urlHost(url);
+    const scan = facts.headers;
+    const hostHeader = scan.host ?? urlHost(url);
     const [serverAddress, serverPort] = splitHost(hostHeader);
     recorder?.begin(method, scheme);
     const known = isKnownMethod(method);
@@ -239,7 +255,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     // Semantic conventions: an unknown method is named `HTTP` in the span name.
     const spanMethod = known ? method : "HTTP";
     const preflightFor = method === "OPTIONS"
-      ? request.headers.get("access-control-request-method")?.trim().toUpperCase()
+      ? scan.corsRequestMethod?.trim().toUpperCase()
       : undefined;
     let route: string | undefined;
     if (preflightFor) {
@@ -251,7 +267,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     if (serverAddress) attributes["server.address"] = serverAddress;
     if (serverPort) attributes["server.port"] = serverPort;
     if (client) attributes["client.address"] = client;
-    if (request.headers.has("x-forwarded-for")) attributes["aws.xray.x_forwarded_for"] = true;
+    if (scan.forwardedFor !== null) attributes["aws.xray.x_forwarded_for"] = true;
     if (userAgent) attributes["user_agent.original"] = userAgent;
     for (const name of captured) {
       const value = request.headers.get(name);
@@ -277,7 +293,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
         }
       }
     } else {
-      const extracted = extractParent(request.headers);
+      const extracted = extractParent(scan);
       parentId = extracted.parentId;
       const start = () =>
         tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, extracted.context);
@@ -301,7 +317,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
           method,
           host: hostHeader,
           path,
-          amznTraceId: request.headers.get("x-amzn-trace-id"),
+          amznTraceId: scan.amznTraceId,
           parentId,
         });
       } catch {
@@ -313,7 +329,7 @@ export function createHttpMiddleware(options: HttpMiddlewareOptions): Middleware
     const traceHeaders = responseTraceHeaders(spanContext, random, amzn);
     if (addHeader) { for (const [name, value] of traceHeaders) addHeader(c, name, value); }
 
-    await store.with(ctx, next);
+    await store.with(ctx, innerNext(c, next, options.inner));
 
     const status = c.res.status;
     route ??= matchedRoute(c);

@@ -64,10 +64,14 @@ export interface Telemetry {
    * The request middleware; install first. `routeOf` gives the route template a method would
    * match at a path, so CORS preflights are named by the route they ask about;
    * `addResponseHeader` and `responseBytes` let the app build each answer once with the trace
-   * headers in it (see HttpMiddlewareOptions).
+   * headers in it (see HttpMiddlewareOptions); `inner` is the app's next layer, run inside
+   * this one instead of as a Hono layer of its own.
    */
   middleware(
-    options?: Pick<HttpMiddlewareOptions, "routeOf" | "addResponseHeader" | "responseBytes">,
+    options?: Pick<
+      HttpMiddlewareOptions,
+      "routeOf" | "addResponseHeader" | "responseBytes" | "inner"
+    >,
   ): MiddlewareHandler;
   /** Records an unhandled request error on the span and reports it to Rollbar, once. */
   reportError(error: unknown, c?: Context, person?: { id: string; username?: string }): void;
@@ -288,6 +292,7 @@ export async function startTelemetry(
           logger,
           ...(recorder ? { recorder } : {}),
           ...(options?.responseBytes ? { responseBytes: options.responseBytes } : {}),
+          ...(options?.inner ? { inner: options.inner } : {}),
         })
         : createHttpMiddleware({
           ...options,
