@@ -64,7 +64,6 @@ export class RecordedSpan implements ApiSpan, ReadableSpan {
   readonly parentSpanContext: SpanContext | undefined;
   readonly startTime: HrTime;
   endTime: HrTime = NO_TIME;
-  duration: HrTime = NOT_ENDED;
   status: SpanStatus = UNSET_STATUS;
   readonly attributes: Attributes;
   /** Replaced by the span's own array at its first link (see NO_LINKS). */
@@ -120,6 +119,22 @@ export class RecordedSpan implements ApiSpan, ReadableSpan {
     }
     const processors = pipeline.processors;
     for (let i = 0; i < processors.length; i++) processors[i]!.onStart(this, context);
+  }
+
+  /**
+   * End minus start, `[-1, -1]` before the end: worked out when read (no exporter of ours
+   * reads it; the SDK's console exporter does) instead of one more array per span.
+   */
+  get duration(): HrTime {
+    const end = this.endTime;
+    if (end === NO_TIME) return NOT_ENDED;
+    let seconds = end[0] - this.startTime[0];
+    let nanos = end[1] - this.startTime[1];
+    if (nanos < 0) {
+      seconds--;
+      nanos += 1e9;
+    }
+    return [seconds, nanos];
   }
 
   spanContext(): SpanContext {
@@ -261,22 +276,15 @@ export class RecordedSpan implements ApiSpan, ReadableSpan {
       return;
     }
     let end = endTime === undefined ? hrFromPerformance(performance.now()) : hrFromInput(endTime);
-    let seconds = end[0] - this.startTime[0];
-    let nanos = end[1] - this.startTime[1];
-    if (nanos < 0) {
-      seconds--;
-      nanos += 1e9;
-    }
+    const start = this.startTime;
+    const seconds = end[0] - start[0] - (end[1] < start[1] ? 1 : 0);
     if (seconds < 0) {
       diag.warn(
         "Inconsistent start and end time, startTime > endTime. Setting span duration to 0ms.",
       );
-      end = [this.startTime[0], this.startTime[1]];
-      seconds = 0;
-      nanos = 0;
+      end = [start[0], start[1]];
     }
     this.endTime = end;
-    this.duration = [seconds, nanos];
     const processors = this.#pipeline.processors;
     for (let i = 0; i < processors.length; i++) processors[i]!.onEnding?.(this);
     this.ended = true;

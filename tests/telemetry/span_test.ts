@@ -159,3 +159,25 @@ Deno.test("X-Ray-style trace ids start with the epoch seconds; span ids are 16 h
   assert.match(spanId, /^[0-9a-f]{16}$/);
   assert.notEqual(spanId, "0000000000000000");
 });
+
+Deno.test("duration: [-1, -1] until the end, then end minus start; an end before the start is a zero duration", () => {
+  const { exporter, tracer } = setup();
+  const span = tracer.startSpan(
+    "timed",
+    { startTime: [1_700_000_000, 900_000_000] },
+    REQUEST_ROOT_CONTEXT,
+  );
+  assert.deepEqual((span as RecordedSpan).duration, [-1, -1]);
+  span.end([1_700_000_002, 100_000_000]);
+  const back = tracer.startSpan(
+    "backwards",
+    { startTime: [1_700_000_005, 0] },
+    REQUEST_ROOT_CONTEXT,
+  );
+  back.end([1_700_000_004, 999_999_999]);
+  const [timed, backwards] = exporter.spans as [ReadableSpan, ReadableSpan];
+  assert.deepEqual(timed.duration, [1, 200_000_000]);
+  assert.deepEqual(timed.endTime, [1_700_000_002, 100_000_000]);
+  assert.deepEqual(backwards.duration, [0, 0]);
+  assert.deepEqual(backwards.endTime, [1_700_000_005, 0]);
+});
