@@ -8,6 +8,8 @@
  * Also the one answer a collector gives: the partial-success count of an Export*ServiceResponse.
  */
 
+import { truncateText } from "../util/text.ts";
+
 const utf8 = new TextEncoder();
 
 /** Wire types. */
@@ -394,5 +396,85 @@ export function protobufRejected(data: Uint8Array | undefined): number {
       : 0;
   } catch {
     return 0;
+  }
+}
+
+/** An integer at or past this magnitude is not an int64: it goes as a double. */
+const INT64_LIMIT = 2 ** 63;
+
+/**
+ * One AnyValue's content, the stock serializers' rules; nothing (the empty value) for null and
+ * what has no OTLP form. Log records pass their caps: a string longer than `maxChars` UTF-16
+ * units is cut with the truncation marker, nesting at `maxDepth` is left empty. A bigint (only a
+ * log field can hold one) goes as its decimal text; an empty key in a map is left out.
+ */
+export function anyValue(
+  w: ProtoWriter,
+  value: unknown,
+  maxChars = Infinity,
+  maxDepth = Infinity,
+  depth = 0,
+): void {
+  switch (typeof value) {
+    case "string":
+      w.byte(tag(1, LEN));
+      w.string(value.length > maxChars ? truncateText(value, maxChars) : value);
+      return;
+    case "boolean":
+      w.byte(tag(2, VARINT));
+      w.byte(value ? 1 : 0);
+      return;
+    case "number":
+      if (Number.isInteger(value) && value < INT64_LIMIT && value >= -INT64_LIMIT) {
+        w.byte(tag(3, VARINT));
+        w.int64(value);
+      } else {
+        w.byte(tag(4, I64));
+        w.double(value);
+      }
+      return;
+    case "bigint":
+      w.byte(tag(1, LEN));
+      w.string(`${value}`);
+      return;
+    case "object": {
+      if (value === null || depth >= maxDepth) return;
+      if (value instanceof Uint8Array) {
+        w.byte(tag(7, LEN));
+        w.bytesField(value);
+        return;
+      }
+      if (Array.isArray(value)) {
+        w.byte(tag(5, LEN));
+        const start = w.begin();
+        for (let i = 0; i < value.length; i++) {
+          w.byte(tag(1, LEN));
+          const item = w.begin();
+          anyValue(w, value[i], maxChars, maxDepth, depth + 1);
+          w.end(item);
+        }
+        w.end(start);
+        return;
+      }
+      w.byte(tag(6, LEN));
+      const start = w.begin();
+      const record = value as Record<string, unknown>;
+      for (const key in record) {
+        if (key === "" || !Object.hasOwn(record, key)) continue;
+        w.byte(tag(1, LEN));
+        const kv = w.begin();
+        w.byte(tag(1, LEN));
+        w.string(key);
+        w.byte(tag(2, LEN));
+        const inner = w.begin();
+        anyValue(w, record[key], maxChars, maxDepth, depth + 1);
+        w.end(inner);
+        w.end(kv);
+      }
+      w.end(start);
+      return;
+    }
+    default:
+      return;
   }
 }

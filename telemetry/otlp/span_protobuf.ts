@@ -21,6 +21,7 @@ import type { Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, TimedEvent } from "@opentelemetry/sdk-trace-base";
 import type { EncodedSpans, OtlpProtocol, SpanBatchEncoder } from "./encoding.ts";
 import {
+  anyValue,
   I32,
   I64,
   KEPT_WRITER_BYTES,
@@ -36,9 +37,6 @@ import {
 /** OTLP span flags: bits 8 and 9 say whether the parent is remote (the spec's masks). */
 const HAS_IS_REMOTE = 0x100;
 const IS_REMOTE = 0x200;
-
-/** An integer at or past this magnitude is not an int64: it goes as a double. */
-const INT64_LIMIT = 2 ** 63;
 
 /** Attribute keys and span names whose bytes are kept (both are few in an app). */
 const CACHE_SIZE = 1024;
@@ -472,69 +470,6 @@ function keyValue(w: ProtoWriter, field: number, key: Uint8Array, value: unknown
   anyValue(w, value);
   w.end(valueStart);
   w.end(start);
-}
-
-/** An AnyValue's content, the stock serializer's rules; nothing (the empty value) for null. */
-export function anyValue(w: ProtoWriter, value: unknown): void {
-  switch (typeof value) {
-    case "string":
-      w.byte(tag(1, LEN));
-      w.string(value);
-      return;
-    case "boolean":
-      w.ensure(2);
-      w.byte(tag(2, VARINT));
-      w.byte(value ? 1 : 0);
-      return;
-    case "number":
-      if (Number.isInteger(value) && value < INT64_LIMIT && value >= -INT64_LIMIT) {
-        w.byte(tag(3, VARINT));
-        w.int64(value);
-      } else {
-        w.byte(tag(4, I64));
-        w.double(value);
-      }
-      return;
-    case "object": {
-      if (value === null) return;
-      if (value instanceof Uint8Array) {
-        w.byte(tag(7, LEN));
-        w.bytesField(value);
-        return;
-      }
-      if (Array.isArray(value)) {
-        w.byte(tag(5, LEN));
-        const start = w.begin();
-        for (const item of value) {
-          w.byte(tag(1, LEN));
-          const itemStart = w.begin();
-          anyValue(w, item);
-          w.end(itemStart);
-        }
-        w.end(start);
-        return;
-      }
-      w.byte(tag(6, LEN));
-      const start = w.begin();
-      const record = value as Record<string, unknown>;
-      for (const key in record) {
-        if (!Object.hasOwn(record, key)) continue;
-        w.byte(tag(1, LEN));
-        const kvStart = w.begin();
-        w.byte(tag(1, LEN));
-        w.string(key);
-        w.byte(tag(2, LEN));
-        const valueStart = w.begin();
-        anyValue(w, record[key]);
-        w.end(valueStart);
-        w.end(kvStart);
-      }
-      w.end(start);
-      return;
-    }
-    default:
-      return;
-  }
 }
 
 /** Span.status (field 15): message when set, code always. */

@@ -15,6 +15,7 @@
  */
 import type { LogLevel, LogTraceContext } from "../logger.ts";
 import {
+  anyValue,
   I32,
   I64,
   KEPT_WRITER_BYTES,
@@ -26,7 +27,6 @@ import {
   VARINT,
   varintSize,
 } from "../otlp/protobuf.ts";
-import { truncateText } from "../util/text.ts";
 import type { LogEvent } from "./buffer.ts";
 import {
   ATTRIBUTE_COUNT_LIMIT,
@@ -45,8 +45,6 @@ const MAX_DEPTH = 8;
 const KEY_CACHE_SIZE = 512;
 /** Longest string value or body whose encoding is remembered for the next record. */
 const MAX_REMEMBERED_CHARS = 256;
-/** An integer at or past this magnitude is not an int64: it goes as a double. */
-const INT64_LIMIT = 2 ** 63;
 
 const TRACE_ID = /^[0-9a-f]{32}$/;
 const SPAN_ID = /^[0-9a-f]{16}$/;
@@ -348,7 +346,7 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
     } else {
       w.byte(BODY);
       const start = w.begin();
-      anyValue(w, message, 0, maxChars);
+      anyValue(w, message, maxChars, MAX_DEPTH);
       w.end(start);
     }
     let kept = 0;
@@ -482,78 +480,9 @@ function keyValue(
   const start = w.begin();
   w.raw(key);
   const valueStart = w.begin();
-  anyValue(w, value, depth, maxChars);
+  anyValue(w, value, maxChars, MAX_DEPTH, depth);
   w.end(valueStart);
   w.end(start);
-}
-
-/**
- * One AnyValue's content; nothing (the empty value) for null and what has no OTLP form.
- * Strings longer than `maxChars` UTF-16 units are cut with the truncation marker.
- */
-function anyValue(w: ProtoWriter, value: unknown, depth: number, maxChars: number): void {
-  switch (typeof value) {
-    case "string":
-      w.byte(tag(1, LEN));
-      w.string(value.length > maxChars ? truncateText(value, maxChars) : value);
-      return;
-    case "boolean":
-      w.byte(tag(2, VARINT));
-      w.byte(value ? 1 : 0);
-      return;
-    case "number":
-      if (Number.isInteger(value) && value < INT64_LIMIT && value >= -INT64_LIMIT) {
-        w.byte(tag(3, VARINT));
-        w.int64(value);
-      } else {
-        w.byte(tag(4, I64));
-        w.double(value);
-      }
-      return;
-    case "bigint":
-      w.byte(tag(1, LEN));
-      w.string(`${value}`);
-      return;
-    case "object": {
-      if (value === null || depth >= MAX_DEPTH) return;
-      if (value instanceof Uint8Array) {
-        w.byte(tag(7, LEN));
-        w.bytesField(value);
-        return;
-      }
-      if (Array.isArray(value)) {
-        w.byte(tag(5, LEN));
-        const start = w.begin();
-        for (let i = 0; i < value.length; i++) {
-          w.byte(tag(1, LEN));
-          const item = w.begin();
-          anyValue(w, value[i], depth + 1, maxChars);
-          w.end(item);
-        }
-        w.end(start);
-        return;
-      }
-      w.byte(tag(6, LEN));
-      const start = w.begin();
-      const record = value as Record<string, unknown>;
-      for (const key in record) {
-        if (key === "" || !Object.hasOwn(record, key)) continue;
-        w.byte(tag(1, LEN));
-        const kv = w.begin();
-        w.byte(tag(1, LEN));
-        w.string(key);
-        w.byte(tag(2, LEN));
-        const inner = w.begin();
-        anyValue(w, record[key], depth + 1, maxChars);
-        w.end(inner);
-        w.end(kv);
-      }
-      w.end(start);
-      return;
-    }
-    default:
-      return;
-  }
 }
 
 /** Epoch milliseconds as fixed64 nanoseconds, exactly (what is not a positive time is 0). */
