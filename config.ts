@@ -96,7 +96,7 @@ export interface LogsBatchConfig {
 export type OtlpProtocol = "http/json" | "http/protobuf";
 
 /** OTEL_EXPORTER_OTLP_PROTOCOL when unset, in SDK mode. */
-export const DEFAULT_OTLP_PROTOCOL: OtlpProtocol = "http/json";
+export const DEFAULT_OTLP_PROTOCOL: OtlpProtocol = "http/protobuf";
 
 /** OpenTelemetry logs (SDK mode): every logger event as an OTLP log record. */
 export interface LogsConfig {
