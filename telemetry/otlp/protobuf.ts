@@ -92,14 +92,8 @@ export class ProtoWriter {
       }
       bytes[pos++] = v;
     } else {
-      let low = value >>> 0;
-      let high = Math.floor(value / 0x100000000) >>> 0;
-      while (high > 0 || low > 0x7f) {
-        bytes[pos++] = (low & 0x7f) | 0x80;
-        low = ((low >>> 7) | (high << 25)) >>> 0;
-        high >>>= 7;
-      }
-      bytes[pos++] = low;
+      this.pos = pos;
+      return this.#varint64(value >>> 0, Math.floor(value / 0x100000000) >>> 0);
     }
     this.pos = pos;
   }
@@ -113,6 +107,11 @@ export class ProtoWriter {
     low = (low + 1) >>> 0;
     if (low === 0) high = (high + 1) >>> 0;
     this.ensure(10);
+    this.#varint64(low, high);
+  }
+
+  /** A varint from its two 32-bit halves (room for ten bytes already ensured). */
+  #varint64(low: number, high: number): void {
     const bytes = this.bytes;
     let pos = this.pos;
     while (high > 0 || low > 0x7f) {
