@@ -21,10 +21,12 @@ import { createBaselineApp } from "./baseline.ts";
 import { createMemoryStore } from "../services/store.ts";
 import { createTelemetry } from "../telemetry/mod.ts";
 import { ALWAYS_SAMPLE_RULE, CONFIGS, envOverrides, ROUTE } from "./lib.ts";
-import type { Sinks } from "./sinks.ts";
+import type { SinkAddresses } from "./sinks.ts";
 
 /** The stand-ins in a child process (bench/sinks_process.ts), so their CPU is not counted. */
-async function startSinksProcess(kind: "healthy" | "blackhole"): Promise<Sinks> {
+async function startSinksProcess(
+  kind: "healthy" | "blackhole",
+): Promise<SinkAddresses & { close(): Promise<void> }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", new URL("./sinks_process.ts", import.meta.url).pathname, kind],
     stdin: "piped",
@@ -39,9 +41,9 @@ async function startSinksProcess(kind: "healthy" | "blackhole"): Promise<Sinks> 
   }
   reader.releaseLock();
   const writer = child.stdin.getWriter();
+  const addresses: SinkAddresses = JSON.parse(line);
   return {
-    ...JSON.parse(line),
-    counts: undefined as unknown as Sinks["counts"],
+    ...addresses,
     async close() {
       await writer.close();
       await child.status;

@@ -5,7 +5,7 @@
  * /proc, checking that its sockets stay on loopback, and cleaning every child up on exit,
  * error or Ctrl-C.
  */
-import { type Sinks } from "./sinks.ts";
+import type { SinkAddresses } from "./sinks.ts";
 
 /** Where the app lives (the directory holding main.ts). */
 export const APP_DIR = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -135,7 +135,7 @@ export interface BenchConfig {
   description: string;
   script: string;
   sinks: SinkKind;
-  env(sinks: Sinks | undefined, files: { alwaysRule: string }): Record<string, string>;
+  env(sinks: SinkAddresses | undefined, files: { alwaysRule: string }): Record<string, string>;
   /** The store; default memory. */
   store?: StoreKind;
   /** The configuration its ratios are to, in the same round; default `baseline`. */
@@ -189,7 +189,7 @@ export const ALWAYS_SAMPLE_RULE = {
   },
 };
 
-function fullEnv(sinks: Sinks | undefined, rule: string): Record<string, string> {
+function fullEnv(sinks: SinkAddresses | undefined, rule: string): Record<string, string> {
   if (!sinks) throw new Error("The full configuration needs sinks.");
   return {
     OTEL_EXPORTER_OTLP_ENDPOINT: sinks.otlpUrl,
@@ -542,7 +542,7 @@ export async function pgliteStartFacts(
 /** What `startPglite` needs: the configuration, its sinks and rule file, the data directory. */
 export interface PgliteStartOptions {
   config: BenchConfig;
-  sinks: Sinks;
+  sinks: SinkAddresses;
   alwaysRule: string;
   dataDir: string;
   appDir: string;

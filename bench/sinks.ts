@@ -23,6 +23,9 @@ export interface SinkCounts {
   blackholeBytes: number;
 }
 
+/** Where the stand-ins listen: all a configuration's environment needs of them. */
+export type SinkAddresses = Pick<Sinks, "otlpUrl" | "cloudwatchUrl" | "rollbarUrl" | "xrayAddress">;
+
 /** Running loopback sinks. */
 export interface Sinks {
   /** OTEL_EXPORTER_OTLP_ENDPOINT (the exporter appends /v1/traces). */

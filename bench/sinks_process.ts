@@ -6,17 +6,14 @@
  *
  *   deno run --allow-net bench/sinks_process.ts healthy|blackhole
  */
-import { startBlackholeSinks, startHealthySinks } from "./sinks.ts";
+import { type SinkAddresses, startBlackholeSinks, startHealthySinks } from "./sinks.ts";
 
 const kind = Deno.args[0];
 if (kind !== "healthy" && kind !== "blackhole") throw new Error("usage: healthy|blackhole");
 const sinks = kind === "healthy" ? await startHealthySinks() : await startBlackholeSinks();
 const { otlpUrl, cloudwatchUrl, rollbarUrl, xrayAddress } = sinks;
-await Deno.stdout.write(
-  new TextEncoder().encode(
-    JSON.stringify({ otlpUrl, cloudwatchUrl, rollbarUrl, xrayAddress }) + "\n",
-  ),
-);
+const addresses: SinkAddresses = { otlpUrl, cloudwatchUrl, rollbarUrl, xrayAddress };
+await Deno.stdout.write(new TextEncoder().encode(JSON.stringify(addresses) + "\n"));
 // The parent closes our stdin when it is done (or dies): then we go too.
 for await (const _ of Deno.stdin.readable) { /* nothing is sent */ }
 await sinks.close();
