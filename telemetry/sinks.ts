@@ -32,12 +32,15 @@ import { xraySink } from "./xray/mod.ts";
 
 /**
  * The traces sink, loaded when it is installed: telemetry/otlp/mod.ts brings the OTLP
- * transformer (its retry layer's serialiser). In SDK mode it always contributes span
- * processors (none without an exporter); otherwise only its banner line.
+ * transformer (its retry layer's serialiser). In SDK mode it contributes span processors;
+ * otherwise only its banner line. With no exporter set (config.ts requires an endpoint for
+ * `otlp`) it has none, so nothing holds spans for it: a stand-in would count every span of
+ * the first requests as dropped, a loss of telemetry that was never going anywhere.
  */
 const tracesSink: SinkPlugin<OtlpRetryOptions> = {
   name: "traces",
-  deferrable: (config) => config.otel.mode === "sdk" ? ["spanProcessors"] : [],
+  deferrable: (config) =>
+    config.otel.mode === "sdk" && config.otel.exporters.length > 0 ? ["spanProcessors"] : [],
   async install(context) {
     const { otlpSink } = await import("./otlp/mod.ts");
     return otlpSink.install(context);

@@ -197,3 +197,23 @@ Deno.test("startTelemetry() with no heavy sink configured has nothing to install
     await h.telemetry.shutdown(Date.now() + 5000);
   }
 });
+
+Deno.test("startTelemetry() with no trace exporter holds no spans for one, so none is counted lost", async () => {
+  // Spans are still recorded (X-Ray, log trace ids, the test's exporter): the traces sink
+  // just has nowhere to send them, so nothing waits for it and nothing reads as dropped.
+  const h = await buildLateApp({});
+  try {
+    assert.equal(await get(h.app, "/api/activities/home"), 200);
+    assert.equal(h.telemetry.stats().traces, undefined, "no stand-in holding spans");
+    assert.deepEqual(await h.installDeferred(), []);
+    assert.ok(h.exporter.spans.length >= 2, "the request's spans were recorded");
+    const traces = h.telemetry.stats().traces;
+    assert.deepEqual(
+      traces && { queued: traces.queued, dropped: traces.dropped },
+      { queued: 0, dropped: 0 },
+    );
+    assert.ok(h.telemetry.describe().includes("Traces: SDK pipeline to nowhere (no exporter set)"));
+  } finally {
+    await h.telemetry.shutdown(Date.now() + 5000);
+  }
+});
