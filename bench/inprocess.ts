@@ -11,7 +11,11 @@
  * change helps; `deno task bench` gives the figures that count.
  *
  *   deno run -A bench/inprocess.ts --config=bare [--requests=20000] [--rounds=5]
- *     [--env=KEY=VALUE] > /dev/null   (console lines go to stdout, as in the bench)
+ *     [--env=KEY=VALUE] [--allocations=30] > /dev/null   (console lines go to stdout, as in
+ *     the bench)
+ *
+ * `--allocations=N` then samples one more batch with V8's heap profiler and prints the bytes a
+ * request allocates and its N largest allocation sites (bench/allocations.ts).
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
@@ -20,6 +24,7 @@ import { loadConfig } from "../config.ts";
 import { createBaselineApp } from "./baseline.ts";
 import { createMemoryStore } from "../services/store.ts";
 import { createTelemetry } from "../telemetry/mod.ts";
+import { sampleAllocations } from "./allocations.ts";
 import { ALWAYS_SAMPLE_RULE, CONFIGS, envOverrides, ROUTE } from "./lib.ts";
 import type { SinkAddresses } from "./sinks.ts";
 
@@ -58,6 +63,7 @@ const { values: args } = parseArgs({
     requests: { type: "string", default: "20000" },
     rounds: { type: "string", default: "5" },
     env: { type: "string", multiple: true },
+    allocations: { type: "string" },
   },
 });
 const config = CONFIGS.find((c) => c.name === args.config);
@@ -121,6 +127,16 @@ for (let round = 0; round < Number(args.rounds); round++) {
   best = Math.min(best, (used.user + used.system) / requests);
 }
 console.error(`${config.name}: ${best.toFixed(1)} µs CPU per request (best of ${args.rounds})`);
+if (args.allocations !== undefined) {
+  const report = await sampleAllocations(requests, () => batch(requests));
+  console.error(
+    `${config.name}: ${(report.bytesPerRequest / 1024).toFixed(1)} KiB allocated per request ` +
+      "(sampled, freed objects included; the harness's Request and body reads too)",
+  );
+  for (const { site, bytesPerRequest } of report.sites.slice(0, Number(args.allocations) || 30)) {
+    console.error(`${bytesPerRequest.toFixed(0).padStart(7)} B  ${site}`);
+  }
+}
 await stop();
 await sinks?.close();
 await Deno.remove(rule);
