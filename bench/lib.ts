@@ -224,6 +224,14 @@ export const CONFIGS: BenchConfig[] = [
     env: () => ({ OTEL_SDK_DISABLED: "true" }),
   },
   {
+    name: "floor",
+    description:
+      "bench/floor.ts: plain Deno.serve + bare's kept features (header list, security headers, two log lines), nothing else",
+    script: "bench/floor.ts",
+    sinks: "none",
+    env: () => ({}),
+  },
+  {
     name: "full",
     description: "main.ts, OTLP always_on + X-Ray FixedRate 1 + CloudWatch + Rollbar, healthy",
     script: "main.ts",

@@ -1,0 +1,105 @@
+/**
+ * The floor of the bare row: what the features the bare configuration must keep cost on Deno
+ * 2.9 with nothing else around them. A plain `Deno.serve` handler (no Hono, no middleware)
+ * answering GET /api/activities/home from the same store and service as bench/baseline.ts,
+ * that also does, each with the cheapest code we know:
+ *
+ * - reads every request header (the secrets rule needs the names; `Headers.forEach`),
+ * - answers with the security headers and `Vary: Origin` (one kept `Headers`, as the app),
+ * - writes two JSON log lines per request (the access line and the service's), built by one
+ *   template literal each, through the app's asynchronous console writer.
+ *
+ * No scrubbing, no routing, no checks: an app cannot be cheaper and keep these, so the floor's
+ * ratio to the baseline bounds what the bare row can reach. `FLOOR_FEATURES` (comma-separated:
+ * headers, answer, logs; default all) picks the features, to price each one.
+ *
+ *   FLOOR_FEATURES=headers,answer,logs HOST=127.0.0.1 PORT=4569 \
+ *     deno run --allow-net --allow-env --allow-read bench/floor.ts > /dev/null
+ */
+import { loadConfig } from "../config.ts";
+import { API_SECURITY_HEADERS } from "../routes/response.ts";
+import { keptHeaderSet } from "../routes/kept_headers.ts";
+import { homeActivities } from "../services/home_activities.ts";
+import { openStore } from "../services/store.ts";
+import type { ServiceDeps } from "../services/types.ts";
+import { createConsoleWriter } from "../telemetry/console_writer.ts";
+import { INVALID_SPAN_CONTEXT, trace } from "../telemetry/otel_api.ts";
+
+const features = new Set(
+  (Deno.env.get("FLOOR_FEATURES") ?? "headers,answer,logs").split(",").map((f) => f.trim()),
+);
+const NOOP_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+const writer = createConsoleWriter(Deno.stdout);
+const log = features.has("logs") ? (line: string) => writer.write(line) : (_line: string) => {};
+
+const store = await openStore({
+  database: loadConfig(
+    Object.fromEntries(
+      Object.entries(Deno.env.toObject()).filter(([name]) => /^DATA(BASE_.*|_DIR)$/.test(name)),
+    ),
+  ).database,
+  seededAt: Date.now(),
+  currentUser: "andrewbrown",
+});
+const services: ServiceDeps = {
+  store,
+  clock: Date.now,
+  traced: (_name, fn) => Promise.resolve(fn(NOOP_SPAN)),
+  log: {
+    info(message, fields) {
+      log(
+        `{"timestamp":"${new Date().toISOString()}","level":"info","message":"${message}",` +
+          `"service":"backend-flask","result_length":${fields?.result_length}}`,
+      );
+    },
+    warn() {},
+  },
+};
+const answerHeaders = features.has("answer")
+  ? keptHeaderSet([
+    ["content-type", "application/json"],
+    ...API_SECURITY_HEADERS,
+    ["vary", "Origin"],
+  ])
+  : { "content-type": "application/json" };
+
+const server = Deno.serve({
+  hostname: Deno.env.get("HOST") ?? "127.0.0.1",
+  port: Number(Deno.env.get("PORT") ?? "4569"),
+  onListen() {},
+}, async (request, info) => {
+  const started = performance.now();
+  // The path without a URL object: "http://host/path?query".
+  const url = request.url;
+  const query = url.indexOf("?");
+  const path = url.slice(url.indexOf("/", url.indexOf("//") + 2), query < 0 ? undefined : query);
+  if (path === "/api/health-check") return Response.json({ success: true, ver: 1 });
+  let userAgent = "";
+  if (features.has("headers")) {
+    request.headers.forEach((value, name) => {
+      if (name === "user-agent") userAgent = value;
+    });
+  }
+  const result = await homeActivities(services);
+  const response = new Response(JSON.stringify(result.ok ? result.data : []), {
+    status: 200,
+    headers: answerHeaders,
+  });
+  log(
+    `{"timestamp":"${new Date().toISOString()}","level":"info","message":"GET ${path} 200",` +
+      `"service":"backend-flask","event":"access","method":"GET","scheme":"http",` +
+      `"path":"${path}","route":"/api/activities/home","status":200,` +
+      `"duration_ms":${Math.round((performance.now() - started) * 1000) / 1000},` +
+      `"client_address":"${info.remoteAddr.hostname}","user_agent":"${userAgent}"}`,
+  );
+  return response;
+});
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.addSignalListener(signal, async () => {
+    await server.shutdown();
+    await writer.flush(Date.now() + 1000);
+    await store.close();
+    Deno.exit(0);
+  });
+}
