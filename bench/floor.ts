@@ -11,7 +11,9 @@
  *
  * No scrubbing, no routing, no checks: an app cannot be cheaper and keep these, so the floor's
  * ratio to the baseline bounds what the bare row can reach. `FLOOR_FEATURES` (comma-separated:
- * headers, answer, logs; default all) picks the features, to price each one.
+ * headers, answer, logs; default all) picks the features, to price each one; `udp` adds one
+ * 1 KiB datagram a request to AWS_XRAY_DAEMON_ADDRESS (the transport X-Ray needs, priced alone:
+ * a segment's bytes made once, sent per request).
  *
  *   FLOOR_FEATURES=headers,answer,logs HOST=127.0.0.1 PORT=4569 \
  *     deno run --allow-net --allow-env --allow-read bench/floor.ts > /dev/null
@@ -55,6 +57,14 @@ const services: ServiceDeps = {
     warn() {},
   },
 };
+const daemon = Deno.env.get("AWS_XRAY_DAEMON_ADDRESS");
+const udp = features.has("udp") && daemon
+  ? Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 })
+  : undefined;
+const [daemonHost, daemonPort] = (daemon ?? "127.0.0.1:2000").split(":");
+const datagram = new TextEncoder().encode(
+  `{"format": "json", "version": 1}\n{"name":"floor","padding":"${"x".repeat(960)}"}`,
+);
 const answerHeaders = features.has("answer")
   ? keptHeaderSet([
     ["content-type", "application/json"],
@@ -92,6 +102,8 @@ const server = Deno.serve({
       `"duration_ms":${Math.round((performance.now() - started) * 1000) / 1000},` +
       `"client_address":"${info.remoteAddr.hostname}","user_agent":"${userAgent}"}`,
   );
+  udp?.send(datagram, { transport: "udp", hostname: daemonHost!, port: Number(daemonPort) })
+    .catch(() => {});
   return response;
 });
 
