@@ -105,6 +105,11 @@ function fmt(n: number, digits = 0): string {
   });
 }
 
+/** A server's share of one CPU from req/s × CPU µs a request, as a percentage. */
+function busy(rpsTimesCpuUs: number): string {
+  return `${(rpsTimesCpuUs / 1e4).toFixed(0)}%`;
+}
+
 async function measure(
   config: BenchConfig,
   round: number,
@@ -494,7 +499,8 @@ function report(
         m.p50.toFixed(2)
       } | ` +
         `${m.p99.toFixed(2)} | ${median(p99Ratio).toFixed(2)}× | ${m.rss.toFixed(0)} | ` +
-        `${m.cpu.toFixed(0)} | ${runs.reduce((n, r) => n + r.errors, 0)} |`,
+        `${m.cpu.toFixed(0)} | ${busy(median(runs.map((r) => r.rps * r.cpuUsPerReq)))} | ` +
+        `${runs.reduce((n, r) => n + r.errors, 0)} |`,
     );
   }
   const perRound = results.map((r) => {
@@ -505,7 +511,8 @@ function report(
       `${r.p50Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${
         (r.p99Ms / (base?.p99Ms ?? NaN)).toFixed(2)
       }× | ` +
-      `${r.rssMb.toFixed(0)} | ${r.cpuUsPerReq.toFixed(0)} | ${sinkSummary(r.telemetry) || "–"} |`;
+      `${r.rssMb.toFixed(0)} | ${r.cpuUsPerReq.toFixed(0)} | ${busy(r.rps * r.cpuUsPerReq)} | ` +
+      `${sinkSummary(r.telemetry) || "–"} |`;
   });
   // Black-holed vs healthy, per round, then the median.
   const pair = (a: string, b: string, key: "rps" | "p99Ms" | "cpuUsPerReq") => {
@@ -549,12 +556,14 @@ function report(
     `Each row: the median of ${rounds} rounds (warm-up ${warmup} s, then ${duration} s measured), ` +
     "each configuration a fresh server process, order rotated every round. Ratios are to the " +
     "baseline of the same round (a store row's: the baseline on its store), then the median. RSS is the peak (VmHWM / polled VmRSS) over " +
-    "the run, max across rounds. CPU is server CPU time per request in the measured window.",
+    "the run, max across rounds. CPU is server CPU time per request in the measured window. " +
+    "Server busy is req/s × CPU a request, the share of one CPU the server used: well under 100% " +
+    "means the load generator (or a stand-in sharing its CPU) held the row back, not the server.",
     "",
     "## Median of rounds",
     "",
-    "| config | req/s | ×baseline | p50 ms | p99 ms | p99 ×baseline | peak RSS MB | CPU µs/req | errors |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    "| config | req/s | ×baseline | p50 ms | p99 ms | p99 ×baseline | peak RSS MB | CPU µs/req | server busy | errors |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows,
     "",
     "## Goals (issues 12 and 16)",
@@ -576,8 +585,8 @@ function report(
     "Sink counters are the server's own (`/api/health-check` with HEALTH_CHECK_DETAIL=true), " +
     "cumulative over warm-up + measurement: q queued, s sent, d dropped, f failed, r retried.",
     "",
-    "| round | config | req/s | ×base | p50 ms | p99 ms | p99 ×base | RSS MB | CPU µs/req | sinks |",
-    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    "| round | config | req/s | ×base | p50 ms | p99 ms | p99 ×base | RSS MB | CPU µs/req | busy | sinks |",
+    "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ...perRound,
     "",
     "## Reproduce one server by hand",
