@@ -71,6 +71,9 @@ if (!config) throw new Error(`Unknown configuration ${args.config}`);
 if (config.store) {
   throw new Error(`${config.name} runs on ${config.store}: only bench/run.ts runs it`);
 }
+if (config.script !== "main.ts" && config.script !== "bench/baseline.ts") {
+  throw new Error(`${config.name} is its own server (${config.script}): only bench/run.ts runs it`);
+}
 const sinks = config.sinks === "none" ? undefined : await startSinksProcess(config.sinks);
 const rule = await Deno.makeTempFile({ suffix: ".json" });
 await Deno.writeTextFile(rule, JSON.stringify(ALWAYS_SAMPLE_RULE));
