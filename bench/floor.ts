@@ -13,7 +13,9 @@
  * ratio to the baseline bounds what the bare row can reach. `FLOOR_FEATURES` (comma-separated:
  * headers, answer, logs; default all) picks the features, to price each one; `udp` adds one
  * 1 KiB datagram a request to AWS_XRAY_DAEMON_ADDRESS (the transport X-Ray needs, priced alone:
- * a segment's bytes made once, sent per request).
+ * a segment's bytes made once, sent per request); `proxy` instead batches the same document
+ * text, FLOOR_PROXY_BATCH a call (default 50, the daemon's own batch) or every 10 ms, into one `PutTraceSegments`-shaped POST to FLOOR_PROXY_URL
+ * (the transport through the daemon's signing proxy, priced beside it).
  *
  *   FLOOR_FEATURES=headers,answer,logs HOST=127.0.0.1 PORT=4569 \
  *     deno run --allow-net --allow-env --allow-read bench/floor.ts > /dev/null
@@ -65,6 +67,24 @@ const [daemonHost, daemonPort] = (daemon ?? "127.0.0.1:2000").split(":");
 const datagram = new TextEncoder().encode(
   `{"format": "json", "version": 1}\n{"name":"floor","padding":"${"x".repeat(960)}"}`,
 );
+const proxyUrl = features.has("proxy") ? Deno.env.get("FLOOR_PROXY_URL") : undefined;
+const DOCUMENT = `{"name":"floor","padding":"${"x".repeat(960)}"}`;
+const PROXY_BATCH = Number(Deno.env.get("FLOOR_PROXY_BATCH") ?? "50");
+let documents: string[] = [];
+let proxyTimer: ReturnType<typeof setTimeout> | undefined;
+function postDocuments(): void {
+  if (proxyTimer !== undefined) clearTimeout(proxyTimer);
+  proxyTimer = undefined;
+  const body = JSON.stringify({ TraceSegmentDocuments: documents });
+  documents = [];
+  fetch(proxyUrl!, { method: "POST", body, headers: { "content-type": "application/json" } })
+    .then((response) => response.arrayBuffer(), () => {}).catch(() => {});
+}
+function queueDocument(): void {
+  documents.push(DOCUMENT);
+  if (documents.length >= PROXY_BATCH) postDocuments();
+  else proxyTimer ??= setTimeout(postDocuments, 10);
+}
 const answerHeaders = features.has("answer")
   ? keptHeaderSet([
     ["content-type", "application/json"],
@@ -102,6 +122,7 @@ const server = Deno.serve({
       `"duration_ms":${Math.round((performance.now() - started) * 1000) / 1000},` +
       `"client_address":"${info.remoteAddr.hostname}","user_agent":"${userAgent}"}`,
   );
+  if (proxyUrl) queueDocument();
   udp?.send(datagram, { transport: "udp", hostname: daemonHost!, port: Number(daemonPort) })
     .catch(() => {});
   return response;
