@@ -15,11 +15,16 @@
  * 1 KiB datagram a request to AWS_XRAY_DAEMON_ADDRESS (the transport X-Ray needs, priced alone:
  * a segment's bytes made once, sent per request); `proxy` instead batches the same document
  * text, FLOOR_PROXY_BATCH a call (default 50, the daemon's own batch) or every 10 ms, into one `PutTraceSegments`-shaped POST to FLOOR_PROXY_URL
- * (the transport through the daemon's signing proxy, priced beside it).
+ * (the transport through the daemon's signing proxy, priced beside it). `otlp` sends two spans
+ * and the two log lines as OTLP/HTTP JSON records to FLOOR_OTLP_URL (template literals, 512 a
+ * body), `cloudwatch` the two lines as a PutLogEvents body to FLOOR_CLOUDWATCH_URL with its
+ * SHA-256 (the SigV4 payload hash), up to 1 MB or every second: the remote sinks' transport at
+ * its cheapest, so floor + udp + otlp + cloudwatch prices what the full row must pay at least.
  *
  *   FLOOR_FEATURES=headers,answer,logs HOST=127.0.0.1 PORT=4569 \
  *     deno run --allow-net --allow-env --allow-read bench/floor.ts > /dev/null
  */
+import { createHash } from "node:crypto";
 import { loadConfig } from "../config.ts";
 import { API_SECURITY_HEADERS } from "../routes/response.ts";
 import { keptHeaderSet } from "../routes/kept_headers.ts";
@@ -34,7 +39,79 @@ const features = new Set(
 );
 const NOOP_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 const writer = createConsoleWriter(Deno.stdout);
-const log = features.has("logs") ? (line: string) => writer.write(line) : (_line: string) => {};
+const otlpUrl = features.has("otlp") ? Deno.env.get("FLOOR_OTLP_URL") : undefined;
+const cloudwatchUrl = features.has("cloudwatch") ? Deno.env.get("FLOOR_CLOUDWATCH_URL") : undefined;
+
+/** Items posted as one body when `max` are held, or a second after the first. */
+function batcher(url: string | undefined, max: number, body: (items: string[]) => BodyInit) {
+  let items: string[] = [];
+  let bytes = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const post = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    const held = items;
+    items = [];
+    bytes = 0;
+    fetch(url!, {
+      method: "POST",
+      body: body(held),
+      headers: { "content-type": "application/json" },
+    })
+      .then((response) => response.arrayBuffer(), () => {}).catch(() => {});
+  };
+  return url === undefined ? undefined : (item: string) => {
+    items.push(item);
+    bytes += item.length;
+    if (items.length >= max || bytes >= 900_000) post();
+    else timer ??= setTimeout(post, 1000);
+  };
+}
+const RESOURCE = `{"attributes":[{"key":"service.name","value":{"stringValue":"backend-flask"}}]}`;
+const spans = batcher(
+  otlpUrl && `${otlpUrl}/v1/traces`,
+  512,
+  (items) =>
+    `{"resourceSpans":[{"resource":${RESOURCE},"scopeSpans":[{"scope":{"name":"floor"},"spans":[${
+      items.join(",")
+    }]}]}]}`,
+);
+const records = batcher(
+  otlpUrl && `${otlpUrl}/v1/logs`,
+  512,
+  (items) =>
+    `{"resourceLogs":[{"resource":${RESOURCE},"scopeLogs":[{"scope":{"name":"floor"},"logRecords":[${
+      items.join(",")
+    }]}]}]}`,
+);
+const events = batcher(cloudwatchUrl, 10_000, (items) => {
+  const body = `{"logGroupName":"cruddur","logStreamName":"floor","logEvents":[${
+    items.join(",")
+  }]}`;
+  // SigV4 hashes the whole payload; the rest of the signature is a few small HMACs.
+  createHash("sha256").update(body).digest("hex");
+  return body;
+});
+let idCounter = 0;
+function hexId(digits: number): string {
+  return (++idCounter).toString(16).padStart(digits, "0");
+}
+function span(name: string, traceId: string, startNs: number): string {
+  return `{"traceId":"${traceId}","spanId":"${hexId(16)}","name":"${name}","kind":2,` +
+    `"startTimeUnixNano":"${startNs}","endTimeUnixNano":"${startNs + 250_000}",` +
+    `"attributes":[{"key":"http.request.method","value":{"stringValue":"GET"}},` +
+    `{"key":"url.path","value":{"stringValue":"/api/activities/home"}},` +
+    `{"key":"http.response.status_code","value":{"intValue":"200"}}],"status":{}}`;
+}
+const log = (line: string) => {
+  if (features.has("logs")) writer.write(line);
+  const now = Date.now();
+  records?.(
+    `{"timeUnixNano":"${now}000000","severityNumber":9,"severityText":"INFO",` +
+      `"body":{"stringValue":${JSON.stringify(line)}}}`,
+  );
+  events?.(`{"timestamp":${now},"message":${JSON.stringify(line)}}`);
+};
 
 const store = await openStore({
   database: loadConfig(
@@ -123,6 +200,12 @@ const server = Deno.serve({
       `"client_address":"${info.remoteAddr.hostname}","user_agent":"${userAgent}"}`,
   );
   if (proxyUrl) queueDocument();
+  if (spans) {
+    const traceId = hexId(32);
+    const startNs = Date.now() * 1_000_000;
+    spans(span("GET /api/activities/home", traceId, startNs));
+    spans(span("home-activities-mock-data", traceId, startNs));
+  }
   udp?.send(datagram, { transport: "udp", hostname: daemonHost!, port: Number(daemonPort) })
     .catch(() => {});
   return response;

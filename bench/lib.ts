@@ -232,6 +232,19 @@ export const CONFIGS: BenchConfig[] = [
     env: () => ({}),
   },
   {
+    name: "floor-full",
+    description:
+      "bench/floor.ts + every remote sink's transport at its cheapest (an X-Ray datagram, OTLP JSON spans and records, PutLogEvents bodies with their SHA-256), healthy",
+    script: "bench/floor.ts",
+    sinks: "healthy",
+    env: (sinks) => ({
+      FLOOR_FEATURES: "headers,answer,logs,udp,otlp,cloudwatch",
+      AWS_XRAY_DAEMON_ADDRESS: sinks!.xrayAddress,
+      FLOOR_OTLP_URL: sinks!.otlpUrl,
+      FLOOR_CLOUDWATCH_URL: sinks!.cloudwatchUrl,
+    }),
+  },
+  {
     name: "full",
     description: "main.ts, OTLP always_on + X-Ray FixedRate 1 + CloudWatch + Rollbar, healthy",
     script: "main.ts",
