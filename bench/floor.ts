@@ -68,22 +68,14 @@ function batcher(url: string | undefined, max: number, body: (items: string[]) =
   };
 }
 const RESOURCE = `{"attributes":[{"key":"service.name","value":{"stringValue":"backend-flask"}}]}`;
-const spans = batcher(
-  otlpUrl && `${otlpUrl}/v1/traces`,
-  512,
-  (items) =>
-    `{"resourceSpans":[{"resource":${RESOURCE},"scopeSpans":[{"scope":{"name":"floor"},"spans":[${
-      items.join(",")
-    }]}]}]}`,
-);
-const records = batcher(
-  otlpUrl && `${otlpUrl}/v1/logs`,
-  512,
-  (items) =>
-    `{"resourceLogs":[{"resource":${RESOURCE},"scopeLogs":[{"scope":{"name":"floor"},"logRecords":[${
-      items.join(",")
-    }]}]}]}`,
-);
+/** An OTLP/HTTP JSON export body of one resource and one scope around `items`. */
+function otlpBody(signal: "Spans" | "Logs", field: "spans" | "logRecords") {
+  return (items: string[]) =>
+    `{"resource${signal}":[{"resource":${RESOURCE},"scope${signal}":[{"scope":{"name":"floor"},` +
+    `"${field}":[${items.join(",")}]}]}]}`;
+}
+const spans = batcher(otlpUrl && `${otlpUrl}/v1/traces`, 512, otlpBody("Spans", "spans"));
+const records = batcher(otlpUrl && `${otlpUrl}/v1/logs`, 512, otlpBody("Logs", "logRecords"));
 const events = batcher(cloudwatchUrl, 10_000, (items) => {
   const body = `{"logGroupName":"cruddur","logStreamName":"floor","logEvents":[${
     items.join(",")
