@@ -1,6 +1,6 @@
 /**
- * The floor of the bare row: what the features the bare configuration must keep cost on Deno
- * 2.9 with nothing else around them. A plain `Deno.serve` handler (no Hono, no middleware)
+ * The floors of the bare and full rows: what the features those configurations must keep cost on
+ * Deno 2.9 with nothing else around them. A plain `Deno.serve` handler (no Hono, no middleware)
  * answering GET /api/activities/home from the same store and service as bench/baseline.ts,
  * that also does, each with the cheapest code we know:
  *
@@ -11,15 +11,18 @@
  *
  * No scrubbing, no routing, no checks: an app cannot be cheaper and keep these, so the floor's
  * ratio to the baseline bounds what the bare row can reach. `FLOOR_FEATURES` (comma-separated:
- * headers, answer, logs; default all) picks the features, to price each one; `udp` adds one
- * 1 KiB datagram a request to AWS_XRAY_DAEMON_ADDRESS (the transport X-Ray needs, priced alone:
- * a segment's bytes made once, sent per request); `proxy` instead batches the same document
- * text, FLOOR_PROXY_BATCH a call (default 50, the daemon's own batch) or every 10 ms, into one `PutTraceSegments`-shaped POST to FLOOR_PROXY_URL
- * (the transport through the daemon's signing proxy, priced beside it). `otlp` sends two spans
- * and the two log lines as OTLP/HTTP JSON records to FLOOR_OTLP_URL (template literals, 512 a
- * body), `cloudwatch` the two lines as a PutLogEvents body to FLOOR_CLOUDWATCH_URL with its
- * SHA-256 (the SigV4 payload hash), up to 1 MB or every second: the remote sinks' transport at
- * its cheapest, so floor + udp + otlp + cloudwatch prices what the full row must pay at least.
+ * headers, answer, logs; default all) picks the features, to price each one. For the full row:
+ *
+ * - `udp`: one 1 KiB datagram a request to AWS_XRAY_DAEMON_ADDRESS (a segment's bytes made
+ *   once, sent per request);
+ * - `otlp`: two spans and the two log lines as OTLP/HTTP JSON to FLOOR_OTLP_URL (512 a body);
+ * - `cloudwatch`: the two lines as PutLogEvents bodies to FLOOR_CLOUDWATCH_URL, up to 1 MB or a
+ *   second, each with its SHA-256 (the SigV4 payload hash).
+ *
+ * With all three (the bench's `floor-full` row) it prices what the full row must pay at least.
+ * `proxy` prices the alternative X-Ray transport: the same documents batched, FLOOR_PROXY_BATCH
+ * a call (default 50, the daemon's own batch) or every 10 ms, into one PutTraceSegments-shaped
+ * POST to FLOOR_PROXY_URL (the daemon's signing proxy).
  *
  *   FLOOR_FEATURES=headers,answer,logs HOST=127.0.0.1 PORT=4569 \
  *     deno run --allow-net --allow-env --allow-read bench/floor.ts > /dev/null
@@ -88,9 +91,9 @@ let idCounter = 0;
 function hexId(digits: number): string {
   return (++idCounter).toString(16).padStart(digits, "0");
 }
-function span(name: string, traceId: string, startNs: number): string {
+function span(name: string, traceId: string, startMs: number): string {
   return `{"traceId":"${traceId}","spanId":"${hexId(16)}","name":"${name}","kind":2,` +
-    `"startTimeUnixNano":"${startNs}","endTimeUnixNano":"${startNs + 250_000}",` +
+    `"startTimeUnixNano":"${startMs}000000","endTimeUnixNano":"${startMs}250000",` +
     `"attributes":[{"key":"http.request.method","value":{"stringValue":"GET"}},` +
     `{"key":"url.path","value":{"stringValue":"/api/activities/home"}},` +
     `{"key":"http.response.status_code","value":{"intValue":"200"}}],"status":{}}`;
@@ -194,9 +197,9 @@ const server = Deno.serve({
   if (proxyUrl) queueDocument();
   if (spans) {
     const traceId = hexId(32);
-    const startNs = Date.now() * 1_000_000;
-    spans(span("GET /api/activities/home", traceId, startNs));
-    spans(span("home-activities-mock-data", traceId, startNs));
+    const startMs = Date.now();
+    spans(span("GET /api/activities/home", traceId, startMs));
+    spans(span("home-activities-mock-data", traceId, startMs));
   }
   udp?.send(datagram, { transport: "udp", hostname: daemonHost!, port: Number(daemonPort) })
     .catch(() => {});
