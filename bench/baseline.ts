@@ -40,16 +40,23 @@ export function createBaselineApp(
   return app;
 }
 
-if (import.meta.main) {
-  // Only the store's variables: the baseline has no telemetry to configure.
+/**
+ * The store main.ts would open with this process's store variables (DATABASE_URL, DATA_DIR,
+ * DATABASE_*) and nothing else: the baseline (and bench/floor.ts) have no telemetry to configure.
+ */
+export function openStoreFromEnv(): Promise<Store> {
   const env = Object.fromEntries(
     Object.entries(Deno.env.toObject()).filter(([name]) => /^DATA(BASE_.*|_DIR)$/.test(name)),
   );
-  const store = await openStore({
+  return openStore({
     database: loadConfig(env).database,
     seededAt: Date.now(),
     currentUser: CURRENT_USER,
   });
+}
+
+if (import.meta.main) {
+  const store = await openStoreFromEnv();
   const app = createBaselineApp(Date.now, store);
   const server = Deno.serve({
     hostname: Deno.env.get("HOST") ?? "127.0.0.1",

@@ -28,14 +28,14 @@
  *     deno run --allow-net --allow-env --allow-read bench/floor.ts > /dev/null
  */
 import { createHash } from "node:crypto";
-import { loadConfig } from "../config.ts";
 import { API_SECURITY_HEADERS } from "../routes/response.ts";
 import { keptHeaderSet } from "../routes/kept_headers.ts";
 import { homeActivities } from "../services/home_activities.ts";
-import { openStore } from "../services/store.ts";
 import type { ServiceDeps } from "../services/types.ts";
 import { createConsoleWriter } from "../telemetry/console_writer.ts";
 import { INVALID_SPAN_CONTEXT, trace } from "../telemetry/otel_api.ts";
+import { parseDaemonAddress } from "../telemetry/xray/address.ts";
+import { openStoreFromEnv } from "./baseline.ts";
 
 const features = new Set(
   (Deno.env.get("FLOOR_FEATURES") ?? "headers,answer,logs").split(",").map((f) => f.trim()),
@@ -108,15 +108,7 @@ const log = (line: string) => {
   events?.(`{"timestamp":${now},"message":${JSON.stringify(line)}}`);
 };
 
-const store = await openStore({
-  database: loadConfig(
-    Object.fromEntries(
-      Object.entries(Deno.env.toObject()).filter(([name]) => /^DATA(BASE_.*|_DIR)$/.test(name)),
-    ),
-  ).database,
-  seededAt: Date.now(),
-  currentUser: "andrewbrown",
-});
+const store = await openStoreFromEnv();
 const services: ServiceDeps = {
   store,
   clock: Date.now,
@@ -131,11 +123,10 @@ const services: ServiceDeps = {
     warn() {},
   },
 };
-const daemon = Deno.env.get("AWS_XRAY_DAEMON_ADDRESS");
-const udp = features.has("udp") && daemon
+const daemon = parseDaemonAddress(Deno.env.get("AWS_XRAY_DAEMON_ADDRESS"));
+const udp = features.has("udp")
   ? Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 })
   : undefined;
-const [daemonHost, daemonPort] = (daemon ?? "127.0.0.1:2000").split(":");
 const datagram = new TextEncoder().encode(
   `{"format": "json", "version": 1}\n{"name":"floor","padding":"${"x".repeat(960)}"}`,
 );
@@ -201,7 +192,7 @@ const server = Deno.serve({
     spans(span("GET /api/activities/home", traceId, startMs));
     spans(span("home-activities-mock-data", traceId, startMs));
   }
-  udp?.send(datagram, { transport: "udp", hostname: daemonHost!, port: Number(daemonPort) })
+  udp?.send(datagram, { transport: "udp", hostname: daemon.host, port: daemon.port })
     .catch(() => {});
   return response;
 });
