@@ -326,7 +326,7 @@ export function stringField(field: number, value: string): Uint8Array {
 }
 
 /** Reads an unsigned varint at `at`; [value, next position]. Throws past the end. */
-function readVarint(data: Uint8Array, at: number): [number, number] {
+export function readVarint(data: Uint8Array, at: number): [number, number] {
   let value = 0;
   let scale = 1;
   for (let i = 0; i < 10; i++) {
@@ -340,7 +340,7 @@ function readVarint(data: Uint8Array, at: number): [number, number] {
 }
 
 /** Skips a field of wire type `wire` at `at`; the next position. */
-function skip(data: Uint8Array, at: number, wire: number): number {
+export function skipField(data: Uint8Array, at: number, wire: number): number {
   switch (wire) {
     case VARINT:
       return readVarint(data, at)[1];
@@ -382,12 +382,12 @@ export function protobufRejected(data: Uint8Array | undefined): number {
             rejected = value;
             inner = rest;
           } else {
-            inner = skip(data, after, innerKey & 7);
+            inner = skipField(data, after, innerKey & 7);
           }
         }
         at = end;
       } else {
-        at = skip(data, at, key & 7);
+        at = skipField(data, at, key & 7);
       }
     }
     return Number.isFinite(rejected) && rejected > 0 && rejected <= Number.MAX_SAFE_INTEGER

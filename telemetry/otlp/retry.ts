@@ -13,9 +13,12 @@
  * the buffer (the batch processor keeps flowing); past `maxBufferedSpans` spans or
  * `maxBufferedBytes` bytes the NEWEST batch is dropped and counted, like the processor's own
  * full queue, so ordering holds and the batch in flight is never touched. The byte bound holds
- * the buffer's memory whatever the spans carry (2,048 spans with 60 KB paths were ~250 MB). Non-retryable answers (400, 401, 403, 404, 413, ...) fail the batch
- * at once (`failed`); a 200 carrying `partialSuccess.rejectedSpans` counts those spans
- * `rejected` and the rest `sent`.
+ * the buffer's memory whatever the spans carry (2,048 spans with 60 KB paths were ~250 MB).
+ * Non-retryable answers (400, 401, 403, 404, ...) fail the batch at once (`failed`); a 200
+ * carrying `partialSuccess.rejectedSpans` counts those spans `rejected` and the rest `sent`.
+ * A 413 (a receiver whose body limit is below the batch) sends the batch again as two halves
+ * (telemetry/otlp/split.ts), each halved again on a 413 of its own, at most
+ * {@linkcode MAX_SPLIT_DEPTH} times (16 parts); what is still refused then fails.
  */
 import { context } from "@opentelemetry/api";
 import { type ExportResult, ExportResultCode, suppressTracing } from "@opentelemetry/core";
@@ -23,6 +26,7 @@ import type { ExportResponse, IExporterTransport } from "@opentelemetry/otlp-exp
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { type OtlpProtocol, rejectedCount, type SpanBatchEncoder } from "./encoding.ts";
 import { TraceRequestEncoder } from "./span_json.ts";
+import { halveTraceRequest } from "./split.ts";
 import { sleep } from "../util/deadline.ts";
 import { errorText } from "../util/errors.ts";
 import { type Diagnostic, emptyStats, type SinkStats } from "../types.ts";
@@ -61,6 +65,9 @@ export interface OtlpRetryOptions {
  */
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
+/** Times a refused (413) batch is halved at most: 16 parts. */
+export const MAX_SPLIT_DEPTH = 4;
+
 /** How an attempt ended, as this layer classifies it. */
 export type AttemptOutcome =
   | { kind: "sent"; rejected: number }
@@ -72,6 +79,8 @@ interface Batch {
   body: Uint8Array;
   spans: number;
   attempts: number;
+  /** Times its spans were halved for a 413. */
+  depth: number;
 }
 
 const SUCCESS: ExportResult = { code: ExportResultCode.SUCCESS };
@@ -116,6 +125,7 @@ export class RetryingSpanExporter implements SpanExporter {
   private drainDeadline: number | undefined;
   private overflowReported = false;
   private outageReported = false;
+  private splitReported = false;
   private closed = false;
   private readonly maxBufferedSpans: number;
   private readonly maxBufferedBytes: number;
@@ -177,6 +187,10 @@ export class RetryingSpanExporter implements SpanExporter {
    * may reuse the buffer once this resolves.
    */
   deliver(body: Uint8Array, spans: number): Promise<ExportResult> {
+    return this.#deliver(body, spans, 0);
+  }
+
+  async #deliver(body: Uint8Array, spans: number, depth: number): Promise<ExportResult> {
     if (this.closed) {
       this.counts.dropped += spans;
       return Promise.resolve({
@@ -186,22 +200,43 @@ export class RetryingSpanExporter implements SpanExporter {
     }
     if (this.buffer.length > 0) {
       // An outage is on: queue behind the batches already waiting, keep the processor flowing.
-      this.enqueue({ body, spans, attempts: 0 });
-      return Promise.resolve(SUCCESS);
+      this.enqueue({ body, spans, attempts: 0, depth });
+      return SUCCESS;
     }
     this.inflightSpans += spans;
-    return this.attempt(body).then((outcome): ExportResult => {
-      this.inflightSpans -= spans;
-      if (this.closed) return SUCCESS; // abandoned and counted at shutdown
-      if (outcome.kind === "retry") {
-        this.enqueue({ body, spans, attempts: 1 }, outcome);
-        return SUCCESS;
+    const outcome = await this.attempt(body);
+    this.inflightSpans -= spans;
+    if (this.closed) return SUCCESS; // abandoned and counted at shutdown
+    if (outcome.kind === "retry") {
+      this.enqueue({ body, spans, attempts: 1, depth }, outcome);
+      return SUCCESS;
+    }
+    const halves = this.halves(body, depth, outcome);
+    if (halves) {
+      let result = SUCCESS;
+      for (const half of halves) {
+        const settled = await this.#deliver(half.body, half.spans, depth + 1);
+        if (settled.code !== ExportResultCode.SUCCESS) result = settled;
       }
-      this.settle(spans, outcome);
-      return outcome.kind === "sent"
-        ? SUCCESS
-        : { code: ExportResultCode.FAILED, error: new Error(outcome.reason) };
-    });
+      return result;
+    }
+    this.settle(spans, outcome);
+    return outcome.kind === "sent"
+      ? SUCCESS
+      : { code: ExportResultCode.FAILED, error: new Error(outcome.reason) };
+  }
+
+  /** The two halves to send instead of a batch the receiver refused as too large (413). */
+  private halves(body: Uint8Array, depth: number, outcome: AttemptOutcome) {
+    if (outcome.kind !== "fail" || outcome.status !== 413 || depth >= MAX_SPLIT_DEPTH) return;
+    const halves = halveTraceRequest(this.encoder.protocol, body);
+    if (halves && !this.splitReported) {
+      this.splitReported = true;
+      this.diagnostic(
+        `traces: the receiver refused ${body.byteLength} bytes as too large (413), sending halves`,
+      );
+    }
+    return halves;
   }
 
   /** Retries what is buffered now, then with backoff capped by the deadline, until empty. */
@@ -332,6 +367,25 @@ export class RetryingSpanExporter implements SpanExporter {
         delay = outcome.afterMs === undefined
           ? this.backoff(head.attempts, undefined)
           : this.backoff(head.attempts, outcome.afterMs);
+        continue;
+      }
+      const halves = this.halves(head.body, head.depth, outcome);
+      if (halves) {
+        // In the refused batch's place, in order; the spans stay held, their bytes change.
+        const [first, second] = halves;
+        this.buffer.splice(
+          0,
+          1,
+          ...halves.map((half) => ({
+            body: half.body,
+            spans: half.spans,
+            attempts: 0,
+            depth: head.depth + 1,
+          })),
+        );
+        this.bufferedBytes += first.body.byteLength + second.body.byteLength -
+          head.body.byteLength;
+        delay = 0;
         continue;
       }
       this.buffer.shift();

@@ -3,9 +3,10 @@
  * protobuf as their Content-Type says (protobuf strictly: tests/support/otlp_protobuf.ts), and
  * answers as a collector would, in the request's encoding: 200, or on command 429 with
  * Retry-After, 503, 400, a partial success, a slow answer or none at all (a black hole). It
- * also takes /v1/metrics and /v1/logs. Every body is decoded strictly (tests/support/otlp_signals.ts): a malformed one
- * gets 400 and is kept for the test to see; a metrics or logs body over the size limit gets
- * 413 before it is decoded, as the Collector's receiver answers past `max_request_body_size`.
+ * also takes /v1/metrics and /v1/logs. Every body is decoded strictly
+ * (tests/support/otlp_signals.ts): a malformed one gets 400 and is kept for the test to see; a
+ * body over its signal's size limit gets 413 before it is decoded, as the Collector's receiver
+ * answers past `max_request_body_size`.
  * Logs bodies may be JSON or protobuf too; metrics are JSON. The commanded answers apply to
  * traces only.
  */
@@ -82,7 +83,11 @@ export interface OtlpReceiver {
   close(): Promise<void>;
 }
 
-const MAX_BODY = 64 * 1024 * 1024;
+/**
+ * The traces body limit by default: 20 MiB, the OpenTelemetry Collector's otlphttp receiver's
+ * (confighttp `max_request_body_size`), past which it answers 413.
+ */
+export const OTLP_TRACES_MAX_BODY_BYTES = 20 * 1024 * 1024;
 
 /**
  * The metrics and logs body limit by default: 5,000,000 bytes uncompressed, the strictest one
@@ -110,11 +115,16 @@ function protobufAnswer(body: Uint8Array): Response {
 export interface OtlpReceiverOptions {
   /** Largest metrics or logs body accepted, in bytes; a larger one gets 413. */
   maxSignalBodyBytes?: number;
+  /** Largest traces body accepted, in bytes; a larger one gets 413 (and is kept, unread). */
+  maxTraceBodyBytes?: number;
+  /** The loopback port to listen on; default any free one. */
+  port?: number;
 }
 
 /** Starts the receiver on an ephemeral loopback port. */
 export function startOtlpReceiver(options: OtlpReceiverOptions = {}): OtlpReceiver {
   const maxSignalBytes = options.maxSignalBodyBytes ?? OTLP_SIGNAL_MAX_BODY_BYTES;
+  const maxTraceBytes = options.maxTraceBodyBytes ?? OTLP_TRACES_MAX_BODY_BYTES;
   const requests: ReceivedRequest[] = [];
   const waiters: Array<() => void> = [];
   const pending = new Set<() => void>();
@@ -169,7 +179,8 @@ export function startOtlpReceiver(options: OtlpReceiverOptions = {}): OtlpReceiv
     return protocol === "http/protobuf" ? protobufAnswer(new Uint8Array(0)) : Response.json({});
   }
 
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+  const port = options.port ?? 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (req) => {
     const path = new URL(req.url).pathname;
     if (req.method === "POST" && path === "/v1/metrics") {
       return await signal(req, metricRequests, decodeMetrics);
@@ -181,9 +192,13 @@ export function startOtlpReceiver(options: OtlpReceiverOptions = {}): OtlpReceiv
       return new Response("not found", { status: 404 });
     }
     const length = Number(req.headers.get("content-length") ?? 0);
-    if (length > MAX_BODY) return new Response("too large", { status: 413 });
-    const bytes = new Uint8Array(await req.arrayBuffer());
-    if (bytes.byteLength > MAX_BODY) return new Response("too large", { status: 413 });
+    const bytes = length > maxTraceBytes ? undefined : new Uint8Array(await req.arrayBuffer());
+    if (bytes === undefined || bytes.byteLength > maxTraceBytes) {
+      if (bytes === undefined) await req.body?.cancel(); // never read
+      requests.push({ headers: req.headers, spans: [], raw: "", status: 413 });
+      for (const wake of waiters.splice(0)) wake();
+      return new Response("request body too large", { status: 413 });
+    }
     const raw = new TextDecoder().decode(bytes);
     const protocol = protocolOf(req, true);
     const current = mode;

@@ -625,7 +625,7 @@ Deno.test("createCloudWatchSink() cuts a 200 answer that trickles forever at the
   }
 });
 
-async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
+async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error("Timed out waiting");
