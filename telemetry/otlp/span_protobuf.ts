@@ -96,6 +96,21 @@ class ResourceGroup {
   constructor(readonly resource: Resource, readonly frame: Frame) {}
 }
 
+/**
+ * The groups without the scopes that hold no span (a group is made before its first span is
+ * read, and that span's fields may throw), and without resources left with no scope: a request
+ * carries no empty ScopeSpans or ResourceSpans, as the stock serializer's never does.
+ */
+function withoutEmptyGroups(groups: ResourceGroup[]): ResourceGroup[] {
+  if (groups.every((group) => group.scopes.every((scope) => scope.spans > 0))) return groups;
+  for (const group of groups) {
+    const kept = group.scopes.filter((scope) => scope.spans > 0);
+    group.scopes.length = 0;
+    group.scopes.push(...kept);
+  }
+  return groups.filter((group) => group.scopes.length > 0);
+}
+
 /** See the module comment. */
 export class TraceRequestProtobufEncoder implements SpanBatchEncoder {
   readonly protocol: OtlpProtocol = "http/protobuf";
@@ -148,6 +163,7 @@ export class TraceRequestProtobufEncoder implements SpanBatchEncoder {
   write(): void {}
 
   finish(): Uint8Array {
+    this.#groups = withoutEmptyGroups(this.#groups);
     let size = 0;
     const scopeSizes: number[] = [];
     const resourceSizes: number[] = [];

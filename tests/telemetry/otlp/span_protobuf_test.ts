@@ -151,6 +151,33 @@ Deno.test("TraceRequestProtobufEncoder: values of every size and sign, long stri
   assert.equal((decoded[2]!.attributes.big as string).length, 20_000);
 });
 
+Deno.test("TraceRequestProtobufEncoder: a scope or resource whose only span could not be read leaves no empty group", () => {
+  const memory = new SyncMemoryExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
+  provider.getTracer("kept").startSpan("good").end();
+  provider.getTracer("lonely").startSpan("bad").end();
+  const [good, bad] = memory.spans;
+  const broken = Object.create(bad!, {
+    attributes: {
+      get() {
+        throw new Error("a throwing getter");
+      },
+    },
+  }) as ReadableSpan;
+  const otherResource = Object.create(bad!, {
+    resource: { value: { ...bad!.resource, attributes: { other: true } } },
+    attributes: {
+      get() {
+        throw new Error("a throwing getter");
+      },
+    },
+  }) as ReadableSpan;
+  const encoded = new TraceRequestProtobufEncoder().encode([broken, good!, otherResource]);
+  assert.deepEqual([encoded.spans, encoded.unencodable], [1, 2]);
+  const body = encoded.body;
+  assert.deepEqual(body, stock([good!]));
+});
+
 Deno.test("TraceRequestProtobufEncoder leaves out a span it cannot read, counts it, and keeps the rest", () => {
   const memory = new SyncMemoryExporter();
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
