@@ -107,33 +107,6 @@ Deno.test("TraceRequestEncoder sends valid OTLP where the stock text is not: non
   assert.match(stock(memory.spans), /"doubleValue":null/);
 });
 
-Deno.test("TraceRequestEncoder: a scope or resource whose only span could not be read leaves no empty group", () => {
-  const memory = new SyncMemoryExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
-  provider.getTracer("kept").startSpan("good").end();
-  provider.getTracer("lonely").startSpan("bad").end();
-  const [good, bad] = memory.spans;
-  const broken = Object.create(bad!, {
-    attributes: {
-      get() {
-        throw new Error("a throwing getter");
-      },
-    },
-  }) as ReadableSpan;
-  const otherResource = Object.create(bad!, {
-    resource: { value: { ...bad!.resource, attributes: { other: true } } },
-    attributes: {
-      get() {
-        throw new Error("a throwing getter");
-      },
-    },
-  }) as ReadableSpan;
-  const encoded = new TraceRequestEncoder().encode([broken, good!, otherResource]);
-  assert.deepEqual([encoded.spans, encoded.unencodable], [1, 2]);
-  const body = encoded.body;
-  assert.equal(text.decode(body), stock([good!]));
-});
-
 Deno.test("TraceRequestEncoder leaves out a span it cannot read, counts it, and keeps the rest", () => {
   const memory = new SyncMemoryExporter();
   const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
