@@ -325,6 +325,84 @@ export function stringField(field: number, value: string): Uint8Array {
   return writer.copy(0);
 }
 
+/** KeyValue.key with its tag and length, then KeyValue.value's tag: a key's fixed bytes. */
+export function keyBytes(key: string): Uint8Array {
+  const writer = new ProtoWriter(key.length * 3 + 8);
+  writer.byte(tag(1, LEN));
+  writer.string(key);
+  writer.byte(tag(2, LEN));
+  return writer.copy(0);
+}
+
+/**
+ * A KeyValue as the field tagged `fieldTag` (one byte: a field below 16); `key` from
+ * {@linkcode keyBytes}, the value under {@linkcode anyValue}'s caps.
+ */
+export function keyValue(
+  w: ProtoWriter,
+  fieldTag: number,
+  key: Uint8Array,
+  value: unknown,
+  maxChars = Infinity,
+  maxDepth = Infinity,
+): void {
+  w.byte(fieldTag);
+  const start = w.begin();
+  w.raw(key);
+  const valueStart = w.begin();
+  anyValue(w, value, maxChars, maxDepth);
+  w.end(valueStart);
+  w.end(start);
+}
+
+/** A string value longer than this is never kept as a field's bytes. */
+export const MAX_REMEMBERED_CHARS = 256;
+
+/**
+ * One attribute key of an encoder's cache: its bytes, and the whole field of the value it had
+ * three times in a row. The method, the route and the status code repeat from span to span and
+ * from record to record, and one copy of kept bytes costs a fraction of encoding them again; a
+ * value that two neighbours share only (a request's id) is never kept.
+ */
+export class RepeatingKeyValue {
+  readonly key: Uint8Array;
+  #value: unknown = undefined;
+  /** Fields in a row that had `#value` (after the first). */
+  #repeats = 0;
+  #field: Uint8Array | undefined;
+
+  constructor(key: string) {
+    this.key = keyBytes(key);
+  }
+
+  /** Writes the field; under a cap (`maxChars` finite) the kept bytes are neither used nor made. */
+  write(
+    w: ProtoWriter,
+    fieldTag: number,
+    value: unknown,
+    maxChars = Infinity,
+    maxDepth = Infinity,
+  ): void {
+    if (maxChars !== Infinity) return keyValue(w, fieldTag, this.key, value, maxChars, maxDepth);
+    if (value === this.#value && rememberable(value)) {
+      if (this.#field !== undefined) return w.raw(this.#field);
+      const at = w.pos;
+      keyValue(w, fieldTag, this.key, value, maxChars, maxDepth);
+      if (++this.#repeats >= 2) this.#field = w.copy(at);
+      return;
+    }
+    this.#value = value;
+    this.#repeats = 0;
+    this.#field = undefined;
+    keyValue(w, fieldTag, this.key, value, maxChars, maxDepth);
+  }
+}
+
+function rememberable(value: unknown): boolean {
+  return typeof value === "number" || typeof value === "boolean" ||
+    (typeof value === "string" && value.length <= MAX_REMEMBERED_CHARS);
+}
+
 /** Reads an unsigned varint at `at`; [value, next position]. Throws past the end. */
 export function readVarint(data: Uint8Array, at: number): [number, number] {
   let value = 0;

@@ -15,19 +15,20 @@
  * be read (a throwing getter, a time that is not a number, an id that is not hex of its
  * length) is left out and counted, instead of failing the whole batch.
  */
-import type { Attributes, AttributeValue, Link } from "@opentelemetry/api";
+import type { Attributes, Link } from "@opentelemetry/api";
 import type { InstrumentationScope } from "@opentelemetry/core";
 import type { Resource } from "@opentelemetry/resources";
 import type { ReadableSpan, TimedEvent } from "@opentelemetry/sdk-trace-base";
 import type { EncodedSpans, OtlpProtocol, SpanBatchEncoder } from "./encoding.ts";
 import {
-  anyValue,
   I32,
   I64,
   KEPT_WRITER_BYTES,
+  keyValue,
   LastId,
   LEN,
   ProtoWriter,
+  RepeatingKeyValue,
   stringField,
   tag,
   VARINT,
@@ -41,9 +42,6 @@ const IS_REMOTE = 0x200;
 /** Attribute keys and span names whose bytes are kept (both are few in an app). */
 const CACHE_SIZE = 1024;
 
-/** A string attribute value longer than this is not remembered for the next span. */
-const MAX_REMEMBERED_CHARS = 256;
-
 /** Body buffers kept for reuse: the batch out and the one sealed behind it. */
 const KEPT_BODIES = 2;
 
@@ -55,23 +53,12 @@ const SPAN_PARENT = tag(4, LEN);
 const SPAN_KIND = tag(6, VARINT);
 const SPAN_START = tag(7, I64);
 const SPAN_END = tag(8, I64);
-const SPAN_ATTRIBUTE = 9;
+const SPAN_ATTRIBUTE = tag(9, LEN);
 const SPAN_EVENT = tag(11, LEN);
 const SPAN_LINK = tag(13, LEN);
 /** ScopeSpans.spans and ResourceSpans.scope_spans are both field 2; the request's is 1. */
 const REPEATED_2 = tag(2, LEN);
 const RESOURCE_SPANS = tag(1, LEN);
-
-/** An attribute key's bytes (`key` field and the value's tag), and its last value's field. */
-interface KeyBytes {
-  /** KeyValue.key with its tag and length, then KeyValue.value's tag. */
-  key: Uint8Array;
-  value: AttributeValue | undefined;
-  /** Spans in a row that had `value` (after the first). */
-  repeats: number;
-  /** The whole span attribute field for `value`, once it was seen three times in a row. */
-  field: Uint8Array | undefined;
-}
 
 /** A resource's or scope's message as a field, and the schema URL field after its items. */
 interface Frame {
@@ -116,7 +103,7 @@ export class TraceRequestProtobufEncoder implements SpanBatchEncoder {
   readonly protocol: OtlpProtocol = "http/protobuf";
   readonly #resourceFrames = new WeakMap<Resource, Frame>();
   readonly #scopeFrames = new WeakMap<InstrumentationScope, Frame>();
-  readonly #keys = new Map<string, KeyBytes>();
+  readonly #keys = new Map<string, RepeatingKeyValue>();
   readonly #names = new Map<string, Uint8Array>();
   /** The fields after a plain span's attributes (no events, links, drops), by status and flags. */
   readonly #plainTails = new Map<number, Uint8Array>();
@@ -425,67 +412,30 @@ export class TraceRequestProtobufEncoder implements SpanBatchEncoder {
     w.end(start);
   }
 
-  /** A span's attributes (field 9), a value repeated from the last span as cached bytes. */
+  /** A span's attributes (field 9), a value repeated from the last spans as kept bytes. */
   #spanAttributes(w: ProtoWriter, attributes: Attributes): void {
     for (const key in attributes) {
-      if (!Object.hasOwn(attributes, key)) continue;
-      const value = attributes[key];
-      const entry = this.#key(key);
-      if (value === entry.value && typeof value !== "object") {
-        if (entry.field !== undefined) {
-          w.raw(entry.field);
-          continue;
-        }
-        const at = w.pos;
-        keyValue(w, SPAN_ATTRIBUTE, entry.key, value);
-        // Three times in a row: likely to repeat. A value shared by a request's two spans
-        // only (an id) is never copied.
-        if (
-          ++entry.repeats >= 2 &&
-          (typeof value !== "string" || value.length <= MAX_REMEMBERED_CHARS)
-        ) {
-          entry.field = w.copy(at);
-        }
-        continue;
-      }
-      entry.value = value;
-      entry.repeats = 0;
-      entry.field = undefined;
-      keyValue(w, SPAN_ATTRIBUTE, entry.key, value);
+      if (Object.hasOwn(attributes, key)) this.#key(key).write(w, SPAN_ATTRIBUTE, attributes[key]);
     }
   }
 
   /** Attributes of a resource, scope, event or link, as repeated KeyValue `field`. */
   #attributes(w: ProtoWriter, attributes: Attributes, field: number): void {
+    const fieldTag = tag(field, LEN);
     for (const key in attributes) {
       if (!Object.hasOwn(attributes, key)) continue;
-      keyValue(w, field, this.#key(key).key, attributes[key]);
+      keyValue(w, fieldTag, this.#key(key).key, attributes[key]);
     }
   }
 
-  #key(key: string): KeyBytes {
+  #key(key: string): RepeatingKeyValue {
     let entry = this.#keys.get(key);
     if (entry === undefined) {
-      const w = new ProtoWriter(key.length * 3 + 8);
-      w.byte(tag(1, LEN));
-      w.string(key);
-      w.byte(tag(2, LEN));
-      entry = { key: w.copy(0), value: undefined, repeats: 0, field: undefined };
+      entry = new RepeatingKeyValue(key);
       if (this.#keys.size < CACHE_SIZE) this.#keys.set(key, entry);
     }
     return entry;
   }
-}
-
-/** A KeyValue as repeated field `field`: `key` holds its key field and the value's tag. */
-function keyValue(w: ProtoWriter, field: number, key: Uint8Array, value: unknown): void {
-  w.tag(field, LEN);
-  const start = w.begin();
-  w.raw(key);
-  const valueStart = w.begin();
-  anyValue(w, value);
-  w.end(valueStart);
-  w.end(start);
 }
 
 /** Span.status (field 15): message when set, code always. */

@@ -19,9 +19,14 @@ import {
   I32,
   I64,
   KEPT_WRITER_BYTES,
+  keyBytes,
+  keyValue,
   LastId,
   LEN,
+  MAX_REMEMBERED_CHARS,
   ProtoWriter,
+  readVarint,
+  RepeatingKeyValue,
   stringField,
   tag,
   VARINT,
@@ -43,8 +48,6 @@ import {
 const MAX_DEPTH = 8;
 /** Attribute keys whose bytes are cached (the logger's field names are few). */
 const KEY_CACHE_SIZE = 512;
-/** Longest string value or body whose encoding is remembered for the next record. */
-const MAX_REMEMBERED_CHARS = 256;
 
 const TRACE_ID = /^[0-9a-f]{32}$/;
 const SPAN_ID = /^[0-9a-f]{16}$/;
@@ -75,16 +78,6 @@ const SEVERITY_BYTES: Readonly<Record<string, Uint8Array>> = Object.fromEntries(
 );
 const NO_SEVERITY = new Uint8Array(0);
 
-/** One attribute key's bytes, and its last value's whole field once seen three times in a row. */
-interface KeyBytes {
-  /** KeyValue.key with its tag and length, then KeyValue.value's tag. */
-  key: Uint8Array;
-  value: unknown;
-  /** Records in a row that had `value` (after the first). */
-  repeats: number;
-  field: Uint8Array | undefined;
-}
-
 /** A body's sealed place in the buffer. */
 interface Sealed {
   start: number;
@@ -101,7 +94,7 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
   readonly #frameRoom: number;
   readonly #maxRequestBytes: number;
   readonly #maxRecordBytes: number;
-  readonly #keys = new Map<string, KeyBytes>();
+  readonly #keys = new Map<string, RepeatingKeyValue>();
   /** The last two bodies and their field (a request's two records alternate between two). */
   readonly #bodyValues: [unknown, unknown] = [undefined, undefined];
   readonly #bodyFields: [Uint8Array | undefined, Uint8Array | undefined] = [undefined, undefined];
@@ -129,7 +122,7 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
     const start = resource.begin();
     for (const key in options.resource) {
       if (key === "" || !Object.hasOwn(options.resource, key)) continue;
-      keyValue(resource, tag(1, LEN), keyBytes(key), options.resource[key], 0, Infinity);
+      keyValue(resource, tag(1, LEN), keyBytes(key), options.resource[key], Infinity, MAX_DEPTH);
     }
     resource.byte(tag(2, VARINT)); // dropped_attributes_count, written as the stock does
     resource.byte(0);
@@ -217,25 +210,9 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
   }
 
   split(body: Uint8Array): [EncodedRequest, EncodedRequest] | undefined {
-    // Our frame: resource_logs { resource, scope_logs { scope, log_records... } }.
-    const reader = { at: 0 };
+    const starts = this.#recordStarts(body);
     const frame = this.#resource.length + this.#scope.length;
-    if (body[reader.at++] !== tag(1, LEN)) return undefined;
-    readVarint(body, reader);
-    if (!startsWith(body, reader.at, this.#resource)) return undefined;
-    reader.at += this.#resource.length;
-    if (body[reader.at++] !== tag(2, LEN)) return undefined;
-    readVarint(body, reader);
-    if (!startsWith(body, reader.at, this.#scope)) return undefined;
-    reader.at += this.#scope.length;
-    const starts: number[] = [];
-    while (reader.at < body.length) {
-      starts.push(reader.at);
-      if (body[reader.at++] !== RECORD) return undefined;
-      const length = readVarint(body, reader); // first: it moves `reader.at`
-      reader.at += length;
-    }
-    if (starts.length < 2 || reader.at !== body.length || frame <= 0) return undefined;
+    if (starts === undefined || starts.length < 2 || frame <= 0) return undefined;
     const half = starts.length >> 1;
     const cut = starts[half]!;
     const body2 = (records: Uint8Array, count: number): EncodedRequest => {
@@ -254,6 +231,34 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
       body2(body.subarray(starts[0]!, cut), half),
       body2(body.subarray(cut), starts.length - half),
     ];
+  }
+
+  /**
+   * Where each record of a body we wrote starts, after our frame: resource_logs { resource,
+   * scope_logs { scope, log_records... } }. Undefined for any other body.
+   */
+  #recordStarts(body: Uint8Array): number[] | undefined {
+    try {
+      let at = 0;
+      if (body[at++] !== tag(1, LEN)) return undefined;
+      at = readVarint(body, at)[1];
+      if (!startsWith(body, at, this.#resource)) return undefined;
+      at += this.#resource.length;
+      if (body[at++] !== tag(2, LEN)) return undefined;
+      at = readVarint(body, at)[1];
+      if (!startsWith(body, at, this.#scope)) return undefined;
+      at += this.#scope.length;
+      const starts: number[] = [];
+      while (at < body.length) {
+        starts.push(at);
+        if (body[at++] !== RECORD) return undefined;
+        const [length, next] = readVarint(body, at);
+        at = next + length;
+      }
+      return at === body.length ? starts : undefined;
+    } catch {
+      return undefined; // a truncated varint: not a body of ours
+    }
   }
 
   /** A body's bytes with `records` bytes of record fields. */
@@ -358,7 +363,7 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
         continue;
       }
       kept++;
-      this.#attribute(w, key, event[key], full, maxChars);
+      this.#attribute(w, key, event[key], maxChars);
     }
     w.ensure(2);
     w.byte(DROPPED);
@@ -400,33 +405,14 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
     return field;
   }
 
-  /** One attribute field; a short string repeated from the last record as cached bytes. */
-  #attribute(w: ProtoWriter, key: string, value: unknown, full: boolean, maxChars: number): void {
+  /** One attribute field; a short value repeated from the last records as kept bytes. */
+  #attribute(w: ProtoWriter, key: string, value: unknown, maxChars: number): void {
     let entry = this.#keys.get(key);
     if (entry === undefined) {
-      entry = { key: keyBytes(key), value: undefined, repeats: 0, field: undefined };
+      entry = new RepeatingKeyValue(key);
       if (this.#keys.size < KEY_CACHE_SIZE) this.#keys.set(key, entry);
     }
-    const rememberable = full &&
-      (typeof value === "number" || typeof value === "boolean" ||
-        (typeof value === "string" && value.length <= MAX_REMEMBERED_CHARS));
-    if (!rememberable) {
-      keyValue(w, ATTRIBUTE, entry.key, value, 0, maxChars);
-      return;
-    }
-    if (value === entry.value) {
-      if (entry.field !== undefined) return w.raw(entry.field);
-      const at = w.pos;
-      keyValue(w, ATTRIBUTE, entry.key, value, 0, maxChars);
-      // Three times in a row: likely to repeat. A value shared by a request's two records
-      // only (its X-Ray id) is never copied.
-      if (++entry.repeats >= 2) entry.field = w.copy(at);
-      return;
-    }
-    entry.value = value;
-    entry.repeats = 0;
-    entry.field = undefined;
-    keyValue(w, ATTRIBUTE, entry.key, value, 0, maxChars);
+    entry.write(w, ATTRIBUTE, value, maxChars, MAX_DEPTH);
   }
 
   /** Both ids lowercase hex of their length and not all zero; the trace id checked once. */
@@ -440,49 +426,9 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
   }
 }
 
-/** A varint at `reader.at` (a length in a body we wrote), the position moved past it. */
-function readVarint(bytes: Uint8Array, reader: { at: number }): number {
-  let value = 0;
-  let scale = 1;
-  for (let i = 0; i < 8; i++) {
-    const b = bytes[reader.at++] ?? 0;
-    value += (b & 0x7f) * scale;
-    if (b < 0x80) return value;
-    scale *= 0x80;
-  }
-  return Number.MAX_SAFE_INTEGER;
-}
-
 function startsWith(bytes: Uint8Array, at: number, expected: Uint8Array): boolean {
   for (let i = 0; i < expected.length; i++) if (bytes[at + i] !== expected[i]) return false;
   return true;
-}
-
-/** KeyValue.key with its tag and length, then KeyValue.value's tag. */
-function keyBytes(key: string): Uint8Array {
-  const w = new ProtoWriter(key.length * 3 + 8);
-  w.byte(tag(1, LEN));
-  w.string(key);
-  w.byte(tag(2, LEN));
-  return w.copy(0);
-}
-
-/** A KeyValue field with tag `fieldTag`; `key` holds its key field and the value's tag. */
-function keyValue(
-  w: ProtoWriter,
-  fieldTag: number,
-  key: Uint8Array,
-  value: unknown,
-  depth: number,
-  maxChars: number,
-): void {
-  w.byte(fieldTag);
-  const start = w.begin();
-  w.raw(key);
-  const valueStart = w.begin();
-  anyValue(w, value, maxChars, MAX_DEPTH, depth);
-  w.end(valueStart);
-  w.end(start);
 }
 
 /** Epoch milliseconds as fixed64 nanoseconds, exactly (what is not a positive time is 0). */
