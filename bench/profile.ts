@@ -7,6 +7,7 @@
  *
  *   deno run --allow-net --allow-env --allow-read --allow-write --allow-run --allow-sys \
  *     bench/profile.ts --config=full --duration=10 --warmup=3 [--interval=200] [--keep=DIR]
+ *     [--env=KEY=VALUE ...] (for main.ts configurations, as in run.ts)
  */
 import { parseArgs } from "node:util";
 import {
@@ -15,6 +16,7 @@ import {
   baseEnv,
   cleanup,
   CONFIGS,
+  envOverrides,
   findLoadGenerator,
   freePort,
   hasTaskset,
@@ -57,6 +59,7 @@ const { values: args } = parseArgs({
     "app-dir": { type: "string" },
     keep: { type: "string" },
     file: { type: "string" },
+    env: { type: "string", multiple: true },
   },
 });
 
@@ -186,7 +189,11 @@ async function main(): Promise<number> {
   const started = performance.now();
   const server = await startServer({
     script: config.script,
-    env: { ...baseEnv(freePort()), ...config.env(sinks, { alwaysRule }) },
+    env: {
+      ...baseEnv(freePort()),
+      ...config.env(sinks, { alwaysRule }),
+      ...(config.script === "main.ts" ? envOverrides(args.env) : {}),
+    },
     appDir,
     ...(pin ? { cpu: 0 } : {}),
     denoFlags: [
