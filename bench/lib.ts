@@ -260,7 +260,8 @@ export const CONFIGS: BenchConfig[] = [
   },
   {
     name: "otel-sdk",
-    description: "main.ts, OTLP/HTTP JSON only (SDK pipeline, always_on), no other sink",
+    description:
+      "main.ts, OTLP/HTTP only (SDK pipeline, always_on: spans, log records and metrics, the defaults with an endpoint), no other sink",
     script: "main.ts",
     sinks: "healthy",
     env: (sinks) => ({
