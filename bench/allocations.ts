@@ -3,6 +3,11 @@
  * `node:inspector`), counting objects the young and old collections freed as well as the ones
  * still alive: the garbage a request makes, which sets how often the scavenger runs. Used by
  * `bench/inprocess.ts --allocations`.
+ *
+ * With `promoted`, a sampled object the scavenger frees is dropped from the profile, and one a
+ * mark-compact frees is kept: what is left is what outlived the young generation, the bytes
+ * that fill the old generation and so set how often a mark-compact (and its concurrent marking
+ * on the worker threads) runs. `bench/inprocess.ts --promoted`.
  */
 import { Session } from "node:inspector";
 
@@ -45,6 +50,7 @@ function siteOf({ functionName, url, lineNumber }: CallFrame): string {
 export async function sampleAllocations(
   requests: number,
   work: () => Promise<void>,
+  promoted = false,
 ): Promise<AllocationReport> {
   const session = new Session();
   session.connect();
@@ -53,7 +59,7 @@ export async function sampleAllocations(
     await post(session, "HeapProfiler.startSampling", {
       samplingInterval: 256,
       includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: true,
+      includeObjectsCollectedByMinorGC: !promoted,
     });
     await work();
     const { profile } = await post<{ profile: { head: SamplingNode } }>(

@@ -11,11 +11,12 @@
  * change helps; `deno task bench` gives the figures that count.
  *
  *   deno run -A bench/inprocess.ts --config=bare [--requests=20000] [--rounds=5]
- *     [--env=KEY=VALUE] [--allocations=30] > /dev/null   (console lines go to stdout, as in
- *     the bench)
+ *     [--env=KEY=VALUE] [--allocations=30] [--promoted] > /dev/null   (console lines go to
+ *     stdout, as in the bench)
  *
  * `--allocations=N` then samples one more batch with V8's heap profiler and prints the bytes a
- * request allocates and its N largest allocation sites (bench/allocations.ts).
+ * request allocates and its N largest allocation sites (bench/allocations.ts); with
+ * `--promoted`, only the bytes that outlived the young generation (what fills the old one).
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
@@ -64,6 +65,7 @@ const { values: args } = parseArgs({
     rounds: { type: "string", default: "5" },
     env: { type: "string", multiple: true },
     allocations: { type: "string" },
+    promoted: { type: "boolean", default: false },
   },
 });
 const config = CONFIGS.find((c) => c.name === args.config);
@@ -131,10 +133,14 @@ for (let round = 0; round < Number(args.rounds); round++) {
 }
 console.error(`${config.name}: ${best.toFixed(1)} µs CPU per request (best of ${args.rounds})`);
 if (args.allocations !== undefined) {
-  const report = await sampleAllocations(requests, () => batch(requests));
+  const promoted = args.promoted;
+  const report = await sampleAllocations(requests, () => batch(requests), promoted);
   console.error(
-    `${config.name}: ${(report.bytesPerRequest / 1024).toFixed(1)} KiB allocated per request ` +
-      "(sampled, freed objects included; the harness's Request and body reads too)",
+    `${config.name}: ${(report.bytesPerRequest / 1024).toFixed(1)} KiB ` +
+      (promoted
+        ? "per request outlived the young generation (sampled; the harness's too)"
+        : "allocated per request (sampled, freed objects included; the harness's Request " +
+          "and body reads too)"),
   );
   for (const { site, bytesPerRequest } of report.sites.slice(0, Number(args.allocations) || 30)) {
     console.error(`${bytesPerRequest.toFixed(0).padStart(7)} B  ${site}`);

@@ -9,7 +9,8 @@
  *   deno run -A bench/instructions.ts --only=baseline,bare,full --requests=500 --warmup=1000
  *
  * Options: --only (default: baseline,bare,full), --requests, --warmup, --concurrency,
- *          --env=KEY=VALUE (for main.ts configurations), --app-dir, --keep=DIR (callgrind files).
+ *          --env=KEY=VALUE (for main.ts configurations), --v8-flags=... (every server, after the
+ *          start task's), --app-dir, --keep=DIR (callgrind files).
  * Read a kept file with `callgrind_annotate DIR/<config>.out | head -60`.
  */
 import { parseArgs } from "node:util";
@@ -39,6 +40,7 @@ const { values: args } = parseArgs({
     env: { type: "string", multiple: true },
     "app-dir": { type: "string" },
     keep: { type: "string" },
+    "v8-flags": { type: "string" },
   },
 });
 const overrides = envOverrides(args.env);
@@ -124,6 +126,7 @@ async function main(): Promise<number> {
         ...(config.script === "main.ts" ? overrides : {}),
       },
       appDir: args["app-dir"] ?? APP_DIR,
+      ...(args["v8-flags"] ? { denoFlags: [`--v8-flags=${args["v8-flags"]}`] } : {}),
       wrapper: [
         "valgrind",
         "--tool=callgrind",

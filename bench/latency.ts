@@ -10,7 +10,7 @@
  *
  *   deno run --allow-net --allow-env --allow-read --allow-write --allow-run --allow-sys \
  *     bench/latency.ts [--only=bare,full] [--rate=1000] [--rounds=2] [--duration=10] \
- *     [--warmup=3] [--env=KEY=VALUE ...] [--workers-cpu=1]
+ *     [--warmup=3] [--env=KEY=VALUE ...] [--workers-cpu=1] [--v8-flags=--no-memory-balancer]
  *
  * Same servers, pinning and loopback stand-ins as bench/run.ts; ratios and differences are to
  * the baseline of the same round, then the median of the rounds. `--workers-cpu=1` moves
@@ -50,6 +50,8 @@ const { values: args } = parseArgs({
     env: { type: "string", multiple: true },
     /** Moves each server's V8 worker threads to this CPU: what a second core would take off. */
     "workers-cpu": { type: "string" },
+    /** V8 flags after the start task's, for every server (the baseline too): they win. */
+    "v8-flags": { type: "string" },
   },
 });
 
@@ -139,6 +141,7 @@ async function main(): Promise<number> {
           ...(config.script === "main.ts" ? overrides : {}),
         },
         ...(pin ? { cpu: 0 } : {}),
+        ...(args["v8-flags"] ? { denoFlags: [`--v8-flags=${args["v8-flags"]}`] } : {}),
       });
       try {
         const url = `${server.url}${ROUTE}`;

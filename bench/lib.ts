@@ -12,12 +12,22 @@ export const APP_DIR = new URL("..", import.meta.url).pathname.replace(/\/$/, ""
 /** The route under test. */
 export const ROUTE = "/api/activities/home";
 /**
- * Flags every server runs with, the baseline too: `deno task start`'s (V8 flags, permissions).
- * The V8 flags bound memory: a 2 MB young generation, and the memory balancer's old-generation
- * limit (live size, allocation rate and GC speed) instead of ~3x the live size.
+ * `deno task start`'s V8 flags (read from deno.json, so the bench measures what users run): a
+ * 2 MB young generation, and an old generation that grows to 2x what the last full GC left.
  */
+export const START_V8_FLAGS = startV8Flags(`${APP_DIR}/deno.json`);
+
+/** The `--v8-flags=...` argument of a deno.json's start task. */
+export function startV8Flags(denoJson: string): string {
+  const start: string = JSON.parse(Deno.readTextFileSync(denoJson)).tasks.start;
+  const flag = start.split(/\s+/).find((arg) => arg.startsWith("--v8-flags="));
+  if (flag === undefined) throw new Error(`${denoJson}: the start task has no --v8-flags`);
+  return flag;
+}
+
+/** Flags every server runs with, the baseline too: `deno task start`'s (V8 flags, permissions). */
 export const SERVER_FLAGS = [
-  "--v8-flags=--max-semi-space-size=2,--memory-balancer",
+  START_V8_FLAGS,
   "--allow-net",
   "--allow-env",
   "--allow-read",

@@ -12,6 +12,7 @@
  *
  * Options: --rounds=3 --duration=10 --warmup=3 --connections=50 --only=full,bare
  *          --app-dir=/path/to/a/copy --out=bench/results.md --no-install --no-write
+ *          --env=KEY=VALUE (main.ts rows) --v8-flags=--no-memory-balancer (every server)
  */
 import { parseArgs } from "node:util";
 import {
@@ -82,8 +83,12 @@ const { values: args } = parseArgs({
     "no-install": { type: "boolean", default: false },
     "no-write": { type: "boolean", default: false },
     env: { type: "string", multiple: true },
+    /** V8 flags after the start task's, for every server (the baseline too): they win. */
+    "v8-flags": { type: "string" },
   },
 });
+/** `--v8-flags=...` for every server, after SERVER_FLAGS' (a later --v8-flags wins). */
+const v8Flags = args["v8-flags"] ? [`--v8-flags=${args["v8-flags"]}`] : [];
 const rounds = Number(args.rounds);
 const duration = Number(args.duration);
 const warmup = Number(args.warmup);
@@ -132,7 +137,7 @@ async function measure(
     script: config.script,
     env,
     appDir,
-    denoFlags: onStore.denoFlags,
+    denoFlags: [...onStore.denoFlags, ...v8Flags],
     ...(pin ? { cpu: 0 } : {}),
     // PGlite's first start after a copy of the data dir can be seconds on a loaded machine.
     ...(config.store ? { readyTimeoutMs: 120_000 } : {}),
@@ -273,6 +278,7 @@ async function main(): Promise<number> {
         script: full.script,
         env: { ...baseEnv(freePort()), ...full.env(healthy, { alwaysRule }), ...overrides },
         appDir,
+        denoFlags: v8Flags,
         ...(cpuPin ? { cpu: 0 } : {}),
         readyPath: ROUTE,
         pollMs: 2,
@@ -359,6 +365,7 @@ async function pgliteColdStarts(
       appDir,
       overrides,
       cpuPin,
+      denoFlags: v8Flags,
     });
     const facts = await pgliteStartFacts(server);
     await stopPglite(server);

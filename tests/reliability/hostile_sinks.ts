@@ -14,6 +14,7 @@ import { AWS_ENV, drive, percentile } from "../support/faults.ts";
 import { startHostileEndpoint } from "../support/hostile_http.ts";
 import { startOtlpReceiver } from "../support/otlp_receiver.ts";
 import type { SinkStats } from "../../telemetry/types.ts";
+import { startV8Flags } from "../../bench/lib.ts";
 
 const MB = 1024 * 1024;
 
@@ -212,7 +213,7 @@ async function isolated<T>(name: string): Promise<T> {
     args: [
       "run",
       "-A",
-      "--v8-flags=--max-semi-space-size=2,--memory-balancer",
+      startV8Flags(new URL("../../deno.json", import.meta.url).pathname),
       new URL(import.meta.url).pathname,
       name,
     ],
