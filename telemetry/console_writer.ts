@@ -9,6 +9,7 @@
 import type { Diagnostic, SinkStats } from "./types.ts";
 
 const encoder = new TextEncoder();
+const NEWLINE = 0x0a;
 
 /** The part of `Deno.stdout` the writer uses. */
 export interface AsyncOutput {
@@ -52,9 +53,17 @@ export function createConsoleWriter(
   const batchBytes = options.batchBytes ?? 64 * 1024;
   const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
   const stats: SinkStats = { queued: 0, sent: 0, retried: 0, dropped: 0, rejected: 0, failed: 0 };
-  let pending: string[] = [];
-  /** UTF-16 length of `pending` plus newlines: a cheap stand-in for its UTF-8 size. */
-  let pendingSize = 0;
+  /**
+   * The waiting lines' UTF-8 bytes, each line encoded when it is written: the line's string
+   * dies young instead of waiting up to an interval and being promoted to V8's old generation
+   * (which then needs a mark-compact to free it). Two buffers alternate: one in flight, one
+   * filling.
+   */
+  let pending = new Uint8Array(batchBytes + 1024);
+  let pendingBytes = 0;
+  let pendingLines = 0;
+  /** The last written batch's buffer, filled next. */
+  let spare: Uint8Array<ArrayBuffer> | undefined;
   let inFlightBytes = 0;
   let writing: Promise<void> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -74,32 +83,59 @@ export function createConsoleWriter(
     );
   }
 
+  /** Appends `line` and a newline to `pending`; false (nothing kept) past the bound. */
+  function append(line: string): boolean {
+    // UTF-8 is never shorter than the UTF-16 length: what cannot fit is refused unencoded.
+    if (pendingBytes + line.length + 1 + inFlightBytes > maxBuffered) return false;
+    let result = encoder.encodeInto(line, pending.subarray(pendingBytes, pending.length - 1));
+    if (result.read < line.length) {
+      // At most 3 bytes per UTF-16 unit, and the newline.
+      const grown = new Uint8Array(
+        Math.max(pendingBytes + line.length * 3 + 1, pending.length * 2),
+      );
+      grown.set(pending.subarray(0, pendingBytes));
+      pending = grown;
+      result = encoder.encodeInto(line, pending.subarray(pendingBytes, pending.length - 1));
+    }
+    const end = pendingBytes + result.written;
+    if (end + 1 + inFlightBytes > maxBuffered) return false;
+    pending[end] = NEWLINE;
+    pendingBytes = end + 1;
+    pendingLines++;
+    return true;
+  }
+
   /**
    * Writes one batch, all of it, then the next one if a full batch or a flush is waiting; lines
    * that arrived meanwhile otherwise wait for the interval, as the first ones did. Writing them
    * at once kept one write (an encode, an op, a thread hop) per request or two under load.
    */
   async function pump(): Promise<void> {
-    while (pending.length > 0) {
-      const lines = pending;
-      const data = encoder.encode(lines.join("\n") + "\n");
-      pending = [];
-      pendingSize = 0;
+    while (pendingLines > 0) {
+      const lines = pendingLines;
+      const buffer = pending;
+      const data = buffer.subarray(0, pendingBytes);
+      pending = spare ?? new Uint8Array(batchBytes + 1024);
+      spare = undefined;
+      pendingBytes = 0;
+      pendingLines = 0;
       inFlightBytes = data.length;
       try {
         let offset = 0;
         while (offset < data.length) offset += await output.write(data.subarray(offset));
-        stats.sent += lines.length;
+        stats.sent += lines;
         stalled = false;
       } catch {
         // A closed or broken stdout must not take the server down: the batch is lost, counted.
-        drop(lines.length);
+        drop(lines);
       }
       inFlightBytes = 0;
-      if (idle.length === 0 && pendingSize < batchBytes) break;
+      // A buffer grown past a few batches (a stall) is not kept.
+      if (buffer.length <= 4 * (batchBytes + 1024)) spare = buffer;
+      if (idle.length === 0 && pendingBytes < batchBytes) break;
     }
     writing = undefined;
-    if (pending.length > 0) {
+    if (pendingLines > 0) {
       timer ??= setTimeout(start, intervalMs);
       return;
     }
@@ -109,7 +145,7 @@ export function createConsoleWriter(
   function start(): void {
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
-    if (writing === undefined && pending.length > 0) writing = pump();
+    if (writing === undefined && pendingLines > 0) writing = pump();
   }
 
   function untilIdle(deadlineMs: number): Promise<void> {
@@ -127,14 +163,11 @@ export function createConsoleWriter(
   return {
     write(line) {
       stats.queued++;
-      const size = line.length + 1;
-      if (pendingSize + inFlightBytes + size > maxBuffered) {
+      if (!append(line)) {
         drop(1);
         return;
       }
-      pending.push(line);
-      pendingSize += size;
-      if (pendingSize >= batchBytes) start();
+      if (pendingBytes >= batchBytes) start();
       else if (timer === undefined && writing === undefined) timer = setTimeout(start, intervalMs);
     },
     flush: untilIdle,

@@ -100,3 +100,78 @@ Deno.test("console writer: lines that arrive during a write wait for the interva
   await flushed;
   assert.equal(writer.stats().sent, 2);
 });
+
+Deno.test("console writer: a line longer than a batch, multi-byte, is written whole", async () => {
+  const chunks: string[] = [];
+  const output = {
+    write(data: Uint8Array) {
+      chunks.push(decoder.decode(data));
+      return Promise.resolve(data.length);
+    },
+  };
+  const writer = createConsoleWriter(output, { intervalMs: 1, batchBytes: 16 });
+  const long = "é€😀".repeat(20_000); // 180 KB of UTF-8, past the 16-byte batch's buffer
+  writer.write("first");
+  writer.write(long);
+  writer.write("last");
+  await writer.flush(Date.now() + 5000);
+  assert.equal(chunks.join(""), `first\n${long}\nlast\n`);
+  assert.equal(writer.stats().sent, 3);
+});
+
+Deno.test("console writer: the bound counts UTF-8 bytes, what is refused is not half-kept", async () => {
+  const chunks: string[] = [];
+  const finish: Array<() => void> = [];
+  const output = {
+    write(data: Uint8Array) {
+      chunks.push(decoder.decode(data));
+      return new Promise<number>((resolve) => finish.push(() => resolve(data.length)));
+    },
+  };
+  const writer = createConsoleWriter(output, {
+    intervalMs: 60_000,
+    batchBytes: 1000,
+    maxBufferedBytes: 100,
+    diagnostic: () => {},
+  });
+  const accented = "é".repeat(30); // 30 UTF-16 units, 60 bytes + the newline
+  writer.write(accented);
+  writer.write(accented); // 122 bytes: past the bound, though 62 UTF-16 units are not
+  writer.write("ok");
+  assert.equal(writer.stats().dropped, 1);
+  const flushed = writer.flush(Date.now() + 5000);
+  finish.shift()!();
+  await flushed;
+  assert.deepEqual(chunks, [`${accented}\nok\n`]);
+  assert.equal(writer.stats().sent, 2);
+});
+
+Deno.test("console writer: a batch's bytes stay intact until its write resolves", async () => {
+  // An output that reads its bytes only when it completes, as an asynchronous write may.
+  const held: Array<{ data: Uint8Array; resolve: (n: number) => void }> = [];
+  let text = "";
+  const output = {
+    write(data: Uint8Array) {
+      return new Promise<number>((resolve) => held.push({ data, resolve }));
+    },
+  };
+  const complete = () => {
+    const { data, resolve } = held.shift()!;
+    text += decoder.decode(data);
+    resolve(data.length);
+  };
+  const writer = createConsoleWriter(output, { intervalMs: 60_000, batchBytes: 8 });
+  for (let round = 0; round < 4; round++) {
+    writer.write(`batch-${round}-a`); // past 8 bytes: written at once when none is in flight
+    writer.write(`batch-${round}-b`); // waits in the other buffer
+    const flushed = writer.flush(Date.now() + 5000);
+    while (held.length > 0) {
+      complete();
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    await flushed;
+  }
+  const expected = [0, 1, 2, 3].map((r) => `batch-${r}-a\nbatch-${r}-b\n`).join("");
+  assert.equal(text, expected);
+  assert.equal(writer.stats().sent, 8);
+});
