@@ -27,6 +27,7 @@ import {
   ROUTE,
   startServer,
   tryOutput,
+  v8FlagArgs,
 } from "./lib.ts";
 import { startBlackholeSinks, startHealthySinks } from "./sinks.ts";
 
@@ -126,7 +127,7 @@ async function main(): Promise<number> {
         ...(config.script === "main.ts" ? overrides : {}),
       },
       appDir: args["app-dir"] ?? APP_DIR,
-      ...(args["v8-flags"] ? { denoFlags: [`--v8-flags=${args["v8-flags"]}`] } : {}),
+      denoFlags: v8FlagArgs(args["v8-flags"]),
       wrapper: [
         "valgrind",
         "--tool=callgrind",

@@ -10,7 +10,7 @@
  *
  *   deno run --allow-net --allow-env --allow-read --allow-write --allow-run --allow-sys \
  *     bench/latency.ts [--only=bare,full] [--rate=1000] [--rounds=2] [--duration=10] \
- *     [--warmup=3] [--env=KEY=VALUE ...] [--workers-cpu=1] [--v8-flags=--no-memory-balancer]
+ *     [--warmup=3] [--env=KEY=VALUE ...] [--workers-cpu=1] [--v8-flags=--max-semi-space-size=8]
  *
  * Same servers, pinning and loopback stand-ins as bench/run.ts; ratios and differences are to
  * the baseline of the same round, then the median of the rounds. `--workers-cpu=1` moves
@@ -35,6 +35,7 @@ import {
   procSample,
   ROUTE,
   startServer,
+  v8FlagArgs,
 } from "./lib.ts";
 import type { OpenLoopResult } from "./open_loop.ts";
 import { startBlackholeSinks, startHealthySinks } from "./sinks.ts";
@@ -141,7 +142,7 @@ async function main(): Promise<number> {
           ...(config.script === "main.ts" ? overrides : {}),
         },
         ...(pin ? { cpu: 0 } : {}),
-        ...(args["v8-flags"] ? { denoFlags: [`--v8-flags=${args["v8-flags"]}`] } : {}),
+        denoFlags: v8FlagArgs(args["v8-flags"]),
       });
       try {
         const url = `${server.url}${ROUTE}`;

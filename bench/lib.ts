@@ -25,6 +25,14 @@ export function startV8Flags(denoJson: string): string {
   return flag;
 }
 
+/**
+ * A `--v8-flags=VALUE` argument for `deno run`, none without a value. After SERVER_FLAGS' own it
+ * adds to them, and a flag it names again wins (how the benches' `--v8-flags` option applies).
+ */
+export function v8FlagArgs(value: string | undefined): string[] {
+  return value ? [`--v8-flags=${value}`] : [];
+}
+
 /** Flags every server runs with, the baseline too: `deno task start`'s (V8 flags, permissions). */
 export const SERVER_FLAGS = [
   START_V8_FLAGS,
@@ -418,6 +426,23 @@ export interface ServerProcess {
   stop(graceMs?: number): Promise<number>;
 }
 
+/** Hands `stream`'s text to `onLine` a line at a time until it ends (or the process goes). */
+async function eachLine(
+  stream: ReadableStream<Uint8Array<ArrayBuffer>>,
+  onLine: (line: string) => void,
+): Promise<void> {
+  let pending = "";
+  try {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      const parts = (pending + chunk).split("\n");
+      pending = parts.pop() ?? "";
+      for (const line of parts) onLine(line);
+    }
+  } catch {
+    // The process went away.
+  }
+}
+
 /** Starts a server process: `[taskset -c CPU] deno run <perms> [extra] <script>`. */
 export async function startServer(options: {
   script: string;
@@ -432,6 +457,8 @@ export async function startServer(options: {
   /** Readiness polling: the path asked (default the health check) and the interval. */
   readyPath?: string;
   pollMs?: number;
+  /** Given, stdout is read and handed over line by line (V8's --trace-gc output); else dropped. */
+  onStdoutLine?: (line: string) => void;
 }): Promise<ServerProcess> {
   const appDir = options.appDir ?? APP_DIR;
   const deno = [
@@ -453,28 +480,18 @@ export async function startServer(options: {
       env: { DATABASE_URL: "memory:", ...options.env },
       clearEnv: true,
       stdin: "null",
-      stdout: "null",
+      stdout: options.onStdoutLine ? "piped" : "null",
       stderr: "piped",
     }).spawn(),
   );
   const stderrTail: string[] = [];
   let lineCount = 0;
-  void (async () => {
-    let pending = "";
-    try {
-      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-        const parts = (pending + chunk).split("\n");
-        pending = parts.pop() ?? "";
-        for (const line of parts) {
-          lineCount++;
-          stderrTail.push(line);
-          if (stderrTail.length > 50) stderrTail.shift();
-        }
-      }
-    } catch {
-      // The process went away.
-    }
-  })();
+  void eachLine(child.stderr, (line) => {
+    lineCount++;
+    stderrTail.push(line);
+    if (stderrTail.length > 50) stderrTail.shift();
+  });
+  if (options.onStdoutLine) void eachLine(child.stdout, options.onStdoutLine);
   const url = `http://${options.env.HOST}:${options.env.PORT}`;
   const server: ServerProcess = {
     pid: child.pid,

@@ -13,7 +13,6 @@
 import { parseArgs } from "node:util";
 import {
   ALWAYS_SAMPLE_RULE,
-  APP_DIR,
   baseEnv,
   cleanup,
   CONFIGS,
@@ -23,7 +22,8 @@ import {
   installSignalHandlers,
   onCleanup,
   ROUTE,
-  SERVER_FLAGS,
+  startServer,
+  v8FlagArgs,
 } from "./lib.ts";
 import { startBlackholeSinks, startHealthySinks } from "./sinks.ts";
 
@@ -69,7 +69,6 @@ async function main(): Promise<number> {
   const blackhole = await startBlackholeSinks();
   onCleanup(() => blackhole.close());
   const overrides = envOverrides(args.env);
-  const v8 = ["--trace-gc-nvp", ...(args["v8-flags"] ? [args["v8-flags"]] : [])].join(",");
   console.log(
     `| config | req/s | promoted B/req | scavenges | their pauses ms | mark-compacts | their pauses ms |`,
   );
@@ -82,53 +81,26 @@ async function main(): Promise<number> {
       : config.sinks === "healthy"
       ? healthy
       : blackhole;
-    const port = freePort();
-    const child = new Deno.Command("taskset", {
-      args: [
-        "-c",
-        "0",
-        Deno.execPath(),
-        "run",
-        ...SERVER_FLAGS,
-        `--v8-flags=${v8}`,
-        config.script,
-      ],
-      cwd: APP_DIR,
+    // The collector's lines.
+    const lines: string[] = [];
+    const server = await startServer({
+      script: config.script,
       env: {
-        DATABASE_URL: "memory:",
-        ...baseEnv(port),
+        ...baseEnv(freePort()),
         ...config.env(sinks, { alwaysRule }),
         ...(config.script === "main.ts" ? overrides : {}),
       },
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    // The collector's lines, and where the measured seconds start in them.
-    const lines: string[] = [];
-    let measuredFrom = 0;
-    const reading = (async () => {
-      let rest = "";
-      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-        const parts = (rest + chunk).split("\n");
-        rest = parts.pop() ?? "";
-        for (const line of parts) if (line.includes("GC: {")) lines.push(line);
-      }
-    })();
+      cpu: 0,
+      denoFlags: ["--v8-flags=--trace-gc-nvp", ...v8FlagArgs(args["v8-flags"])],
+      readyPath: ROUTE,
+      onStdoutLine: (line) => {
+        if (line.includes("GC: {")) lines.push(line);
+      },
+    });
     try {
-      const url = `http://127.0.0.1:${port}${ROUTE}`;
-      for (let i = 0;; i++) {
-        try {
-          await (await fetch(url)).body?.cancel();
-          break;
-        } catch (error) {
-          if (i > 400) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 25));
-        }
-      }
+      const url = `${server.url}${ROUTE}`;
       await load.run(url, Number(args.warmup), 50);
-      measuredFrom = lines.length;
+      const measuredFrom = lines.length;
       const result = await load.run(url, Number(args.duration), 50);
       const measured = lines.slice(measuredFrom).map(parseGcLine).filter((l) => l !== undefined);
       const scavenges = measured.filter((l) => l.gc === "s");
@@ -142,9 +114,7 @@ async function main(): Promise<number> {
         } |`,
       );
     } finally {
-      child.kill("SIGTERM");
-      await child.status;
-      await reading.catch(() => {});
+      await server.stop();
     }
   }
   return 0;

@@ -12,7 +12,7 @@
  *
  * Options: --rounds=3 --duration=10 --warmup=3 --connections=50 --only=full,bare
  *          --app-dir=/path/to/a/copy --out=bench/results.md --no-install --no-write
- *          --env=KEY=VALUE (main.ts rows) --v8-flags=--no-memory-balancer (every server)
+ *          --env=KEY=VALUE (main.ts rows) --v8-flags=--max-semi-space-size=8 (every server)
  */
 import { parseArgs } from "node:util";
 import {
@@ -45,6 +45,7 @@ import {
   storeSettings,
   type StoreTargets,
   telemetryStats,
+  v8FlagArgs,
 } from "./lib.ts";
 import { goalLines, sourceCounts } from "./goals.ts";
 import { type Sinks, startBlackholeSinks, startHealthySinks } from "./sinks.ts";
@@ -87,8 +88,7 @@ const { values: args } = parseArgs({
     "v8-flags": { type: "string" },
   },
 });
-/** `--v8-flags=...` for every server, after SERVER_FLAGS' (a later --v8-flags wins). */
-const v8Flags = args["v8-flags"] ? [`--v8-flags=${args["v8-flags"]}`] : [];
+const v8Flags = v8FlagArgs(args["v8-flags"]);
 const rounds = Number(args.rounds);
 const duration = Number(args.duration);
 const warmup = Number(args.warmup);
