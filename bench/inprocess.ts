@@ -66,6 +66,7 @@ const { values: args } = parseArgs({
     env: { type: "string", multiple: true },
     allocations: { type: "string" },
     promoted: { type: "boolean", default: false },
+    concurrency: { type: "string", default: "1" },
   },
 });
 const config = CONFIGS.find((c) => c.name === args.config);
@@ -112,11 +113,25 @@ const info = {
 const url = `http://127.0.0.1:8080${ROUTE}`;
 const headers = { host: "127.0.0.1:8080", "user-agent": "bench/inprocess", accept: "*/*" };
 
+async function one(): Promise<void> {
+  const response = await fetcher(new Request(url, { headers }), info);
+  await response.arrayBuffer();
+  if (response.status !== 200) throw new Error(`status ${response.status}`);
+}
+
+const concurrency = Math.max(1, Number(args.concurrency));
+
 async function batch(count: number): Promise<void> {
+  if (concurrency > 1) {
+    // As under wrk: `concurrency` requests in flight at once, then the sinks' turns.
+    for (let done = 0; done < count; done += concurrency) {
+      await Promise.all(Array.from({ length: Math.min(concurrency, count - done) }, one));
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    return;
+  }
   for (let i = 0; i < count; i++) {
-    const response = await fetcher(new Request(url, { headers }), info);
-    await response.arrayBuffer();
-    if (response.status !== 200) throw new Error(`status ${response.status}`);
+    await one();
     // Let timers (the sinks' batches and sends) run, as they would between requests.
     if (i % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 0));
   }
