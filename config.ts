@@ -36,6 +36,8 @@ export interface OtelConfig {
     maxExportBatchSize: number;
     scheduledDelayMillis: number;
     exportTimeoutMillis: number;
+    /** OTLP_MAX_CONCURRENT_EXPORTS: batches out at once (see the constant's comment). */
+    maxConcurrentExports: number;
   };
   /** Request headers recorded as `http.request.header.*` (lower-case allow-list). */
   captureRequestHeaders: string[];
@@ -90,6 +92,31 @@ export interface LogsBatchConfig {
   scheduledDelayMillis: number;
   /** OTEL_BLRP_EXPORT_TIMEOUT: longest one export may take, retries included (0 = no limit). */
   exportTimeoutMillis: number;
+  /** OTLP_MAX_CONCURRENT_EXPORTS: batches out at once (see the constant's comment). */
+  maxConcurrentExports: number;
+}
+
+/**
+ * OTLP_MAX_CONCURRENT_EXPORTS when unset: how many span batches, and how many log batches, may
+ * be on their way to the collector at once. The SDK's processors send one at a time, so a
+ * collector 100 ms away takes at most ~5,000 spans a second in batches of 512 (measured: at
+ * 4,000 requests a second, 8,000 spans and records, 37% were dropped with one batch out, none
+ * with four). The specification leaves this to the exporter ("Export() ... does not mean it is
+ * required to block until the batch is sent"); the OpenTelemetry Collector's exporters send
+ * with 10 consumers. 1 gives the SDK's behaviour.
+ */
+export const DEFAULT_MAX_CONCURRENT_EXPORTS = 4;
+/** The largest OTLP_MAX_CONCURRENT_EXPORTS: each batch out holds its body (~0.2-0.5 MB). */
+export const MAX_CONCURRENT_EXPORTS = 32;
+
+function maxConcurrentExports(env: Env): number {
+  return int(
+    env,
+    "OTLP_MAX_CONCURRENT_EXPORTS",
+    DEFAULT_MAX_CONCURRENT_EXPORTS,
+    1,
+    MAX_CONCURRENT_EXPORTS,
+  );
 }
 
 /** The OTLP/HTTP encodings SDK mode speaks (OTEL_EXPORTER_OTLP_PROTOCOL). */
@@ -256,6 +283,7 @@ export const CONFIG_VARIABLES = [
   "OTEL_BLRP_EXPORT_TIMEOUT",
   "OTEL_BLRP_MAX_QUEUE_SIZE",
   "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+  "OTLP_MAX_CONCURRENT_EXPORTS",
   "AWS_XRAY_ENABLED",
   "AWS_XRAY_DAEMON_ADDRESS",
   "AWS_XRAY_TRACING_NAME",
@@ -483,6 +511,7 @@ function otelConfig(env: Env): OtelConfig {
       maxExportBatchSize,
       scheduledDelayMillis: ms(env, "OTEL_BSP_SCHEDULE_DELAY", 5000, 0),
       exportTimeoutMillis: ms(env, "OTEL_BSP_EXPORT_TIMEOUT", 30_000, 1),
+      maxConcurrentExports: maxConcurrentExports(env),
     },
     captureRequestHeaders: (text(env, "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST") ??
       "").split(",").map((h) => h.trim().toLowerCase()).filter((h) => h !== ""),
@@ -594,6 +623,7 @@ function logsBatchConfig(env: Env): LogsBatchConfig {
     maxExportBatchSize,
     scheduledDelayMillis: ms(env, "OTEL_BLRP_SCHEDULE_DELAY", 1000, 0),
     exportTimeoutMillis: timeout === 0 ? MAX_TIMER_MS : timeout,
+    maxConcurrentExports: maxConcurrentExports(env),
   };
 }
 

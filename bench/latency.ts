@@ -21,7 +21,6 @@
 import { parseArgs } from "node:util";
 import {
   ALWAYS_SAMPLE_RULE,
-  APP_DIR,
   baseEnv,
   cleanup,
   CONFIGS,
@@ -31,6 +30,7 @@ import {
   installSignalHandlers,
   median,
   onCleanup,
+  openLoop,
   pinSelf,
   procSample,
   ROUTE,
@@ -60,27 +60,6 @@ interface Row extends OpenLoopResult {
   config: string;
   round: number;
   cpuUsPerReq: number;
-}
-
-async function generate(
-  url: string,
-  seconds: number,
-  pin: boolean,
-): Promise<OpenLoopResult> {
-  const deno = [
-    Deno.execPath(),
-    "run",
-    "--allow-net",
-    `${APP_DIR}/bench/open_loop.ts`,
-    `--url=${url}`,
-    `--rate=${args.rate}`,
-    `--duration=${seconds}`,
-    "--warmup=0",
-  ];
-  const argv = pin ? ["taskset", "-c", "1", ...deno] : deno;
-  const out = await new Deno.Command(argv[0]!, { args: argv.slice(1), stderr: "inherit" }).output();
-  if (!out.success) throw new Error(`open_loop.ts failed (exit ${out.code})`);
-  return JSON.parse(new TextDecoder().decode(out.stdout)) as OpenLoopResult;
 }
 
 /**
@@ -148,12 +127,16 @@ async function main(): Promise<number> {
         const url = `${server.url}${ROUTE}`;
         const workersCpu = args["workers-cpu"];
         if (workersCpu !== undefined) await pinV8Workers(server.pid, workersCpu);
-        await generate(url, Number(args.warmup), pin);
+        await openLoop(url, { rate: Number(args.rate), seconds: Number(args.warmup), pin });
         if (workersCpu !== undefined && await pinV8Workers(server.pid, workersCpu) === 0) {
           console.error(`${config.name}: no V8 worker thread to move`);
         }
         const before = await procSample(server.pid);
-        const result = await generate(url, Number(args.duration), pin);
+        const result = await openLoop(url, {
+          rate: Number(args.rate),
+          seconds: Number(args.duration),
+          pin,
+        });
         const after = await procSample(server.pid);
         const cpuUsPerReq = before && after
           ? ((after.cpuMs - before.cpuMs) * 1000) / result.sent

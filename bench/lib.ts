@@ -6,6 +6,7 @@
  * error or Ctrl-C.
  */
 import type { SinkAddresses } from "./sinks.ts";
+import type { OpenLoopResult } from "./open_loop.ts";
 
 /** Where the app lives (the directory holding main.ts). */
 export const APP_DIR = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -927,4 +928,28 @@ export function envOverrides(flags: readonly string[] | undefined): Record<strin
   return Object.fromEntries(
     (flags ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
   );
+}
+
+/**
+ * Runs bench/open_loop.ts against `url` at `rate` requests a second for `seconds` (no warm-up of
+ * its own), in a process of its own, on CPU 1 when `pin`; its result.
+ */
+export async function openLoop(
+  url: string,
+  options: { rate: number; seconds: number; pin: boolean },
+): Promise<OpenLoopResult> {
+  const deno = [
+    Deno.execPath(),
+    "run",
+    "--allow-net",
+    `${APP_DIR}/bench/open_loop.ts`,
+    `--url=${url}`,
+    `--rate=${options.rate}`,
+    `--duration=${options.seconds}`,
+    "--warmup=0",
+  ];
+  const argv = options.pin ? ["taskset", "-c", "1", ...deno] : deno;
+  const out = await new Deno.Command(argv[0]!, { args: argv.slice(1), stderr: "inherit" }).output();
+  if (!out.success) throw new Error(`open_loop.ts failed (exit ${out.code})`);
+  return JSON.parse(new TextDecoder().decode(out.stdout)) as OpenLoopResult;
 }

@@ -73,6 +73,8 @@ Deno.test("loadConfig() rejects each bad value with a ConfigError naming the var
       { OTEL_BSP_MAX_QUEUE_SIZE: "100", OTEL_BSP_MAX_EXPORT_BATCH_SIZE: "101" },
       "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
     ],
+    [{ OTLP_MAX_CONCURRENT_EXPORTS: "0" }, "OTLP_MAX_CONCURRENT_EXPORTS"],
+    [{ OTLP_MAX_CONCURRENT_EXPORTS: "33" }, "OTLP_MAX_CONCURRENT_EXPORTS"],
     [{ OTEL_SPAN_EVENT_COUNT_LIMIT: "lots" }, "OTEL_SPAN_EVENT_COUNT_LIMIT"],
     [{ OTEL_ATTRIBUTE_COUNT_LIMIT: "-1" }, "OTEL_ATTRIBUTE_COUNT_LIMIT"],
     [{ TRACE_DEMO: "maybe" }, "TRACE_DEMO"],
@@ -183,7 +185,8 @@ Deno.test("metrics and logs follow the OTLP endpoint by default, each with its o
     maxExportBatchSize: 512,
     scheduledDelayMillis: 1000,
     exportTimeoutMillis: 30_000,
-  }, "the specification's OTEL_BLRP_* defaults");
+    maxConcurrentExports: 4,
+  }, "the specification's OTEL_BLRP_* defaults, and four batches out at once");
   assert.deepEqual(
     loadConfig({
       OTEL_BLRP_MAX_QUEUE_SIZE: "100",
@@ -195,6 +198,7 @@ Deno.test("metrics and logs follow the OTLP endpoint by default, each with its o
       maxExportBatchSize: 100,
       scheduledDelayMillis: 0,
       exportTimeoutMillis: 2 ** 31 - 1,
+      maxConcurrentExports: 4,
     },
     "an unset batch size shrinks to the queue; a 0 timeout means no limit",
   );
@@ -592,4 +596,11 @@ Deno.test("OTEL_EXPORTER_OTLP_PROTOCOL: SDK mode encodes traces and logs as http
     loadConfig({ OTEL_DENO: "true", OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }).otel.mode,
     "native",
   );
+});
+
+Deno.test("OTLP_MAX_CONCURRENT_EXPORTS: one setting for the span and the log record batches", () => {
+  const set = loadConfig({ OTLP_MAX_CONCURRENT_EXPORTS: "1" });
+  assert.equal(set.otel.bsp.maxConcurrentExports, 1, "the SDK's one batch at a time");
+  assert.equal(set.logs.batch.maxConcurrentExports, 1);
+  assert.equal(loadConfig({}).otel.bsp.maxConcurrentExports, 4);
 });

@@ -1,7 +1,7 @@
 /**
- * The spans' batch processor, scheduled as the SDK's BatchSpanProcessor schedules (one batch
- * out at a time, at once when a batch is full, else after the scheduled delay; at most
- * `maxQueueSize` spans held, a span past that dropped and counted), with the work moved off
+ * The spans' batch processor, scheduled as the SDK's BatchSpanProcessor schedules (a batch out
+ * at once when it is full, else after the scheduled delay; at most `maxQueueSize` spans held,
+ * a span past that dropped and counted), with the work moved off
  * the request path: `onEnd` only puts the span into a fixed ring. The sink's own timer turn
  * (every {@linkcode ENCODE_CHUNK} spans, and when the delay passes) writes the spans into the
  * open batch's bytes (telemetry/otlp/span_protobuf.ts or span_json.ts) and releases them, so
@@ -9,6 +9,10 @@
  * the delay passes, goes to the retry layer (telemetry/otlp/retry.ts). The SDK processor
  * serialised a full batch inside the
  * `end()` of whichever request filled it.
+ *
+ * Unlike the SDK's, up to `maxConcurrentExports` batches may be out at once (one gives the SDK's
+ * behaviour): with one, a collector 100 ms away takes at most a batch per round trip, and a
+ * busier service drops the rest (config.ts, DEFAULT_MAX_CONCURRENT_EXPORTS).
  *
  * Account: every sampled span offered counts as queued; a span turned away counts as dropped;
  * a span whose fields cannot be encoded counts as failed; the rest are held here until the
@@ -34,6 +38,8 @@ export interface SpanBatchSettings {
   scheduledDelayMillis: number;
   /** How long one hand-over may take before the next batch goes (OTEL_BSP_EXPORT_TIMEOUT). */
   exportTimeoutMillis: number;
+  /** Hand-overs in progress at most (OTLP_MAX_CONCURRENT_EXPORTS); default 1, the SDK's. */
+  maxConcurrentExports?: number;
 }
 
 /** Where encoded batches go: the retry layer. */
@@ -72,6 +78,7 @@ export class SpanBatcher implements SpanProcessor {
   readonly #batchSize: number;
   readonly #delayMs: number;
   readonly #exportTimeoutMs: number;
+  readonly #maxOut: number;
   /** An encoding turn is armed when this many spans wait in the ring (or a batch's worth). */
   readonly #chunk: number;
   /** Spans ended since the last encoding turn, in slots 0..#fresh-1. */
@@ -83,8 +90,8 @@ export class SpanBatcher implements SpanProcessor {
   #held = 0;
   #encodeTimer: ReturnType<typeof setTimeout> | undefined;
   #delayTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The hand-over in progress (one batch at a time). */
-  #busy: Promise<void> | undefined;
+  /** The hand-overs in progress (at most #maxOut), each settled by its delivery or deadline. */
+  readonly #out = new Set<Promise<void>>();
   #closed = false;
   #unencodableReported = false;
 
@@ -97,6 +104,7 @@ export class SpanBatcher implements SpanProcessor {
     this.#batchSize = Math.max(1, Math.min(options.maxExportBatchSize, this.#maxHeld));
     this.#delayMs = Math.max(0, options.scheduledDelayMillis);
     this.#exportTimeoutMs = Math.max(1, options.exportTimeoutMillis);
+    this.#maxOut = Math.max(1, Math.floor(options.maxConcurrentExports ?? 1));
     this.#chunk = Math.min(ENCODE_CHUNK, this.#batchSize);
     this.#ring = new Array(this.#maxHeld).fill(undefined);
   }
@@ -131,9 +139,10 @@ export class SpanBatcher implements SpanProcessor {
     if (this.#closed) return;
     this.#encodeFresh();
     this.#seal();
-    while (!this.#closed && (this.#sealed.length > 0 || this.#busy)) {
+    while (!this.#closed && (this.#sealed.length > 0 || this.#out.size > 0)) {
       this.#pump();
-      await this.#busy;
+      if (this.#out.size === 0) break;
+      await Promise.race(this.#out);
     }
   }
 
@@ -207,26 +216,22 @@ export class SpanBatcher implements SpanProcessor {
     }
   }
 
-  /** Starts handing the sealed batches over, one at a time, unless that is under way. */
+  /** Hands sealed batches over, oldest first, while fewer than #maxOut are in progress. */
   #pump(): void {
-    if (this.#busy || this.#closed || this.#sealed.length === 0) return;
-    const busy = this.#handOver().finally(() => {
-      if (this.#busy === busy) this.#busy = undefined;
-      if (this.#sealed.length > 0) this.#pump();
-    });
-    this.#busy = busy;
-  }
-
-  async #handOver(): Promise<void> {
-    while (!this.#closed && this.#sealed.length > 0) {
+    while (!this.#closed && this.#sealed.length > 0 && this.#out.size < this.#maxOut) {
       const batch = this.#sealed.shift()!;
       this.#held -= batch.spans;
       const delivered = this.#delivery.deliver(batch.body, batch.spans);
       // The buffer is reused once the delivery is done with it, not before (even past the
       // export timeout below).
       void delivered.then(() => this.#encoder.release(batch.body), () => {});
-      // A hand-over that hangs past the export timeout no longer holds up the next batch.
-      await beforeDeadline(delivered, Date.now() + this.#exportTimeoutMs);
+      // A hand-over that hangs past the export timeout no longer holds its place.
+      const out: Promise<void> = beforeDeadline(delivered, Date.now() + this.#exportTimeoutMs)
+        .then(() => {
+          this.#out.delete(out);
+          this.#pump();
+        });
+      this.#out.add(out);
     }
   }
 

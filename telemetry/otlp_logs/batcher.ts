@@ -1,6 +1,6 @@
 /**
- * The log records' batch loop, the way the SDK's BatchLogRecordProcessor schedules (one batch
- * at a time, at once when a batch is full, else after the scheduled delay), over plain data:
+ * The log records' batch loop, the way the SDK's BatchLogRecordProcessor schedules (a batch at
+ * once when it is full, else after the scheduled delay), over plain data:
  * {@linkcode LogBatcher.emit} only pushes the logger's event into the bounded buffer (a full
  * buffer turns the record away, counted dropped); the sink's own timer turns encode the records
  * into the open batch's bytes every {@linkcode ENCODE_CHUNK} records, and send a full batch (as
@@ -11,6 +11,11 @@
  * Encoding a few records at a time lets their events die young: held for a whole batch (512
  * records, ~85 ms at 3,000 requests a second) they outlived two scavenges and were promoted,
  * the largest share of what filled V8's old generation between full GCs under load.
+ *
+ * Unlike the SDK's, up to `maxConcurrentExports` batches may be out at once (one gives the SDK's
+ * behaviour; config.ts, DEFAULT_MAX_CONCURRENT_EXPORTS). They settle in order: a batch counts
+ * as out until it and every batch before it settled, so the encoder's buffers (one per batch
+ * out, plus the open one) are reused in turn and never under a body still being sent.
  */
 import type { LogLevel, LogRecordSink, LogTraceContext } from "../logger.ts";
 import type { Diagnostic, Sink, SinkStats } from "../types.ts";
@@ -29,6 +34,8 @@ export interface BatchSettings {
   maxQueueSize: number;
   maxExportBatchSize: number;
   scheduledDelayMillis: number;
+  /** Batches out at once at most (OTLP_MAX_CONCURRENT_EXPORTS); default 1, the SDK's. */
+  maxConcurrentExports?: number;
 }
 
 /** Options of {@linkcode LogBatcher}. */
@@ -63,8 +70,12 @@ export class LogBatcher implements LogRecordSink, Sink {
   #encoded = 0;
   /** The pending timer fires at once (a full batch is waiting). */
   #timerImmediate = false;
-  /** The batch being encoded and sent; one at a time. */
-  #busy: Promise<void> | undefined;
+  /** Batches out at most. */
+  readonly #maxOut: number;
+  /** Batches out: sent and not settled, or settled before one sent earlier. */
+  #outCount = 0;
+  /** Settles when every batch out has. */
+  #lastOut: Promise<void> = Promise.resolve();
   #flushing: Promise<void> | undefined;
   #closed = false;
   #stopped: Promise<void> | undefined;
@@ -76,6 +87,7 @@ export class LogBatcher implements LogRecordSink, Sink {
     this.#buffer = new RecordBuffer(options.maxQueueSize);
     this.#batchSize = Math.max(1, Math.min(options.maxExportBatchSize, this.#buffer.capacity));
     this.#delayMs = Math.max(0, options.scheduledDelayMillis);
+    this.#maxOut = Math.max(1, Math.floor(options.maxConcurrentExports ?? 1));
     this.#otlp = options.otlp;
     this.#console = options.console;
     this.#counts = options.counts;
@@ -157,10 +169,10 @@ export class LogBatcher implements LogRecordSink, Sink {
     return { ...(this.#final ?? this.#counts) };
   }
 
-  /** Arms the timer: at once for a full batch, else after the delay; never during a send. */
+  /** Arms the timer: at once for a full batch, else after the delay; never with every slot out. */
   #schedule(): void {
     const held = this.#buffer.length + this.#encoded;
-    if (this.#busy || this.#flushing || this.#closed || held === 0) return;
+    if (this.#outCount >= this.#maxOut || this.#flushing || this.#closed || held === 0) return;
     const full = held >= this.#batchSize;
     if (this.#timer !== undefined) {
       if (!full || this.#timerImmediate) return;
@@ -174,13 +186,26 @@ export class LogBatcher implements LogRecordSink, Sink {
 
   readonly #onTimer = (): void => {
     this.#timer = undefined;
-    if (this.#busy || this.#flushing || this.#closed) return;
-    this.#busy = this.#exportBatch(this.#batchSize).finally(() => {
-      this.#busy = undefined;
+    // Every free slot takes a batch: the one the timer was armed for, then each full one (a
+    // backlog behind a slow collector never crosses the full mark emit() arms the timer at).
+    do {
+      if (this.#outCount >= this.#maxOut || this.#flushing || this.#closed) return;
+      if (this.#buffer.length + this.#encoded === 0) return;
+      this.#send();
+    } while (this.#buffer.length + this.#encoded >= this.#batchSize);
+  };
+
+  /** Sends the next batch; it counts as out until it and every batch before it settled. */
+  #send(): void {
+    // #exportBatch encodes the batch before its first await: the open batch is free at once.
+    const sent = this.#exportBatch(this.#batchSize);
+    this.#outCount++;
+    this.#lastOut = Promise.allSettled([this.#lastOut, sent]).then(() => {
+      this.#outCount--;
       this.#schedule();
       if (this.#buffer.length >= ENCODE_CHUNK && !this.#closed) this.#armEncode();
     });
-  };
+  }
 
   #clearTimer(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
@@ -189,13 +214,13 @@ export class LogBatcher implements LogRecordSink, Sink {
     this.#encodeTimer = undefined;
   }
 
-  /** Delivers what is buffered now, batch by batch, after the batch already out. */
+  /** Delivers what is buffered now, batch by batch, after the batches already out. */
   #flushAll(): Promise<void> {
     if (this.#flushing) return this.#flushing.then(() => this.#flushAll());
     const flushing: Promise<void> = (async () => {
       this.#clearTimer();
       let remaining = this.#buffer.length + this.#encoded;
-      await this.#busy;
+      await this.#lastOut;
       while (remaining > 0 && !this.#closed) {
         const take = Math.min(remaining, this.#batchSize);
         remaining -= take;

@@ -40,18 +40,19 @@ export const MAX_RECORD_BYTES = 512 * 1024;
 /** One request body and the records it carries. */
 export interface EncodedRequest {
   /**
-   * The UTF-8 body: a view into one of the encoder's two reused buffers, valid until the next
-   * {@linkcode LogsRequestEncoder.finish} (the batcher delivers one batch at a time; the next
-   * batch is written into the other buffer meanwhile).
+   * The body: a view into one of the encoder's reused buffers, valid until as many more
+   * {@linkcode LogsRequestEncoder.finish} calls as the encoder has buffers less one (the
+   * batcher has at most that many batches out, and they settle in order).
    */
   body: Uint8Array;
   records: number;
 }
 
 /**
- * The encoder writes its records into two buffers it keeps, by turns (a default batch is ~0.5
- * MB): a fresh one per batch would stay allocated, dead, until V8's next full GC, since the
- * delivery holds it across the call. A buffer a rare large batch grew past this is not kept.
+ * The encoder writes its records into the buffers it keeps, by turns (a default batch is ~0.5
+ * MB; one buffer per batch out, plus the open batch's): a fresh one per batch would stay
+ * allocated, dead, until V8's next full GC, since the delivery holds it across the call. A
+ * buffer a rare large batch grew past this is not kept.
  */
 const REUSED_BUFFER_BYTES = 3 * 1024 * 1024;
 
@@ -108,6 +109,8 @@ export interface EncoderOptions {
   maxRequestBytes?: number;
   /** Record cap (tests: smaller); default {@linkcode MAX_RECORD_BYTES}. */
   maxRecordBytes?: number;
+  /** Buffers used by turns: the batches out at most plus one. Default 2 (one batch out). */
+  buffers?: number;
 }
 
 /**
@@ -185,9 +188,9 @@ export class LogsRequestEncoder implements LogRecordsEncoder {
   readonly #bodies = new RecentBodies();
   /** Bodies already full (where they are in the buffer), waiting for {@linkcode finish}. */
   #sealed: { start: number; end: number; records: number }[] = [];
-  /** The two buffers the batches are written into by turns; see {@linkcode REUSED_BUFFER_BYTES}. */
-  readonly #buffers = [new Uint8Array(0), new Uint8Array(0)];
-  /** The buffer of the open batch (the other holds the batch last finished). */
+  /** The buffers the batches are written into by turns; see {@linkcode REUSED_BUFFER_BYTES}. */
+  readonly #buffers: Uint8Array[];
+  /** The buffer of the open batch (the others hold the batches last finished). */
   #current = 0;
   /** Bytes of the current buffer in use. */
   #at = 0;
@@ -212,6 +215,7 @@ export class LogsRequestEncoder implements LogRecordsEncoder {
   #lastValidTraceId = "";
 
   constructor(options: EncoderOptions) {
+    this.#buffers = Array.from({ length: Math.max(2, options.buffers ?? 2) }, () => EMPTY);
     const version = options.scope.version === undefined
       ? ""
       : `,"version":${JSON.stringify(options.scope.version)}`;
@@ -291,9 +295,9 @@ export class LogsRequestEncoder implements LogRecordsEncoder {
       body: buffer.subarray(start, end),
       records,
     }));
-    // The bodies stay in this buffer while they are delivered; the next batch takes the other.
+    // The bodies stay in this buffer while they are delivered; the next batch takes the next.
     if (buffer.length > REUSED_BUFFER_BYTES) this.#buffers[this.#current] = EMPTY;
-    this.#current = 1 - this.#current;
+    this.#current = (this.#current + 1) % this.#buffers.length;
     this.#at = 0;
     return requests;
   }

@@ -99,7 +99,8 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
   readonly #bodyValues: [unknown, unknown] = [undefined, undefined];
   readonly #bodyFields: [Uint8Array | undefined, Uint8Array | undefined] = [undefined, undefined];
   #nextBody = 0;
-  readonly #writers = [new ProtoWriter(0), new ProtoWriter(0)];
+  /** One per batch out, plus the open batch's, by turns (encode.ts, REUSED_BUFFER_BYTES). */
+  readonly #writers: ProtoWriter[];
   #current = 0;
   #sealed: Sealed[] = [];
   /** Where the open body's room starts; -1 when no body is open. */
@@ -117,6 +118,10 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
   readonly #traceId = new LastId(16);
 
   constructor(options: EncoderOptions) {
+    this.#writers = Array.from(
+      { length: Math.max(2, options.buffers ?? 2) },
+      () => new ProtoWriter(0),
+    );
     const resource = new ProtoWriter(1024);
     resource.byte(tag(1, LEN));
     const start = resource.begin();
@@ -202,9 +207,9 @@ export class LogsRequestProtobufEncoder implements LogRecordsEncoder {
     }));
     this.#sealed = [];
     this.#lastTrace = undefined;
-    // The bodies stay in this buffer while they are delivered; the next batch takes the other.
+    // The bodies stay in this buffer while they are delivered; the next batch takes the next.
     if (w.bytes.length > KEPT_WRITER_BYTES) this.#writers[this.#current] = new ProtoWriter(0);
-    this.#current = 1 - this.#current;
+    this.#current = (this.#current + 1) % this.#writers.length;
     this.#writers[this.#current]!.pos = 0;
     return requests;
   }

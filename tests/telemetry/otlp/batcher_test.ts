@@ -122,6 +122,37 @@ Deno.test("SpanBatcher: one hand-over at a time; past maxQueueSize spans are dro
   }
 });
 
+Deno.test("SpanBatcher: up to maxConcurrentExports batches are out at once, each in its own buffer; any settled one frees a place", async () => {
+  const t = setup({ maxQueueSize: 8, maxConcurrentExports: 3 }, false);
+  const bodyNames = (body: Uint8Array) =>
+    decodeTraces(JSON.parse(new TextDecoder().decode(body))).map((s) => s.name);
+  try {
+    for (const span of makeSpans(8)) t.batcher.onEnd(span);
+    await until(() => t.delivery.batches.length === 3);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(t.delivery.batches.length, 3, "three out; the fourth waits");
+    assert.equal(t.batcher.queued(), 2);
+    const [first, second, third] = t.delivery.batches;
+    assert.equal(new Set([first!.body.buffer, second!.body.buffer, third!.body.buffer]).size, 3);
+    second!.settle();
+    await until(() => t.delivery.batches.length === 4);
+    assert.deepEqual(t.delivery.batches.map((b) => bodyNames(b.body)), [
+      ["span-0", "span-1"],
+      ["span-2", "span-3"],
+      ["span-4", "span-5"],
+      ["span-6", "span-7"],
+    ]);
+    for (const batch of t.delivery.batches) batch.settle();
+    await t.batcher.forceFlush();
+    assert.equal(t.batcher.queued(), 0);
+    const handed = t.delivery.batches.reduce((n, b) => n + b.spans, 0);
+    assert.equal(t.counts.queued, t.counts.dropped + handed);
+    assert.equal(handed, 8);
+  } finally {
+    await t.batcher.shutdown();
+  }
+});
+
 Deno.test("SpanBatcher: a batch's body stays intact until its delivery settles; then its buffer is reused", async () => {
   const t = setup({ maxQueueSize: 8 }, false);
   const bodyNames = (body: Uint8Array) =>

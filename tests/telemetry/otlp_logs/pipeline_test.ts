@@ -19,8 +19,8 @@ const TRACE = { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0b
 function startCollector() {
   const bodies: Uint8Array[] = [];
   const batches: ReceivedLogRecord[][] = [];
-  /** Scripted answers, each given whether the request was protobuf. */
-  const answers: Array<(protobuf: boolean) => Response> = [];
+  /** Scripted answers, each given whether the request was protobuf (a promise: held back). */
+  const answers: Array<(protobuf: boolean) => Response | Promise<Response>> = [];
   const types: string[] = [];
   const waiters: Array<() => void> = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
@@ -28,7 +28,7 @@ function startCollector() {
     bodies.push(raw);
     const protobuf = req.headers.get("content-type") === "application/x-protobuf";
     types.push(req.headers.get("content-type") ?? "");
-    let response: Response;
+    let response: Response | Promise<Response>;
     try {
       batches.push(decodeLogs(
         protobuf
@@ -40,7 +40,7 @@ function startCollector() {
       response = new Response(String(error), { status: 400 });
     }
     for (const wake of waiters.splice(0)) wake();
-    return response;
+    return await response;
   });
   return {
     url: `http://127.0.0.1:${server.addr.port}/v1/logs`,
@@ -85,6 +85,7 @@ function pipeline(
     maxExportBatchSize?: number;
     scheduledDelayMillis?: number;
     exportTimeoutMillis?: number;
+    maxConcurrentExports?: number;
   },
   diagnostics: string[] = [],
   protocol: OtlpProtocol = DEFAULT_OTLP_PROTOCOL,
@@ -271,6 +272,69 @@ Deno.test("log records: records are encoded a few at a time before their batch l
     await collector.close();
   }
 });
+
+for (const protocol of ["http/protobuf", "http/json"] as const) {
+  Deno.test(`log records (${protocol}): up to OTLP_MAX_CONCURRENT_EXPORTS batches are out at once; a slot frees only when every older batch settled`, async () => {
+    const collector = startCollector();
+    const p = pipeline(
+      collector.url,
+      { maxExportBatchSize: 4, maxConcurrentExports: 2 },
+      [],
+      protocol,
+    );
+    const gates = Array.from({ length: 4 }, () => Promise.withResolvers<void>());
+    const emit = (from: number) => {
+      for (let i = from; i < from + 4; i++) {
+        p.records.emit("info", { message: `line ${i}`, i }, { timeMs: 1_000 + i, trace: TRACE });
+      }
+    };
+    try {
+      // The collector is slow (a far one): it holds each answer until the test opens its gate.
+      collector.answers.push(
+        ...gates.map((gate) => async () => (await gate.promise, Response.json({}))),
+      );
+      emit(0);
+      await collector.waitFor(() => collector.bodies.length >= 1, "the first batch");
+      emit(4);
+      await collector.waitFor(
+        () => collector.bodies.length >= 2,
+        "the second, while the first is out",
+      );
+      emit(8);
+      emit(12);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(collector.bodies.length, 2, "two batches out: the third waits");
+      gates[1]!.resolve();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(collector.bodies.length, 2, "the second settled, the first is still out");
+      gates[0]!.resolve();
+      // Both places free at once: the backlog fills both, not one after the other.
+      await collector.waitFor(() => collector.bodies.length >= 4, "the third and fourth at once");
+      gates[2]!.resolve();
+      gates[3]!.resolve();
+      await p.sink.forceFlush(Date.now() + 10_000);
+      // Each body was read intact by the strict decoder, each record once, in order.
+      assert.deepEqual(collector.batches.map((b) => b.map((r) => r.attributes.i)), [
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+        [8, 9, 10, 11],
+        [12, 13, 14, 15],
+      ]);
+      assert.deepEqual(p.sink.stats(), {
+        queued: 16,
+        sent: 16,
+        retried: 0,
+        dropped: 0,
+        rejected: 0,
+        failed: 0,
+      });
+    } finally {
+      for (const gate of gates) gate.resolve();
+      await p.sink.shutdown(Date.now() + 5_000);
+      await collector.close();
+    }
+  });
+}
 
 Deno.test("log records: shutdown past its deadline sends nothing new and counts what is buffered as dropped", async () => {
   const collector = startCollector();
