@@ -46,9 +46,10 @@ export interface SpanBatchSettings {
 export interface BatchDelivery {
   /**
    * Takes one batch of `spans` spans. Resolves when its first attempt ended or it waits in the
-   * retry buffer (the next batch may go then); never rejects. From the call on, the batch is
-   * the delivery's to count. `body` is read until then only: the delivery copies what it keeps
-   * longer, and the batcher writes a later batch into the same buffer.
+   * retry buffer (its place among the batches out is free then); never rejects. From the call
+   * on, the batch is the delivery's to count. `body` is read until then only: the delivery
+   * copies what it keeps longer, and the batcher writes a later batch into the same buffer.
+   * Called again before an earlier call resolved (OTLP_MAX_CONCURRENT_EXPORTS above 1).
    */
   deliver(body: Uint8Array, spans: number): Promise<unknown>;
 }
