@@ -41,7 +41,7 @@ import {
   ROUTE,
   startServer,
 } from "./lib.ts";
-import { startBlackholeSinks, startHealthySinks } from "./sinks.ts";
+import { startSinksOf } from "./sinks.ts";
 import { type CpuProfile, summariseStartup } from "./startup_profile.ts";
 
 const { values: args } = parseArgs({
@@ -71,11 +71,7 @@ async function main(): Promise<number> {
   const pin = (await hasTaskset()) && (await machine()).cpus >= 2;
   // The stand-ins and this poller on CPU 1, the server alone on CPU 0 (as bench/run.ts).
   if (pin) await pinSelf(1);
-  const sinks = config.sinks === "blackhole"
-    ? await startBlackholeSinks()
-    : config.sinks === "healthy"
-    ? await startHealthySinks()
-    : undefined;
+  const sinks = await startSinksOf(config.sinks);
   if (sinks) onCleanup(() => sinks.close());
   const profDir = args["cpu-prof"];
   const denoFlags = profDir ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [];

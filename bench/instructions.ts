@@ -29,7 +29,7 @@ import {
   tryOutput,
   v8FlagArgs,
 } from "./lib.ts";
-import { startBlackholeSinks, startHealthySinks } from "./sinks.ts";
+import { sinksOf, startBlackholeSinks, startHealthySinks } from "./sinks.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -112,11 +112,7 @@ async function main(): Promise<number> {
     const config = CONFIGS.find((c) => c.name === name);
     if (!config) throw new Error(`Unknown configuration ${name}`);
     if (config.store) throw new Error(`${name} runs on ${config.store}: only bench/run.ts runs it`);
-    const sinks = config.sinks === "none"
-      ? undefined
-      : config.sinks === "healthy"
-      ? healthy
-      : blackhole;
+    const sinks = sinksOf(config.sinks, { healthy, blackhole });
     const out = `${dir}/${name}.out`;
     await Deno.remove(`${out}.1`).catch(() => {});
     const server = await startServer({

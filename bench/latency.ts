@@ -38,7 +38,7 @@ import {
   v8FlagArgs,
 } from "./lib.ts";
 import type { OpenLoopResult } from "./open_loop.ts";
-import { startBlackholeSinks, startHealthySinks } from "./sinks.ts";
+import { sinksOf, startBlackholeSinks, startHealthySinks } from "./sinks.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -108,11 +108,7 @@ async function main(): Promise<number> {
     // Rotated as bench/run.ts rotates, so no configuration always runs first.
     const order = configs.map((_, i) => configs[(i + round - 1) % configs.length]!);
     for (const config of order) {
-      const sinks = config.sinks === "healthy"
-        ? healthy
-        : config.sinks === "blackhole"
-        ? blackhole
-        : undefined;
+      const sinks = sinksOf(config.sinks, { healthy, blackhole });
       const server = await startServer({
         script: config.script,
         env: {

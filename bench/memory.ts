@@ -22,7 +22,7 @@ import {
   ROUTE,
   SERVER_FLAGS,
 } from "./lib.ts";
-import { type Sinks, startBlackholeSinks, startHealthySinks } from "./sinks.ts";
+import { type Sinks, startSinksOf } from "./sinks.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -113,11 +113,7 @@ async function parent(): Promise<number> {
     return 1;
   }
   await pinSelf(1);
-  const sinks: Sinks | undefined = config.sinks === "healthy"
-    ? await startHealthySinks()
-    : config.sinks === "blackhole"
-    ? await startBlackholeSinks()
-    : undefined;
+  const sinks: Sinks | undefined = await startSinksOf(config.sinks);
   const rule = await Deno.makeTempFile({ suffix: ".json" });
   try {
     await Deno.writeTextFile(rule, JSON.stringify(ALWAYS_SAMPLE_RULE));

@@ -26,7 +26,7 @@ import {
   ROUTE,
   startServer,
 } from "./lib.ts";
-import { startBlackholeSinks, startHealthySinks } from "./sinks.ts";
+import { startSinksOf } from "./sinks.ts";
 
 interface CallFrame {
   functionName: string;
@@ -177,11 +177,7 @@ async function main(): Promise<number> {
   if (!load) return 1;
   const alwaysRule = `${tmpDir}/xray-always.json`;
   await Deno.writeTextFile(alwaysRule, JSON.stringify(ALWAYS_SAMPLE_RULE));
-  const sinks = config.sinks === "healthy"
-    ? await startHealthySinks()
-    : config.sinks === "blackhole"
-    ? await startBlackholeSinks()
-    : undefined;
+  const sinks = await startSinksOf(config.sinks);
   if (sinks) onCleanup(() => sinks.close());
   const profDir = args.keep ?? `${tmpDir}/prof`;
   await Deno.mkdir(profDir, { recursive: true });

@@ -25,7 +25,7 @@ import {
   startServer,
   v8FlagArgs,
 } from "./lib.ts";
-import { startBlackholeSinks, startHealthySinks } from "./sinks.ts";
+import { sinksOf, startBlackholeSinks, startHealthySinks } from "./sinks.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -76,11 +76,7 @@ async function main(): Promise<number> {
   for (const name of args.only.split(",").map((s) => s.trim())) {
     const config = CONFIGS.find((c) => c.name === name);
     if (!config || config.store) throw new Error(`${name}: not a memory-store configuration`);
-    const sinks = config.sinks === "none"
-      ? undefined
-      : config.sinks === "healthy"
-      ? healthy
-      : blackhole;
+    const sinks = sinksOf(config.sinks, { healthy, blackhole });
     // The collector's lines.
     const lines: string[] = [];
     const server = await startServer({

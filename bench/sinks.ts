@@ -9,6 +9,7 @@
  *   Rollbar all point at it), and an X-Ray address whose UDP port nobody listens on.
  */
 import dgram from "node:dgram";
+import type { SinkKind } from "./lib.ts";
 
 /** Counters of what the healthy stand-ins received. */
 export interface SinkCounts {
@@ -194,4 +195,21 @@ export async function startBlackholeSinks(): Promise<Sinks> {
       await accepting;
     },
   };
+}
+
+/** The stand-ins a configuration's `sinks` kind names, from those already running. */
+export function sinksOf<T>(
+  kind: SinkKind,
+  running: { healthy: T; blackhole: T },
+): T | undefined {
+  return kind === "none" ? undefined : running[kind];
+}
+
+/** Starts the stand-ins a configuration's `sinks` kind names (none for "none"). */
+export function startSinksOf(kind: SinkKind): Promise<Sinks | undefined> {
+  return kind === "healthy"
+    ? startHealthySinks()
+    : kind === "blackhole"
+    ? startBlackholeSinks()
+    : Promise.resolve(undefined);
 }

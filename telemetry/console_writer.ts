@@ -7,6 +7,7 @@
  * the first loss is reported once on the diagnostic channel.
  */
 import type { Diagnostic, SinkStats } from "./types.ts";
+import { ProtoWriter } from "./otlp/protobuf.ts";
 
 const encoder = new TextEncoder();
 const NEWLINE = 0x0a;
@@ -59,11 +60,10 @@ export function createConsoleWriter(
    * (which then needs a mark-compact to free it). Two buffers alternate: one in flight, one
    * filling.
    */
-  let pending = new Uint8Array(batchBytes + 1024);
-  let pendingBytes = 0;
+  let pending = new ProtoWriter(batchBytes + 1024);
   let pendingLines = 0;
   /** The last written batch's buffer, filled next. */
-  let spare: Uint8Array<ArrayBuffer> | undefined;
+  let spare: ProtoWriter | undefined;
   let inFlightBytes = 0;
   let writing: Promise<void> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -86,21 +86,18 @@ export function createConsoleWriter(
   /** Appends `line` and a newline to `pending`; false (nothing kept) past the bound. */
   function append(line: string): boolean {
     // UTF-8 is never shorter than the UTF-16 length: what cannot fit is refused unencoded.
-    if (pendingBytes + line.length + 1 + inFlightBytes > maxBuffered) return false;
-    let result = encoder.encodeInto(line, pending.subarray(pendingBytes, pending.length - 1));
+    const at = pending.pos;
+    if (at + line.length + 1 + inFlightBytes > maxBuffered) return false;
+    let result = encoder.encodeInto(line, pending.bytes.subarray(at, pending.bytes.length - 1));
     if (result.read < line.length) {
       // At most 3 bytes per UTF-16 unit, and the newline.
-      const grown = new Uint8Array(
-        Math.max(pendingBytes + line.length * 3 + 1, pending.length * 2),
-      );
-      grown.set(pending.subarray(0, pendingBytes));
-      pending = grown;
-      result = encoder.encodeInto(line, pending.subarray(pendingBytes, pending.length - 1));
+      pending.ensure(line.length * 3 + 1);
+      result = encoder.encodeInto(line, pending.bytes.subarray(at));
     }
-    const end = pendingBytes + result.written;
+    const end = at + result.written;
     if (end + 1 + inFlightBytes > maxBuffered) return false;
-    pending[end] = NEWLINE;
-    pendingBytes = end + 1;
+    pending.bytes[end] = NEWLINE;
+    pending.pos = end + 1;
     pendingLines++;
     return true;
   }
@@ -114,10 +111,10 @@ export function createConsoleWriter(
     while (pendingLines > 0) {
       const lines = pendingLines;
       const buffer = pending;
-      const data = buffer.subarray(0, pendingBytes);
-      pending = spare ?? new Uint8Array(batchBytes + 1024);
+      const data = buffer.bytes.subarray(0, buffer.pos);
+      pending = spare ?? new ProtoWriter(batchBytes + 1024);
+      pending.pos = 0;
       spare = undefined;
-      pendingBytes = 0;
       pendingLines = 0;
       inFlightBytes = data.length;
       try {
@@ -131,8 +128,8 @@ export function createConsoleWriter(
       }
       inFlightBytes = 0;
       // A buffer grown past a few batches (a stall) is not kept.
-      if (buffer.length <= 4 * (batchBytes + 1024)) spare = buffer;
-      if (idle.length === 0 && pendingBytes < batchBytes) break;
+      if (buffer.bytes.length <= 4 * (batchBytes + 1024)) spare = buffer;
+      if (idle.length === 0 && pending.pos < batchBytes) break;
     }
     writing = undefined;
     if (pendingLines > 0) {
@@ -167,7 +164,7 @@ export function createConsoleWriter(
         drop(1);
         return;
       }
-      if (pendingBytes >= batchBytes) start();
+      if (pending.pos >= batchBytes) start();
       else if (timer === undefined && writing === undefined) timer = setTimeout(start, intervalMs);
     },
     flush: untilIdle,

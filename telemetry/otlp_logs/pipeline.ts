@@ -57,7 +57,7 @@ export function createLogsPipeline(options: LogsPipelineOptions): LogsPipeline |
   if (config.exporters.includes("otlp") && config.endpoint) {
     const protocol = config.protocol ?? DEFAULT_OTLP_PROTOCOL;
     // One buffer per batch out plus the open batch's (the batcher's batches settle in order).
-    const out = options.batch?.maxConcurrentExports ?? config.batch.maxConcurrentExports ?? 1;
+    const out = options.batch?.maxConcurrentExports ?? config.batch.maxConcurrentExports;
     const encoding = { resource: options.resource, scope, buffers: out + 1 };
     const encoder = protocol === "http/protobuf"
       ? new LogsRequestProtobufEncoder(encoding)
