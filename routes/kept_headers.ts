@@ -38,3 +38,72 @@ export function keptHeaderSet(init: ReadonlyArray<readonly [string, string]>): H
     setPrototypeOf: readOnly,
   });
 }
+
+/**
+ * The property Deno reads a `Headers` init's entries from (its sorted, combined pairs), found
+ * by watching what a Response's construction reads; undefined when this runtime reads none.
+ */
+function findEntriesKey(): symbol | undefined {
+  const read: PropertyKey[] = [];
+  const target = new Headers([["x-probe", "1"]]);
+  const spy = new Proxy(target, {
+    get(headers, key) {
+      read.push(key);
+      const value = Reflect.get(headers, key, headers);
+      return typeof value === "function" ? value.bind(headers) : value;
+    },
+  });
+  new Response(null, { headers: spy });
+  const found = read.filter((key): key is symbol =>
+    typeof key === "symbol" && Array.isArray(Reflect.get(target, key, target))
+  );
+  return found.length === 1 ? found[0] : undefined;
+}
+
+/** A header value that needs no check from Deno: printable ASCII and tabs, no CR, LF or NUL. */
+const SAFE_VALUE = /^[\t\x20-\x7e]*$/;
+/** A lowercase header name (an HTTP token). */
+const SAFE_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+
+/**
+ * Derived entries for a kept set plus a few per-request headers, or undefined when this runtime
+ * does not take them (checked once at startup: an answer built from them must carry them all).
+ */
+const ENTRIES_KEY: symbol | undefined = (() => {
+  const key = findEntriesKey();
+  if (key === undefined) return undefined;
+  const probe = extendWith(key, keptHeaderSet([["x-kept", "1"]]), [["x-extra", "2"]]);
+  if (probe === undefined) return undefined;
+  const seen = [...new Response(null, { headers: probe }).headers];
+  return seen.length === 2 && seen[0]?.[0] === "x-extra" && seen[1]?.[1] === "1" ? key : undefined;
+})();
+
+function extendWith(
+  key: symbol,
+  kept: Headers,
+  extra: ReadonlyArray<readonly [string, string]>,
+): Headers | undefined {
+  const entries = Reflect.get(kept, key) as Array<[string, string]> | undefined;
+  if (!Array.isArray(entries)) return undefined;
+  // An object of Headers' prototype whose own entries shadow the derived ones: Deno copies
+  // them as they are, so the values are checked here, as Deno would have.
+  const all = entries.slice();
+  for (const [name, value] of extra) {
+    if (!SAFE_NAME.test(name) || !SAFE_VALUE.test(value)) return undefined;
+    all.push([name, value]);
+  }
+  return Object.create(Headers.prototype, { [key]: { value: all } }) as Headers;
+}
+
+/**
+ * `kept` plus per-request headers whose names are lowercase and not in `kept` nor repeated
+ * (the caller's rule), given to `new Response` without Deno converting the kept entries again;
+ * undefined when a name or value does not qualify or the runtime does not take such a set (the
+ * caller then builds a plain object). For `new Response(body, { headers })` only.
+ */
+export function keptHeaderSetWith(
+  kept: Headers,
+  extra: ReadonlyArray<readonly [string, string]>,
+): Headers | undefined {
+  return ENTRIES_KEY === undefined ? undefined : extendWith(ENTRIES_KEY, kept, extra);
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { keptHeaderSet } from "../../routes/kept_headers.ts";
+import { keptHeaderSet, keptHeaderSetWith } from "../../routes/kept_headers.ts";
 
 const PAIRS: Array<[string, string]> = [
   ["content-type", "application/json"],
@@ -53,4 +53,53 @@ Deno.test("Deno.serve sends a kept set's headers on the wire, answer after answe
     assert.equal(response.headers.get("vary"), "Origin, Accept");
     assert.equal(response.headers.get("content-type"), "application/json");
   }
+});
+
+Deno.test("a kept set with per-request headers answers with both, on the wire too", async () => {
+  const kept = keptHeaderSet(PAIRS);
+  let n = 0;
+  const extra = (): Array<[string, string]> => [
+    ["traceresponse", `00-${"a".repeat(31)}${n}-${"b".repeat(15)}${n}-01`],
+    ["server-timing", `traceparent;desc="${n}"`],
+  ];
+  const first = keptHeaderSetWith(kept, extra());
+  assert.ok(first !== undefined, "this runtime takes a kept set with per-request headers");
+  assert.deepEqual([...new Response("{}", { headers: first }).headers], [
+    ["content-type", "application/json"],
+    ["server-timing", 'traceparent;desc="0"'],
+    ["traceresponse", `00-${"a".repeat(31)}0-${"b".repeat(15)}0-01`],
+    ["vary", "Origin, Accept"],
+    ["x-frame-options", "SAMEORIGIN"],
+  ]);
+  await using server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("{}", { headers: keptHeaderSetWith(kept, extra()) }),
+  );
+  for (n = 1; n <= 3; n++) {
+    const response = await fetch(`http://127.0.0.1:${server.addr.port}/`);
+    await response.body?.cancel();
+    assert.equal(response.headers.get("server-timing"), `traceparent;desc="${n}"`);
+    assert.equal(response.headers.get("traceresponse")?.slice(-4), `${n}-01`);
+    assert.equal(response.headers.get("vary"), "Origin, Accept");
+    assert.equal(response.headers.get("x-frame-options"), "SAMEORIGIN");
+  }
+  // The kept set itself is unchanged by the answers built from it.
+  assert.deepEqual([...new Response("{}", { headers: kept }).headers].length, 3);
+});
+
+Deno.test("a per-request header Deno would refuse, or would have to lower-case, is not taken", () => {
+  const kept = keptHeaderSet(PAIRS);
+  for (
+    const pair of [
+      ["x-trace", "a\r\nset-cookie: x=1"],
+      ["x-trace", "a\nb"],
+      ["x-trace", "nul\0"],
+      ["x-trace", "caf\u00e9"],
+      ["X-Trace", "upper-case name"],
+      ["bad name", "1"],
+    ] as Array<[string, string]>
+  ) {
+    assert.equal(keptHeaderSetWith(kept, [pair]), undefined, JSON.stringify(pair));
+  }
+  assert.ok(keptHeaderSetWith(kept, [["x-trace", "Root=1-abc;Sampled=1\tok"]]) !== undefined);
 });
