@@ -64,6 +64,15 @@ function findEntriesKey(): symbol | undefined {
 const SAFE_VALUE = /^[\t\x20-\x7e]*$/;
 /** A lowercase header name (an HTTP token). */
 const SAFE_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+/** Names that passed: the same few recur on every answer. */
+const safeNames = new Set<string>();
+
+function safeName(name: string): boolean {
+  if (safeNames.has(name)) return true;
+  if (!SAFE_NAME.test(name)) return false;
+  if (safeNames.size < 64) safeNames.add(name);
+  return true;
+}
 
 /**
  * Derived entries for a kept set plus a few per-request headers, or undefined when this runtime
@@ -89,10 +98,11 @@ function extendWith(
   // them as they are, so the values are checked here, as Deno would have.
   const all = entries.slice();
   for (const [name, value] of extra) {
-    if (!SAFE_NAME.test(name) || !SAFE_VALUE.test(value)) return undefined;
+    if (!safeName(name) || !SAFE_VALUE.test(value)) return undefined;
     all.push([name, value]);
   }
-  return Object.create(Headers.prototype, { [key]: { value: all } }) as Headers;
+  // A literal, not Object.create with a descriptor: a fifth of the time.
+  return { __proto__: Headers.prototype, [key]: all } as unknown as Headers;
 }
 
 /**
