@@ -175,6 +175,12 @@ export interface CloudWatchConfig {
    * the log rate; what it does buy is memory held through an outage.
    */
   maxQueueBytes: number;
+  /**
+   * CLOUDWATCH_MAX_CONCURRENT_PUTS: PutLogEvents calls out at once (1-16, default 4). AWS
+   * ignores sequence tokens since 2023, so parallel puts to one stream are accepted; with one,
+   * a 100 ms answer caps the sink at ~10 MiB of lines a second.
+   */
+  maxConcurrentPuts: number;
   createLogGroup: boolean;
   /** Embedded Metric Format events in the same stream. */
   metrics: EmfConfig;
@@ -300,6 +306,7 @@ export const CONFIG_VARIABLES = [
   "CLOUDWATCH_LOG_STREAM",
   "CLOUDWATCH_FLUSH_INTERVAL_MS",
   "CLOUDWATCH_MAX_QUEUE_BYTES",
+  "CLOUDWATCH_MAX_CONCURRENT_PUTS",
   "CLOUDWATCH_CREATE_LOG_GROUP",
   "CLOUDWATCH_METRICS_ENABLED",
   "CLOUDWATCH_METRICS_NAMESPACE",
@@ -838,6 +845,7 @@ export function loadConfig(env: Env): Config {
             1_048_576,
             1_073_741_824,
           ),
+          maxConcurrentPuts: int(env, "CLOUDWATCH_MAX_CONCURRENT_PUTS", 4, 1, 16),
           createLogGroup: bool(env, "CLOUDWATCH_CREATE_LOG_GROUP", true),
           metrics: emfConfig(env),
         },

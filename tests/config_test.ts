@@ -85,6 +85,8 @@ Deno.test("loadConfig() rejects each bad value with a ConfigError naming the var
     // Below one largest event (1 MiB + 26 bytes would not fit), or not a number of bytes.
     [{ CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_MAX_QUEUE_BYTES: "1048575" }, "CLOUDWATCH_MAX_QUEUE"],
     [{ CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_MAX_QUEUE_BYTES: "2MiB" }, "CLOUDWATCH_MAX_QUEUE"],
+    [{ CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_MAX_CONCURRENT_PUTS: "0" }, "CLOUDWATCH_MAX_CONC"],
+    [{ CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_MAX_CONCURRENT_PUTS: "17" }, "CLOUDWATCH_MAX_CONC"],
     [{ ROLLBAR_ACCESS_TOKEN: "t", ROLLBAR_ITEMS_PER_MINUTE: "x" }, "ROLLBAR_ITEMS_PER_MINUTE"],
     [{ ROLLBAR_ENDPOINT: "nope" }, "ROLLBAR_ENDPOINT"],
     [{ OTEL_METRICS_EXPORTER: "prometheus" }, "OTEL_METRICS_EXPORTER"],
@@ -312,6 +314,12 @@ Deno.test("loadConfig() sets CloudWatch and Rollbar up only when their variables
   assert.equal(config.cloudwatch?.logGroup, "cruddur");
   assert.equal(config.cloudwatch?.flushIntervalMs, 5000);
   assert.equal(config.cloudwatch?.maxQueueBytes, 2 * 1_048_576);
+  assert.equal(config.cloudwatch?.maxConcurrentPuts, 4);
+  assert.equal(
+    loadConfig({ CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_MAX_CONCURRENT_PUTS: "1" }).cloudwatch
+      ?.maxConcurrentPuts,
+    1,
+  );
   assert.equal(
     loadConfig({ CLOUDWATCH_LOG_GROUP: "g", CLOUDWATCH_MAX_QUEUE_BYTES: "8388608" }).cloudwatch
       ?.maxQueueBytes,

@@ -59,6 +59,7 @@ export const cloudwatchSink: SinkPlugin<CloudWatchSinkOptions> = {
       createLogGroup: section.createLogGroup,
       flushIntervalMs: section.flushIntervalMs,
       maxQueueBytes: section.maxQueueBytes,
+      maxConcurrentPuts: section.maxConcurrentPuts,
       diagnostic,
       ...tuning,
     });

@@ -56,12 +56,18 @@ export interface CloudWatchSinkOptions {
   /**
    * Queue cap in counted bytes: UTF-16 length + 26 per event, AWS's count for ASCII lines (a
    * line is not scanned on the request path; batches are cut by exact UTF-8 sizes). Default
-   * 2 MiB (CLOUDWATCH_MAX_QUEUE_BYTES): a batch forming and a full one waiting behind the one
-   * in flight. One call is out at a time, so the sink carries at most 1 MiB per round trip: a
-   * larger queue cannot keep up with a faster log rate, it only holds more lines (in the V8
-   * heap, which grows to a multiple of what is live) through an outage before the same drop.
+   * 2 MiB (CLOUDWATCH_MAX_QUEUE_BYTES): a batch forming and a full one waiting behind the ones
+   * in flight. The sink carries at most `maxConcurrentPuts` MiB per round trip: a larger queue
+   * cannot keep up with a faster log rate, it only holds more lines (in the V8 heap, which
+   * grows to a multiple of what is live) through an outage before the same drop.
    */
   maxQueueBytes?: number;
+  /**
+   * PutLogEvents calls out at once (CLOUDWATCH_MAX_CONCURRENT_PUTS), default 4. The service
+   * ignores sequence tokens since 2023 and takes parallel puts to one stream, so a slow answer
+   * no longer caps the sink at one 1 MiB batch per round trip; 1 sends one batch at a time.
+   */
+  maxConcurrentPuts?: number;
   /**
    * What a full queue sacrifices. Default "newest": during an incident the first lines carry
    * the cause, the later ones mostly repeat the symptom, so we keep the earliest context.
@@ -123,6 +129,7 @@ interface Settings {
   budget: number;
   requestTimeoutMs: number;
   createResources: boolean;
+  maxConcurrentPuts: number;
 }
 
 function settingsOf(options: CloudWatchSinkOptions): Settings {
@@ -137,6 +144,7 @@ function settingsOf(options: CloudWatchSinkOptions): Settings {
     budget: options.retry?.budget ?? 20,
     requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
     createResources: options.createLogGroup ?? true,
+    maxConcurrentPuts: Math.max(1, Math.floor(options.maxConcurrentPuts ?? 4)),
   };
 }
 
@@ -158,7 +166,8 @@ class CloudWatchLogSink implements CloudWatchSink {
   readonly #abandon = new AbortController();
   #retryTokens: number;
   #resourcesReady: boolean;
-  #inflight: Batch | null = null;
+  /** Batches whose PutLogEvents is out (at most maxConcurrentPuts). */
+  readonly #inflight = new Set<Batch>();
   /**
    * Lines at the queue's front that a flush (timer or forceFlush) wants sent now, full batch
    * or not. Lines pushed after it wait for a full batch or the next interval, so a steady
@@ -177,8 +186,9 @@ class CloudWatchLogSink implements CloudWatchSink {
       this.#report("encode", `encoding lines failed: ${errorText(error)}`);
     }
   };
-  #pumping: Promise<void> | null = null;
-  /** The last pump gave up on a batch: the service is unwell. */
+  /** The sending lanes running, each one batch at a time (at most maxConcurrentPuts). */
+  readonly #lanes = new Set<Promise<void>>();
+  /** A lane gave up on a batch: the service is unwell; the lanes stop after their batch. */
   #stalled = false;
   /** shutdown() was called: new lines are refused. */
   #stopped = false;
@@ -240,9 +250,9 @@ class CloudWatchLogSink implements CloudWatchSink {
   }
 
   pending(): number {
-    const inflight = this.#inflight;
-    return this.#queue.length +
-      (inflight !== null && !inflight.settled ? inflight.count : 0);
+    let out = 0;
+    for (const batch of this.#inflight) if (!batch.settled) out += batch.count;
+    return this.#queue.length + out;
   }
 
   async forceFlush(deadlineMs: number): Promise<void> {
@@ -322,34 +332,55 @@ class CloudWatchLogSink implements CloudWatchSink {
     }, immediate ? 0 : this.#settings.flushIntervalMs);
   }
 
-  #kick(): void {
-    if (this.#pumping !== null || this.#abandoned) return;
-    this.#pumping = this.#pump().finally(() => {
-      this.#pumping = null;
-      // After a stall wait a whole interval even if a full batch is ready, so an outage
-      // costs one attempt per interval instead of a busy loop.
-      if (this.#queue.length > 0) this.#scheduleFlush(!this.#stalled && this.#queue.hasFullBatch());
-    });
+  /** Whatever the lanes are doing, settled; null when none runs. */
+  get #pumping(): Promise<unknown> | null {
+    return this.#lanes.size === 0 ? null : Promise.all(this.#lanes);
   }
 
-  async #pump(): Promise<void> {
-    this.#stalled = false;
+  /** True when a lane has a batch to take: a full one, or any while a flush wants them out. */
+  #hasWork(): boolean {
     const queue = this.#queue;
-    while (!this.#abandoned && (this.#flushCount > 0 ? queue.length > 0 : queue.hasFullBatch())) {
+    return !this.#abandoned && !this.#stalled &&
+      (this.#flushCount > 0 ? queue.length > 0 : queue.hasFullBatch());
+  }
+
+  /** Starts lanes while there is work and room; the first after a stall tries again. */
+  #kick(): void {
+    if (this.#lanes.size === 0) this.#stalled = false;
+    while (this.#lanes.size < this.#settings.maxConcurrentPuts && this.#hasWork()) {
+      const out = this.#inflight.size;
+      const lane: Promise<void> = this.#lane().finally(() => {
+        this.#lanes.delete(lane);
+        if (this.#lanes.size > 0) return;
+        if (this.#queue.length === 0) this.#flushCount = 0;
+        // After a stall wait a whole interval even if a full batch is ready, so an outage
+        // costs one attempt per interval instead of a busy loop.
+        if (this.#queue.length > 0) {
+          this.#scheduleFlush(!this.#stalled && this.#queue.hasFullBatch());
+        }
+      });
+      this.#lanes.add(lane);
+      if (this.#inflight.size === out) break; // it found no batch ready to take
+    }
+  }
+
+  /** One lane: batch after batch, one call at a time, until none is ready or one stalls. */
+  async #lane(): Promise<void> {
+    const queue = this.#queue;
+    while (this.#hasWork()) {
       const sealed = queue.next(this.#flushCount > 0);
       if (sealed === undefined) break;
       const batch: Batch = { sealed, count: sealed.count, settled: false };
       this.#flushCount = Math.max(0, this.#flushCount - batch.count);
-      this.#inflight = batch;
+      this.#inflight.add(batch);
       const delivered = await this.#sendBatch(batch);
-      this.#inflight = null;
+      this.#inflight.delete(batch);
       queue.recycle(sealed); // the call is over: fetch no longer reads the body
       if (!delivered) {
         this.#stalled = true;
         break;
       }
     }
-    if (queue.length === 0) this.#flushCount = 0;
   }
 
   #settle(batch: Batch, field: "sent" | "dropped" | "failed", rejected = 0): void {
@@ -491,7 +522,7 @@ class CloudWatchLogSink implements CloudWatchSink {
     if (running !== null) {
       await beforeDeadline(running, Math.max(deadlineMs, this.#now() + SETTLE_GRACE_MS), this.#now);
     }
-    if (this.#inflight !== null) this.#settle(this.#inflight, "dropped");
+    for (const batch of this.#inflight) this.#settle(batch, "dropped");
     this.#stats.dropped += this.#queue.drain();
     if (lost > 0) this.#report("shutdown", `shutdown deadline passed, ${lost} lines abandoned`);
     if (this.#ownsClient) this.#client.destroy();
