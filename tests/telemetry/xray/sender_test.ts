@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createUdpSender } from "../../../telemetry/xray/sender.ts";
 import { emptyStats } from "../../../telemetry/types.ts";
 import { startUdpListener } from "../../support/udp_listener.ts";
+import { until } from "../../support/faults.ts";
 import type { DatagramTransport } from "../../../telemetry/xray/socket.ts";
 
 /** Both socket implementations: Deno.DatagramConn (deno.json enables it) and node:dgram. */
@@ -122,15 +123,6 @@ for (const transport of TRANSPORTS) {
       await daemon.close();
     }
   });
-}
-
-/** Resolves once `ready()` holds, polling; rejects after `timeoutMs`. */
-async function until(ready: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error("timed out");
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
 }
 
 Deno.test("createUdpSender() encodes soon but sends in bursts: a lone document waits, a burst's worth goes at once", async () => {
