@@ -349,7 +349,12 @@ class CloudWatchLogSink implements CloudWatchSink {
     if (this.#lanes.size === 0) this.#stalled = false;
     while (this.#lanes.size < this.#settings.maxConcurrentPuts && this.#hasWork()) {
       const out = this.#inflight.size;
-      const lane: Promise<void> = this.#lane().finally(() => {
+      // A lane never rejects: nothing awaits it but a flush, and an unhandled rejection would
+      // end the process over a log line.
+      const lane: Promise<void> = this.#lane().catch((error) => {
+        this.#stalled = true;
+        this.#report("send", `sending lines failed: ${errorText(error)}`);
+      }).finally(() => {
         this.#lanes.delete(lane);
         if (this.#lanes.size > 0) return;
         if (this.#queue.length === 0) this.#flushCount = 0;
