@@ -27,35 +27,7 @@ import { createMemoryStore } from "../services/store.ts";
 import { createTelemetry } from "../telemetry/mod.ts";
 import { sampleAllocations } from "./allocations.ts";
 import { ALWAYS_SAMPLE_RULE, CONFIGS, envOverrides, ROUTE } from "./lib.ts";
-import type { SinkAddresses } from "./sinks.ts";
-
-/** The stand-ins in a child process (bench/sinks_process.ts), so their CPU is not counted. */
-async function startSinksProcess(
-  kind: "healthy" | "blackhole",
-): Promise<SinkAddresses & { close(): Promise<void> }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", new URL("./sinks_process.ts", import.meta.url).pathname, kind],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let line = "";
-  while (!line.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("the sinks process ended before printing its addresses");
-    line += value;
-  }
-  reader.releaseLock();
-  const writer = child.stdin.getWriter();
-  const addresses: SinkAddresses = JSON.parse(line);
-  return {
-    ...addresses,
-    async close() {
-      await writer.close();
-      await child.status;
-    },
-  };
-}
+import { startSinksProcess } from "./sinks.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,

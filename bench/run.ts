@@ -48,7 +48,7 @@ import {
   v8FlagArgs,
 } from "./lib.ts";
 import { goalLines, sourceCounts } from "./goals.ts";
-import { type Sinks, startBlackholeSinks, startHealthySinks } from "./sinks.ts";
+import { type SinkAddresses, startSinksProcess } from "./sinks.ts";
 import { type PreparedStores, prepareStores } from "./stores.ts";
 import { PGLITE_VERSION } from "../services/store/pglite_template.ts";
 
@@ -118,7 +118,7 @@ function busy(rpsTimesCpuUs: number): string {
 async function measure(
   config: BenchConfig,
   round: number,
-  sinks: Record<"healthy" | "blackhole", Sinks>,
+  sinks: Record<"healthy" | "blackhole", SinkAddresses>,
   files: { alwaysRule: string },
   load: Awaited<ReturnType<typeof findLoadGenerator>> & object,
   pin: boolean,
@@ -213,9 +213,10 @@ async function main(): Promise<number> {
 
   const alwaysRule = `${tmpDir}/xray-always.json`;
   await Deno.writeTextFile(alwaysRule, JSON.stringify(ALWAYS_SAMPLE_RULE, null, 2));
-  const healthy = await startHealthySinks();
+  // In processes of their own (inheriting this process's CPU), so nothing here delays them.
+  const healthy = await startSinksProcess("healthy");
   onCleanup(() => healthy.close());
-  const blackhole = await startBlackholeSinks();
+  const blackhole = await startSinksProcess("blackhole");
   onCleanup(() => blackhole.close());
   const stores = await prepareStores(configs, tmpDir);
   onCleanup(() => stores.close());
@@ -350,7 +351,7 @@ function templateNote(template: boolean): string {
  */
 async function pgliteColdStarts(
   targets: StoreTargets,
-  healthy: Sinks,
+  healthy: SinkAddresses,
   alwaysRule: string,
   cpuPin: boolean,
 ): Promise<PgliteColdStart | undefined> {
