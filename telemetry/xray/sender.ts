@@ -19,13 +19,6 @@ import { type DatagramSocket, type DatagramTransport, openDatagramSocket } from 
 // daemon's receive buffer (Linux's default holds about 200 KiB), whatever the datagram sizes.
 const BURST_BYTES = 48 * 1024;
 const BURST_PAUSE_MS = 1;
-/**
- * Encoded datagrams are sent once this many bytes wait, or SEND_DELAY_MS after the first:
- * a burst's own turn (the timer, the sends' promises, waking the daemon) costs as much as
- * several sends, so at 1,000 requests a second one burst a request cost ~3x the datagram.
- */
-const SEND_BYTES = 32 * 1024;
-const SEND_DELAY_MS = 10;
 /** A lookup that has not answered by then is given up (it may still finish in the resolver). */
 const LOOKUP_TIMEOUT_MS = 5_000;
 /** Pause before the next lookup after one failed, doubling up to the ceiling. */
@@ -50,8 +43,6 @@ export interface UdpSenderOptions<T> {
   now: () => number;
   diagnostic: Diagnostic;
   flushIntervalMs: number;
-  /** How long encoded datagrams wait for a fuller burst (default SEND_DELAY_MS). */
-  sendDelayMs?: number;
   maxQueue: number;
   /** The resolver for a daemon host name (tests: one that never answers). */
   lookup?: Lookup;
@@ -92,10 +83,6 @@ class DatagramSender<T> implements UdpSender<T> {
   /** Encoded datagrams waiting for the socket (and for the address). */
   readonly #outbox: Uint8Array[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** Armed while encoded datagrams wait for a fuller burst. */
-  #sendTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Bytes in the outbox. */
-  #outboxBytes = 0;
   #socket: DatagramSocket | undefined;
   #resolved: Resolved | undefined;
   #resolving: Promise<void> | undefined;
@@ -140,7 +127,7 @@ class DatagramSender<T> implements UdpSender<T> {
   async flush(deadlineMs: number): Promise<void> {
     this.#clearTimer();
     // Past the deadline nothing new leaves: what is still here is counted by shutdown.
-    if (this.#options.now() < deadlineMs) this.#drain(true);
+    if (this.#options.now() < deadlineMs) this.#drain();
     await this.#settled(deadlineMs);
   }
 
@@ -166,8 +153,6 @@ class DatagramSender<T> implements UdpSender<T> {
   #clearTimer(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#sendTimer !== undefined) clearTimeout(this.#sendTimer);
-    this.#sendTimer = undefined;
   }
 
   /** Each distinct failure at most once a minute, so a missing daemon does not flood stderr. */
@@ -175,32 +160,18 @@ class DatagramSender<T> implements UdpSender<T> {
     this.#throttled(message, message);
   }
 
-  /**
-   * Encodes the queued items into the outbox (soon after they end, so the spans die young) and
-   * starts pumping it out when a burst's worth waits, `now`, or SEND_DELAY_MS after the first.
-   */
-  #drain(now = false): void {
+  /** Encodes the queued items into the outbox and starts pumping it out. */
+  #drain(): void {
     if (this.#queue.length > 0) {
       const batch = this.#queue;
       this.#queue = [];
       for (const item of batch) this.#encode(item);
     }
-    if (this.#outbox.length === 0) return;
-    if (!now && this.#outboxBytes < SEND_BYTES && this.#pumping === undefined) {
-      if (this.#sendTimer === undefined && this.#closing === undefined) {
-        this.#sendTimer = setTimeout(() => {
-          this.#sendTimer = undefined;
-          this.#drain(true);
-        }, this.#options.sendDelayMs ?? SEND_DELAY_MS);
-        Deno.unrefTimer(this.#sendTimer as unknown as number);
-      }
-      return;
+    if (this.#outbox.length > 0) {
+      this.#pumping ??= this.#pump().finally(() => {
+        this.#pumping = undefined;
+      });
     }
-    if (this.#sendTimer !== undefined) clearTimeout(this.#sendTimer);
-    this.#sendTimer = undefined;
-    this.#pumping ??= this.#pump().finally(() => {
-      this.#pumping = undefined;
-    });
   }
 
   #encode(item: T): void {
@@ -224,10 +195,7 @@ class DatagramSender<T> implements UdpSender<T> {
     }
     // A split document becomes several datagrams; count them so the identity holds.
     this.#stats.queued += datagrams.length - 1;
-    for (const datagram of datagrams) {
-      this.#outbox.push(datagram);
-      this.#outboxBytes += datagram.length;
-    }
+    for (const datagram of datagrams) this.#outbox.push(datagram);
   }
 
   /**
@@ -247,7 +215,6 @@ class DatagramSender<T> implements UdpSender<T> {
         bytes += outbox[count]!.length;
         count++;
       }
-      this.#outboxBytes -= bytes;
       for (const datagram of outbox.splice(0, count)) this.#send(datagram, target);
       if (outbox.length > 0) await sleep(BURST_PAUSE_MS, this.#stop.signal);
     }
@@ -351,7 +318,6 @@ class DatagramSender<T> implements UdpSender<T> {
     // already handed over is the kernel's: its callback still counts it sent or failed.
     this.#stats.dropped += this.#outbox.length + this.#queue.length;
     this.#outbox.length = 0;
-    this.#outboxBytes = 0;
     this.#queue = [];
     if (this.#inflight > 0) {
       // Local sends call back within a tick or two; never past this small grace.

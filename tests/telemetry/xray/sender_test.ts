@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { createUdpSender } from "../../../telemetry/xray/sender.ts";
 import { emptyStats } from "../../../telemetry/types.ts";
 import { startUdpListener } from "../../support/udp_listener.ts";
-import { until } from "../../support/faults.ts";
 import type { DatagramTransport } from "../../../telemetry/xray/socket.ts";
 
 /** Both socket implementations: Deno.DatagramConn (deno.json enables it) and node:dgram. */
@@ -124,49 +123,3 @@ for (const transport of TRANSPORTS) {
     }
   });
 }
-
-Deno.test("createUdpSender() encodes soon but sends in bursts: a lone document waits, a burst's worth goes at once", async () => {
-  const daemon = await startUdpListener();
-  const stats = emptyStats();
-  let encoded = 0;
-  const pad = new Uint8Array(1024 - HEADER.length).fill(0x20); // JSON whitespace after the doc
-  const sender = createUdpSender<number>({
-    address: { host: "127.0.0.1", port: daemon.port },
-    encode: (n) => {
-      encoded++;
-      const doc = datagram(n);
-      const out = new Uint8Array(doc.length + pad.length);
-      out.set(doc);
-      out.set(pad, doc.length);
-      return [out];
-    },
-    stats,
-    now: Date.now,
-    diagnostic: () => {},
-    flushIntervalMs: 1,
-    // Only a full burst or a flush sends here: no timer can within the test.
-    sendDelayMs: 60_000,
-    maxQueue: 1000,
-  });
-  try {
-    sender.enqueue(0);
-    await until(() => encoded === 1);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.equal(stats.sent, 0, "one encoded document waits for a fuller burst");
-    // 40 more of ~1.2 KiB: past the 32 KiB a burst waits for.
-    for (let i = 1; i <= 40; i++) sender.enqueue(i);
-    await until(() => stats.sent === 41);
-    sender.enqueue(41);
-    await sender.flush(Date.now() + 2000);
-    assert.equal(stats.sent, 42, "a flush sends what waits");
-    const received = await daemon.waitFor(42);
-    assert.deepEqual(daemon.rejected, []);
-    assert.deepEqual(
-      received.map((r) => parseInt(r.doc.id, 16)).sort((a, b) => a - b),
-      Array.from({ length: 42 }, (_, i) => i),
-    );
-  } finally {
-    await sender.shutdown(Date.now() + 1000);
-    await daemon.close();
-  }
-});
