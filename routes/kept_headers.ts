@@ -75,8 +75,8 @@ function safeName(name: string): boolean {
 }
 
 /**
- * Derived entries for a kept set plus a few per-request headers, or undefined when this runtime
- * does not take them (checked once at startup: an answer built from them must carry them all).
+ * The property {@linkcode keptHeaderSetWith} sets, or undefined when this runtime does not
+ * take it (checked once at startup: an answer built with it must carry every header).
  */
 const ENTRIES_KEY: symbol | undefined = (() => {
   const key = findEntriesKey();

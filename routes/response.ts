@@ -113,7 +113,6 @@ const keptSets = new Map<string, Headers>([["", keptHeaderSet(JSON_HEADERS)]]);
  */
 function keptHeaders(extra: ReadonlyArray<[string, string]>): Headers | undefined {
   let key = "";
-  let recurring: Array<[string, string]> | undefined;
   let perRequest: Array<[string, string]> | undefined;
   for (const pair of extra) {
     const name = pair[0];
@@ -121,15 +120,17 @@ function keptHeaders(extra: ReadonlyArray<[string, string]>): Headers | undefine
       // Each at most once: kept entries are combined, these are not.
       if (perRequest?.some(([seen]) => seen === name)) return undefined;
       (perRequest ??= []).push(pair);
-      continue;
+    } else if (RECURRING.has(name.toLowerCase())) {
+      key += `${name}\n${pair[1]}\n`;
+    } else {
+      return undefined;
     }
-    if (!RECURRING.has(name.toLowerCase())) return undefined;
-    key += `${name}\n${pair[1]}\n`;
-    (recurring ??= []).push(pair);
   }
   let headers = keptSets.get(key);
   if (headers === undefined && keptSets.size < MAX_KEPT_SETS) {
-    headers = keptHeaderSet([...JSON_HEADERS, ...(recurring ?? [])]);
+    // Once per set: the recurring headers only.
+    const recurring = extra.filter(([name]) => !PER_REQUEST.has(name));
+    headers = keptHeaderSet([...JSON_HEADERS, ...recurring]);
     keptSets.set(key, headers);
   }
   if (headers === undefined || perRequest === undefined) return headers;

@@ -81,6 +81,14 @@ Deno.test("a CORS request from the frontend exposes traceresponse and answers wi
     assert.ok(exposed.includes("traceresponse"));
     assert.ok(exposed.includes("x-amzn-trace-id"));
     assert.ok(res.headers.get("traceresponse"), "the exposed header is really sent");
+    // The per-request trace headers join the kept set: its own headers are all still there.
+    assert.equal(
+      res.headers.get("server-timing"),
+      `trace;desc=${res.headers.get("traceresponse")}`,
+    );
+    assert.equal(res.headers.get("content-type"), "application/json");
+    assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+    assert.equal(res.headers.get("x-frame-options"), "SAMEORIGIN");
 
     const error = await h.app.request("/api/activities/search", { headers: { origin: FRONTEND } });
     assert.equal(error.status, 422);
