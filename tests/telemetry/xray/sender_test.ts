@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { createUdpSender } from "../../../telemetry/xray/sender.ts";
 import { emptyStats } from "../../../telemetry/types.ts";
 import { startUdpListener } from "../../support/udp_listener.ts";
+import { until } from "../../support/faults.ts";
 import type { DatagramTransport } from "../../../telemetry/xray/socket.ts";
 
 /** Both socket implementations: Deno.DatagramConn (deno.json enables it) and node:dgram. */
@@ -9,8 +10,9 @@ const TRANSPORTS: DatagramTransport[] = ["deno", "node"];
 
 const HEADER = new TextEncoder().encode('{"format":"json","version":1}\n');
 
-function datagram(id: number): Uint8Array {
+function datagram(id: number, padding = 0): Uint8Array {
   const body = new TextEncoder().encode(JSON.stringify({
+    ...(padding > 0 ? { annotations: { padding: "x".repeat(padding) } } : {}),
     name: "bounded",
     id: id.toString(16).padStart(16, "0"),
     trace_id: `1-${Math.floor(Date.now() / 1000).toString(16)}-${"0".repeat(24)}`,
@@ -46,6 +48,36 @@ for (const transport of TRANSPORTS) {
       await sender.flush(Date.now() + 2000);
       assert.ok(stats.dropped > 0, "a backlog beyond maxQueue is dropped");
       assert.equal(stats.queued, stats.sent + stats.dropped + stats.failed);
+    } finally {
+      await sender.shutdown(Date.now() + 1000);
+      await daemon.close();
+    }
+  });
+}
+
+for (const transport of TRANSPORTS) {
+  Deno.test(`createUdpSender() sends a backlog of many bursts in its own turns, no flush needed (${transport})`, async () => {
+    const daemon = await startUdpListener();
+    const stats = emptyStats();
+    const sender = createUdpSender<number>({
+      address: { host: "127.0.0.1", port: daemon.port },
+      // ~1 KB a document: 300 of them are six 48 KiB bursts.
+      encode: (n) => [datagram(n, 1000)],
+      stats,
+      now: Date.now,
+      diagnostic: () => {},
+      flushIntervalMs: 1,
+      transport,
+      maxQueue: 1000,
+    });
+    try {
+      for (let i = 0; i < 300; i++) sender.enqueue(i);
+      // Only the sender's timer drives it: every burst after the first waits for its next turn.
+      await until(() => stats.sent + stats.failed + stats.dropped === 300, 5000, "all sent");
+      assert.equal(stats.sent, 300);
+      const received = await daemon.waitFor(300);
+      assert.equal(received.length, 300);
+      assert.deepEqual(daemon.rejected, []);
     } finally {
       await sender.shutdown(Date.now() + 1000);
       await daemon.close();
