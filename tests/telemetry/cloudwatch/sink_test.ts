@@ -21,6 +21,7 @@ import {
   startCloudWatchStandIn,
 } from "../../support/cloudwatch_standin.ts";
 import { startHostileEndpoint } from "../../support/hostile_http.ts";
+import { until } from "../../support/faults.ts";
 
 const GROUP = "cruddur";
 const STREAM = "backend-flask/test-host/2026-01-01T00-00-00Z/1";
@@ -593,7 +594,7 @@ Deno.test("createCloudWatchSink() reads at most 256 KiB of a 200 answer that nev
     // Each answer is cut at the cap: the batch is retried as a network error, then dropped.
     assertEquals([s.sent, s.dropped, s.retried], [0, 3, 4]);
     assertEquals(endpoint.requests, 5);
-    await until(() => endpoint.cancelled === 5);
+    await until(() => endpoint.cancelled === 5, 20_000);
     // What the endpoint wrote includes socket buffers; a reader that kept going would take GBs.
     assert(endpoint.bytesServed < 100 * 1024 * 1024, `${endpoint.bytesServed} bytes served`);
     const grown = Deno.memoryUsage().rss - rssBefore;
@@ -625,21 +626,13 @@ Deno.test("createCloudWatchSink() cuts a 200 answer that trickles forever at the
     await sink.forceFlush(Date.now() + 10_000);
     const s = sink.stats();
     assertEquals([s.sent, s.dropped, s.retried], [0, 1, 1]);
-    await until(() => endpoint.cancelled === 2);
+    await until(() => endpoint.cancelled === 2, 20_000);
     assertAccounting(sink);
   } finally {
     await sink.shutdown(Date.now() + 2000);
     await endpoint.close();
   }
 });
-
-async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("Timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 for (const puts of [1, 2]) {
   Deno.test(`createCloudWatchSink() has at most ${puts} PutLogEvents out at once while the service is slow`, async () => {
@@ -659,7 +652,7 @@ for (const puts of [1, 2]) {
     for (let i = 1; i <= 15; i++) {
       h.sink.push({ timestamp: Date.now(), message: JSON.stringify({ i, filler }) });
     }
-    await until(() => calls() === 1 + puts);
+    await until(() => calls() === 1 + puts, 20_000);
     await new Promise((resolve) => setTimeout(resolve, 50));
     assertEquals(calls(), 1 + puts, "the next batch waits for a call to answer");
     assertEquals(h.sink.pending(), 15);

@@ -54,6 +54,8 @@ function setup(settings: Partial<SpanBatchSettings>, autoSettle = true) {
   return { batcher, delivery, counts, diagnostics };
 }
 
+// Not tests/support/faults.ts's until: these tests assert what has NOT left yet right after a
+// batch did, so they poll every 1 ms rather than every 5.
 async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {

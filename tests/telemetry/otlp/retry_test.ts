@@ -11,6 +11,7 @@ import { OtlpHttpTransport } from "../../../telemetry/otlp/transport.ts";
 import { startHostileEndpoint } from "../../support/hostile_http.ts";
 import { startOtlpReceiver } from "../../support/otlp_receiver.ts";
 import { SyncMemoryExporter } from "../../support/memory_exporter.ts";
+import { until } from "../../support/faults.ts";
 
 /** Makes `n` finished spans named `name-i`. */
 async function makeSpans(n: number, name = "span"): Promise<ReadableSpan[]> {
@@ -24,14 +25,6 @@ async function makeSpans(n: number, name = "span"): Promise<ReadableSpan[]> {
 
 function exportOnce(exporter: RetryingSpanExporter, spans: ReadableSpan[]) {
   return new Promise<ExportResultCode>((resolve) => exporter.export(spans, (r) => resolve(r.code)));
-}
-
-async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("Timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 function setup(

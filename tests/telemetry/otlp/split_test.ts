@@ -20,6 +20,7 @@ import { startOtlpReceiver } from "../../support/otlp_receiver.ts";
 import { protobufToJson } from "../../support/otlp_protobuf.ts";
 import { decodeTraces, type ReceivedSpan } from "../../support/otlp_signals.ts";
 import { SyncMemoryExporter } from "../../support/memory_exporter.ts";
+import { until } from "../../support/faults.ts";
 
 const ENCODERS: Record<string, () => SpanBatchEncoder> = {
   "http/json": () => new TraceRequestEncoder(),
@@ -175,10 +176,10 @@ Deno.test("retry layer: a batch held through an outage and refused as too large 
   let receiver: ReturnType<typeof startOtlpReceiver> | undefined;
   try {
     await exportOnce(exporter, spans);
-    await until(() => exporter.counts.retried >= 1);
+    await until(() => exporter.counts.retried >= 1, 20_000);
     assert.equal(exporter.pending(), 16);
     receiver = startOnPort(port, Math.ceil(whole * 0.6));
-    await until(() => exporter.pending() === 0);
+    await until(() => exporter.pending() === 0, 20_000);
     assert.deepEqual(
       receiver.spans().map(facts),
       decode("http/json", encoded("http/json", spans)).map(facts),
@@ -202,12 +203,4 @@ function encoded(protocol: string, spans: ReadableSpan[]): Uint8Array {
 
 function encodedSize(protocol: string, spans: ReadableSpan[]): number {
   return encoded(protocol, spans).byteLength;
-}
-
-async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error("Timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
