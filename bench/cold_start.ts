@@ -28,7 +28,6 @@ import {
   ALWAYS_SAMPLE_RULE,
   APP_DIR,
   baseEnv,
-  cleanup,
   CONFIGS,
   envOverrides,
   freePort,
@@ -39,6 +38,7 @@ import {
   onCleanup,
   pinSelf,
   ROUTE,
+  runMain,
   startServer,
 } from "./lib.ts";
 import { startSinksOf } from "./sinks.ts";
@@ -129,10 +129,4 @@ async function cpuTimeMs(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-let code = 1;
-try {
-  code = await main();
-} finally {
-  await cleanup();
-}
-Deno.exit(code);
+await runMain(main);

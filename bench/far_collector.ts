@@ -16,7 +16,6 @@
 import { parseArgs } from "node:util";
 import {
   baseEnv,
-  cleanup,
   freePort,
   hasTaskset,
   installSignalHandlers,
@@ -24,6 +23,7 @@ import {
   openLoop,
   pinSelf,
   ROUTE,
+  runMain,
   startServer,
 } from "./lib.ts";
 
@@ -176,12 +176,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  let code = 1;
-  try {
-    code = await main();
-  } finally {
-    await cleanup();
-  }
-  Deno.exit(code);
-}
+if (import.meta.main) await runMain(main);

@@ -18,13 +18,13 @@ import {
   ALWAYS_SAMPLE_RULE,
   APP_DIR,
   baseEnv,
-  cleanup,
   CONFIGS,
   envOverrides,
   freePort,
   installSignalHandlers,
   onCleanup,
   ROUTE,
+  runMain,
   startServer,
   tryOutput,
   v8FlagArgs,
@@ -164,12 +164,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-let code = 1;
-try {
-  code = await main();
-} catch (error) {
-  console.error(error instanceof Error ? error.stack ?? error.message : String(error));
-} finally {
-  await cleanup();
-}
-Deno.exit(code);
+await runMain(main);

@@ -22,7 +22,6 @@ import { parseArgs } from "node:util";
 import {
   ALWAYS_SAMPLE_RULE,
   baseEnv,
-  cleanup,
   CONFIGS,
   envOverrides,
   freePort,
@@ -34,6 +33,7 @@ import {
   pinSelf,
   procSample,
   ROUTE,
+  runMain,
   startServer,
   v8FlagArgs,
 } from "./lib.ts";
@@ -183,12 +183,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  let code = 1;
-  try {
-    code = await main();
-  } finally {
-    await cleanup();
-  }
-  Deno.exit(code);
-}
+if (import.meta.main) await runMain(main);

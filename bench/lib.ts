@@ -90,6 +90,22 @@ export function installSignalHandlers(): void {
   }
 }
 
+/**
+ * Runs a tool's `main` and exits with its code: an uncaught error is printed (exit 1), and the
+ * cleanups (servers, stand-ins, temporary files) run either way.
+ */
+export async function runMain(main: () => Promise<number>): Promise<never> {
+  let code = 1;
+  try {
+    code = await main();
+  } catch (error) {
+    console.error(error instanceof Error ? error.stack ?? error.message : String(error));
+  } finally {
+    await cleanup();
+  }
+  Deno.exit(code);
+}
+
 function track(child: Deno.ChildProcess): Deno.ChildProcess {
   children.add(child);
   child.status.finally(() => children.delete(child));

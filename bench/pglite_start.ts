@@ -20,7 +20,6 @@ import { parseArgs } from "node:util";
 import {
   ALWAYS_SAMPLE_RULE,
   APP_DIR,
-  cleanup,
   CONFIGS,
   envOverrides,
   hasTaskset,
@@ -31,6 +30,7 @@ import {
   pinSelf,
   procSample,
   ROUTE,
+  runMain,
   startPglite,
   stopPglite,
 } from "./lib.ts";
@@ -128,10 +128,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-let code = 1;
-try {
-  code = await main();
-} finally {
-  await cleanup();
-}
-Deno.exit(code);
+await runMain(main);

@@ -10,23 +10,8 @@
  *     [--env=KEY=VALUE ...] (for main.ts configurations, as in run.ts)
  */
 import { parseArgs } from "node:util";
-import {
-  ALWAYS_SAMPLE_RULE,
-  APP_DIR,
-  baseEnv,
-  cleanup,
-  CONFIGS,
-  envOverrides,
-  findLoadGenerator,
-  freePort,
-  hasTaskset,
-  installSignalHandlers,
-  onCleanup,
-  pinSelf,
-  ROUTE,
-  startServer,
-} from "./lib.ts";
-import { startSinksOf } from "./sinks.ts";
+import { APP_DIR, CONFIGS, installSignalHandlers, onCleanup, runMain } from "./lib.ts";
+import { startOneServer } from "./one_server.ts";
 
 interface CallFrame {
   functionName: string;
@@ -169,38 +154,24 @@ async function main(): Promise<number> {
     );
     return 1;
   }
-  const tmpDir = await Deno.makeTempDir({ prefix: "cruddur-profile-" });
-  onCleanup(() => Deno.remove(tmpDir, { recursive: true }));
-  const pin = (await hasTaskset()) && navigator.hardwareConcurrency >= 2;
-  if (pin) await pinSelf(1);
-  const load = await findLoadGenerator({ tmpDir, cpu: pin ? 1 : undefined, install: true });
-  if (!load) return 1;
-  const alwaysRule = `${tmpDir}/xray-always.json`;
-  await Deno.writeTextFile(alwaysRule, JSON.stringify(ALWAYS_SAMPLE_RULE));
-  const sinks = await startSinksOf(config.sinks);
-  if (sinks) onCleanup(() => sinks.close());
-  const profDir = args.keep ?? `${tmpDir}/prof`;
+  const profDir = args.keep ?? await Deno.makeTempDir({ prefix: "cruddur-prof-" });
+  if (!args.keep) onCleanup(() => Deno.remove(profDir, { recursive: true }));
   await Deno.mkdir(profDir, { recursive: true });
-
-  const started = performance.now();
-  const server = await startServer({
-    script: config.script,
-    env: {
-      ...baseEnv(freePort()),
-      ...config.env(sinks, { alwaysRule }),
-      ...(config.script === "main.ts" ? envOverrides(args.env) : {}),
-    },
+  const one = await startOneServer(config, {
+    prefix: "cruddur-profile-",
     appDir,
-    ...(pin ? { cpu: 0 } : {}),
+    ...(args.env ? { env: args.env } : {}),
     denoFlags: [
       "--cpu-prof",
       `--cpu-prof-dir=${profDir}`,
       `--cpu-prof-interval=${args.interval}`,
     ],
   });
-  const url = `${server.url}${ROUTE}`;
+  if (!one) return 1;
+  const { server, load, url } = one;
   await load.run(url, Number(args.warmup), Number(args.connections));
-  const skipUs = (performance.now() - started) * 1000;
+  // The profile starts with the process: skip what it sampled before the measured load.
+  const skipUs = (performance.now() - server.spawnedAt) * 1000;
   const result = await load.run(url, Number(args.duration), Number(args.connections));
   const code = await server.stop(15_000);
   console.log(
@@ -220,14 +191,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  let code = 1;
-  try {
-    code = await main();
-  } catch (error) {
-    console.error(error instanceof Error ? error.stack ?? error.message : String(error));
-  } finally {
-    await cleanup();
-  }
-  Deno.exit(code);
-}
+if (import.meta.main) await runMain(main);

@@ -14,7 +14,6 @@ import { parseArgs } from "node:util";
 import {
   ALWAYS_SAMPLE_RULE,
   baseEnv,
-  cleanup,
   CONFIGS,
   envOverrides,
   findLoadGenerator,
@@ -22,6 +21,7 @@ import {
   installSignalHandlers,
   onCleanup,
   ROUTE,
+  runMain,
   startServer,
   v8FlagArgs,
 } from "./lib.ts";
@@ -116,8 +116,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-try {
-  Deno.exitCode = await main();
-} finally {
-  await cleanup();
-}
+await runMain(main);

@@ -20,7 +20,6 @@ import {
   APP_DIR,
   baseEnv,
   type BenchConfig,
-  cleanup,
   CONFIGS,
   delay,
   envOverrides,
@@ -37,6 +36,7 @@ import {
   pollRss,
   procSample,
   ROUTE,
+  runMain,
   selectConfigs,
   shellLine,
   startPglite,
@@ -608,12 +608,4 @@ function report(
   ].join("\n");
 }
 
-let code = 1;
-try {
-  code = await main();
-} catch (error) {
-  console.error(error instanceof Error ? error.stack ?? error.message : String(error));
-} finally {
-  await cleanup();
-}
-Deno.exit(code);
+await runMain(main);

@@ -7,23 +7,8 @@
  *   deno run -A bench/threads.ts --config=full [--duration=10] [--warmup=3] [--env=K=V ...]
  */
 import { parseArgs } from "node:util";
-import {
-  ALWAYS_SAMPLE_RULE,
-  APP_DIR,
-  baseEnv,
-  cleanup,
-  CONFIGS,
-  envOverrides,
-  findLoadGenerator,
-  freePort,
-  hasTaskset,
-  installSignalHandlers,
-  onCleanup,
-  pinSelf,
-  ROUTE,
-  startServer,
-} from "./lib.ts";
-import { startSinksOf } from "./sinks.ts";
+import { CONFIGS, installSignalHandlers, runMain } from "./lib.ts";
+import { startOneServer } from "./one_server.ts";
 
 const { values: args } = parseArgs({
   args: Deno.args,
@@ -68,27 +53,12 @@ async function main(): Promise<number> {
   installSignalHandlers();
   const config = CONFIGS.find((c) => c.name === args.config && !c.store);
   if (!config) return 1;
-  const tmpDir = await Deno.makeTempDir({ prefix: "cruddur-threads-" });
-  onCleanup(() => Deno.remove(tmpDir, { recursive: true }));
-  const pin = (await hasTaskset()) && navigator.hardwareConcurrency >= 2;
-  if (pin) await pinSelf(1);
-  const load = await findLoadGenerator({ tmpDir, cpu: pin ? 1 : undefined, install: true });
-  if (!load) return 1;
-  const alwaysRule = `${tmpDir}/xray-always.json`;
-  await Deno.writeTextFile(alwaysRule, JSON.stringify(ALWAYS_SAMPLE_RULE));
-  const sinks = await startSinksOf(config.sinks);
-  if (sinks) onCleanup(() => sinks.close());
-  const server = await startServer({
-    script: config.script,
-    env: {
-      ...baseEnv(freePort()),
-      ...config.env(sinks, { alwaysRule }),
-      ...(config.script === "main.ts" ? envOverrides(args.env) : {}),
-    },
-    appDir: APP_DIR,
-    ...(pin ? { cpu: 0 } : {}),
+  const one = await startOneServer(config, {
+    prefix: "cruddur-threads-",
+    ...(args.env ? { env: args.env } : {}),
   });
-  const url = `${server.url}${ROUTE}`;
+  if (!one) return 1;
+  const { server, load, url } = one;
   await load.run(url, Number(args.warmup), 50);
   const before = await threadTimes(server.pid);
   const result = await load.run(url, Number(args.duration), 50);
@@ -121,14 +91,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  let code = 1;
-  try {
-    code = await main();
-  } catch (error) {
-    console.error(error instanceof Error ? error.stack ?? error.message : String(error));
-  } finally {
-    await cleanup();
-  }
-  Deno.exit(code);
-}
+if (import.meta.main) await runMain(main);

@@ -212,7 +212,8 @@ class DatagramSender<T> implements UdpSender<T> {
    * timer: a split document can be hundreds of datagrams, and the daemon's receive buffer drops
    * what arrives in one go. There is no pause inside the pump: a pump that awaited a timer of
    * its own was once seen never to wake (bench/FINDINGS.md), and every document after it waited
-   * behind it until the outbox was full. The sender's one timer is armed by every enqueue.
+   * behind it until the outbox was full. The sender's one timer (armed by an enqueue or here,
+   * when not already armed) is the only wake-up the sending needs.
    */
   async #pump(): Promise<void> {
     if (this.#outbox.length === 0 || this.#stop.signal.aborted) return;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createUdpSender } from "../../../telemetry/xray/sender.ts";
-import { emptyStats } from "../../../telemetry/types.ts";
+import { emptyStats, type SinkStats } from "../../../telemetry/types.ts";
 import { startUdpListener } from "../../support/udp_listener.ts";
 import { until } from "../../support/faults.ts";
 import type { DatagramTransport } from "../../../telemetry/xray/socket.ts";
@@ -25,21 +25,38 @@ function datagram(id: number, padding = 0): Uint8Array {
   return out;
 }
 
+/** A sender to a daemon on a loopback port, flushing every 1 ms. */
+function loopbackSender(
+  port: number,
+  stats: SinkStats,
+  transport: DatagramTransport,
+  maxQueue: number,
+  encode: (n: number) => Uint8Array[],
+) {
+  return createUdpSender<number>({
+    address: { host: "127.0.0.1", port },
+    encode,
+    stats,
+    now: Date.now,
+    diagnostic: () => {},
+    flushIntervalMs: 1,
+    transport,
+    maxQueue,
+  });
+}
+
 for (const transport of TRANSPORTS) {
   Deno.test(`createUdpSender() bounds queue and outbox together, and its account adds up (${transport})`, async () => {
     const daemon = await startUdpListener();
     const stats = emptyStats();
-    const sender = createUdpSender<number>({
-      address: { host: "127.0.0.1", port: daemon.port },
-      // Each item is five datagrams, so the outbox fills faster than the queue.
-      encode: (n) => Array.from({ length: 5 }, (_, i) => datagram(n * 10 + i)),
+    // Each item is five datagrams, so the outbox fills faster than the queue.
+    const sender = loopbackSender(
+      daemon.port,
       stats,
-      now: Date.now,
-      diagnostic: () => {},
-      flushIntervalMs: 1,
       transport,
-      maxQueue: 40,
-    });
+      40,
+      (n) => Array.from({ length: 5 }, (_, i) => datagram(n * 10 + i)),
+    );
     try {
       for (let round = 0; round < 20; round++) {
         for (let i = 0; i < 20; i++) sender.enqueue(round * 20 + i);
@@ -59,17 +76,8 @@ for (const transport of TRANSPORTS) {
   Deno.test(`createUdpSender() sends a backlog of many bursts in its own turns, no flush needed (${transport})`, async () => {
     const daemon = await startUdpListener();
     const stats = emptyStats();
-    const sender = createUdpSender<number>({
-      address: { host: "127.0.0.1", port: daemon.port },
-      // ~1 KB a document: 300 of them are six 48 KiB bursts.
-      encode: (n) => [datagram(n, 1000)],
-      stats,
-      now: Date.now,
-      diagnostic: () => {},
-      flushIntervalMs: 1,
-      transport,
-      maxQueue: 1000,
-    });
+    // ~1 KB a document: 300 of them are six 48 KiB bursts.
+    const sender = loopbackSender(daemon.port, stats, transport, 1000, (n) => [datagram(n, 1000)]);
     try {
       for (let i = 0; i < 300; i++) sender.enqueue(i);
       // Only the sender's timer drives it: every burst after the first waits for its next turn.
