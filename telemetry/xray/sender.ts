@@ -126,17 +126,8 @@ class DatagramSender<T> implements UdpSender<T> {
 
   async flush(deadlineMs: number): Promise<void> {
     this.#clearTimer();
-    const now = this.#options.now;
     // Past the deadline nothing new leaves: what is still here is counted by shutdown.
-    while (now() < deadlineMs && !this.#stop.signal.aborted) {
-      this.#drain();
-      const pumping = this.#pumping;
-      if (pumping !== undefined && !(await beforeDeadline(pumping, deadlineMs, now))) break;
-      // Nothing left, or no address to send it to: nothing more to do before the deadline.
-      if (this.#outbox.length === 0 || this.#resolved === undefined) break;
-      // A pause between bursts; a timer that never fired would only cost the deadline here.
-      await beforeDeadline(sleep(BURST_PAUSE_MS, this.#stop.signal), deadlineMs, now);
-    }
+    if (this.#options.now() < deadlineMs) this.#drain();
     await this.#settled(deadlineMs);
   }
 
@@ -208,28 +199,25 @@ class DatagramSender<T> implements UdpSender<T> {
   }
 
   /**
-   * Sends one burst of the outbox; what is left goes in the next turns of the sender's own
-   * timer: a split document can be hundreds of datagrams, and the daemon's receive buffer drops
-   * what arrives in one go. There is no pause inside the pump: a pump that awaited a timer of
-   * its own was once seen never to wake (bench/FINDINGS.md), and every document after it waited
-   * behind it until the outbox was full. The sender's one timer (armed by an enqueue or here,
-   * when not already armed) is the only wake-up the sending needs.
+   * Sends the outbox a burst at a time, yielding between bursts: a split document can be
+   * hundreds of datagrams, and the daemon's receive buffer drops what arrives in one go.
    */
   async #pump(): Promise<void> {
-    if (this.#outbox.length === 0 || this.#stop.signal.aborted) return;
-    const target = this.#resolved ?? await this.#resolve();
-    if (target === undefined) return; // no address yet: the outbox waits, bounded
-    let bytes = 0;
-    let count = 0;
-    const outbox = this.#outbox;
-    while (
-      count < outbox.length && (count === 0 || bytes + outbox[count]!.length <= BURST_BYTES)
-    ) {
-      bytes += outbox[count]!.length;
-      count++;
+    while (this.#outbox.length > 0 && !this.#stop.signal.aborted) {
+      const target = this.#resolved ?? await this.#resolve();
+      if (target === undefined) return; // no address yet: the outbox waits, bounded
+      let bytes = 0;
+      let count = 0;
+      const outbox = this.#outbox;
+      while (
+        count < outbox.length && (count === 0 || bytes + outbox[count]!.length <= BURST_BYTES)
+      ) {
+        bytes += outbox[count]!.length;
+        count++;
+      }
+      for (const datagram of outbox.splice(0, count)) this.#send(datagram, target);
+      if (outbox.length > 0) await sleep(BURST_PAUSE_MS, this.#stop.signal);
     }
-    for (const datagram of outbox.splice(0, count)) this.#send(datagram, target);
-    if (outbox.length > 0) this.#schedule();
   }
 
   /** The one lookup in flight (started if none is); undefined while there is no address. */
