@@ -47,7 +47,7 @@ import {
   telemetryStats,
   v8FlagArgs,
 } from "./lib.ts";
-import { goalLines, sourceCounts } from "./goals.ts";
+import { deliveryLine, goalLines, sourceCounts } from "./goals.ts";
 import { type SinkAddresses, startSinksProcess } from "./sinks.ts";
 import { type PreparedStores, prepareStores } from "./stores.ts";
 import { PGLITE_VERSION } from "../services/store/pglite_template.ts";
@@ -541,6 +541,10 @@ function report(
     ctx.pgliteColdStart?.existing ?? [],
     ctx.pgliteColdStart?.existingSources ?? [],
   );
+  const delivery = deliveryLine(
+    results.filter((r) => CONFIGS.find((c) => c.name === r.config)?.sinks === "healthy"),
+  );
+  if (delivery) goals.push(delivery);
   const leaks = results.flatMap((r) => r.leaks);
   goals.push(
     leaks.length === 0
