@@ -52,7 +52,12 @@ async function threadTimes(pid: number): Promise<Map<string, ThreadTime>> {
 async function main(): Promise<number> {
   installSignalHandlers();
   const config = CONFIGS.find((c) => c.name === args.config && !c.store);
-  if (!config) return 1;
+  if (!config) {
+    console.error(
+      `Unknown --config; one of ${CONFIGS.filter((c) => !c.store).map((c) => c.name).join(", ")}`,
+    );
+    return 1;
+  }
   const one = await startOneServer(config, {
     prefix: "cruddur-threads-",
     ...(args.env ? { env: args.env } : {}),
@@ -64,7 +69,7 @@ async function main(): Promise<number> {
   const result = await load.run(url, Number(args.duration), 50);
   const after = await threadTimes(server.pid);
   await server.stop(15_000);
-  const requests = result.rps * Number(args.duration);
+  const requests = result.requests;
   const byName = new Map<string, { user: number; system: number; threads: number }>();
   for (const [tid, end] of after) {
     const start = before.get(tid) ?? { user: 0, system: 0 };
