@@ -48,6 +48,8 @@ export interface UdpSenderOptions<T> {
   lookup?: Lookup;
   /** Forces a socket implementation (tests run both); by default Deno's when available. */
   transport?: DatagramTransport;
+  /** The pump's pause between two bursts (default 1 ms; tests: one that never ends). */
+  burstPauseMs?: number;
 }
 
 /** A bounded, batching datagram sender. */
@@ -92,6 +94,8 @@ class DatagramSender<T> implements UdpSender<T> {
   #inflight = 0;
   #waiters: Array<() => void> = [];
   #pumping: Promise<void> | undefined;
+  /** Ends the pump's pause between two bursts early (set while it pauses). */
+  #wakePump: (() => void) | undefined;
   #closing: Promise<void> | undefined;
   /** Ended at shutdown: wakes a lookup backoff, stops the pump. */
   readonly #stop = new AbortController();
@@ -167,8 +171,12 @@ class DatagramSender<T> implements UdpSender<T> {
       this.#queue = [];
       for (const item of batch) this.#encode(item);
     }
-    if (this.#outbox.length > 0) {
-      this.#pumping ??= this.#pump().finally(() => {
+    if (this.#outbox.length === 0) return;
+    // A pump pausing between bursts goes on now: the pause is one timer, and a pump that
+    // waits on a timer that never fires would hold the outbox until it overflows.
+    if (this.#pumping !== undefined) this.#wakePump?.();
+    else {
+      this.#pumping = this.#pump().finally(() => {
         this.#pumping = undefined;
       });
     }
@@ -216,8 +224,19 @@ class DatagramSender<T> implements UdpSender<T> {
         count++;
       }
       for (const datagram of outbox.splice(0, count)) this.#send(datagram, target);
-      if (outbox.length > 0) await sleep(BURST_PAUSE_MS, this.#stop.signal);
+      if (outbox.length > 0) await this.#pause();
     }
+  }
+
+  /** The pause between bursts: its timer, the next drain (every enqueue arms one) or shutdown. */
+  async #pause(): Promise<void> {
+    const wake = new AbortController();
+    this.#wakePump = () => wake.abort();
+    await sleep(
+      this.#options.burstPauseMs ?? BURST_PAUSE_MS,
+      AbortSignal.any([this.#stop.signal, wake.signal]),
+    );
+    this.#wakePump = undefined;
   }
 
   /** The one lookup in flight (started if none is); undefined while there is no address. */

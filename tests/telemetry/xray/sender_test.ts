@@ -32,6 +32,7 @@ function loopbackSender(
   transport: DatagramTransport,
   maxQueue: number,
   encode: (n: number) => Uint8Array[],
+  burstPauseMs?: number,
 ) {
   return createUdpSender<number>({
     address: { host: "127.0.0.1", port },
@@ -42,6 +43,7 @@ function loopbackSender(
     flushIntervalMs: 1,
     transport,
     maxQueue,
+    burstPauseMs,
   });
 }
 
@@ -86,6 +88,36 @@ for (const transport of TRANSPORTS) {
       const received = await daemon.waitFor(300);
       assert.equal(received.length, 300);
       assert.deepEqual(daemon.rejected, []);
+    } finally {
+      await sender.shutdown(Date.now() + 1000);
+      await daemon.close();
+    }
+  });
+
+  Deno.test(`createUdpSender() goes on past a pause whose timer never fires: the next enqueue wakes it (${transport})`, async () => {
+    const daemon = await startUdpListener();
+    const stats = emptyStats();
+    // The pause between bursts lasts an hour: only a drain (each enqueue arms one) ends it.
+    const hour = 3_600_000;
+    const encode = (n: number) => [datagram(n, 1000)];
+    const sender = loopbackSender(daemon.port, stats, transport, 1000, encode, hour);
+    try {
+      for (let i = 0; i < 300; i++) sender.enqueue(i);
+      await until(() => stats.sent > 0, 5000, "the first burst");
+      assert.ok(stats.sent < 300, `one burst, not the backlog: ${stats.sent} sent`);
+      let next = 300;
+      await until(
+        () => {
+          if (stats.sent >= 300) return true;
+          sender.enqueue(next++); // a request's segment, as under load
+          return false;
+        },
+        5000,
+        "the backlog sent behind later documents",
+      );
+      await until(() => stats.sent === next, 5000, "the later documents");
+      assert.equal(stats.dropped + stats.failed, 0);
+      assert.equal((await daemon.waitFor(next)).length, next);
     } finally {
       await sender.shutdown(Date.now() + 1000);
       await daemon.close();
