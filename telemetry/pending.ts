@@ -2,8 +2,10 @@
  * A sink installed after the server started serving: its client (an SDK) takes longer to load
  * than the first requests take to arrive. Until the sink is up, each slot it will fill is a
  * stand-in that keeps the calls it receives, in order, in a bounded buffer (a full buffer turns
- * calls away, counted); the install hands them to the sink in that order, then every call goes
- * straight through. An install that fails leaves the stand-ins holding (the next attempt may
+ * calls away, counted); the install hands them to the sink in that order, as fast as the
+ * sink has room for them (its own queue is bounded: a destination says how many more it takes,
+ * `BoundedIntake`), new calls joining the end of the backlog until it is empty, then every call
+ * goes straight through. A flush hands over what is left first. An install that fails leaves the stand-ins holding (the next attempt may
  * succeed: a module read can fail while the process is out of file descriptors); a sink that
  * shutdown gives up on counts what it held as dropped, and so every later call.
  *
@@ -20,15 +22,25 @@ import {
   emptyStats,
   type ErrorContext,
   type ErrorDestination,
+  intakeRoom,
   type LogDestination,
   type LogLine,
   type MessageLevel,
+  type Sink,
   type SinkContribution,
   type SinkStats,
 } from "./types.ts";
 
-/** Calls each slot keeps while its sink installs: the SDK batch processors' default queue. */
-export const PENDING_BOUND = 2048;
+/**
+ * Calls each slot keeps while its sink installs and until it has taken them: about a second of
+ * a busy server's items (a start under full load makes ~20,000 a second of each kind, and the
+ * install comes ~0.5 s after the first answer). Two thousand, the SDK batch processors' queue,
+ * overflowed at every such start.
+ */
+export const PENDING_BOUND = 16_384;
+
+/** The pause between two hand-over turns while the sink has no room for the next call. */
+const HAND_OVER_PAUSE_MS = 2;
 
 /** What a slot's stand-in needs to know about its sink. */
 interface Owner {
@@ -45,16 +57,72 @@ function isSampled(span: ReadableSpan): boolean {
   return (span.spanContext().traceFlags & 1) === 1;
 }
 
-/** The span processors' stand-in: onStart and onEnd calls, replayed in order. */
-class PendingSpans implements SpanProcessor {
+/**
+ * Calls held in arrival order: kept while the sink installs, then handed to it from the oldest
+ * as fast as it has room (a sink's queue is bounded too: handing it a second of calls at once
+ * would make it turn most of them away). Until the backlog is empty every new call joins it,
+ * so the sink sees the calls in their order.
+ */
+class Backlog<Call> {
+  #calls: (Call | undefined)[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#calls.length - this.#head;
+  }
+
+  push(call: Call): void {
+    this.#calls.push(call);
+  }
+
+  /**
+   * Hands calls to `deliver`, oldest first, while `room` has places (read again once the
+   * places it gave are used; `deliver` returns the places a call took). Returns whether the
+   * backlog is empty.
+   */
+  handOver(deliver: (call: Call) => number, room: () => number): boolean {
+    let places = room();
+    while (this.length > 0) {
+      if (places <= 0 && (places = room()) <= 0) break;
+      const call = this.#calls[this.#head]!;
+      this.#calls[this.#head++] = undefined; // released as it goes
+      places -= deliver(call);
+    }
+    if (this.length === 0) this.clear();
+    else if (this.#head > 1024 && this.#head * 2 > this.#calls.length) {
+      this.#calls = this.#calls.slice(this.#head);
+      this.#head = 0;
+    }
+    return this.length === 0;
+  }
+
+  /** Forgets every call. */
+  clear(): void {
+    this.#calls = [];
+    this.#head = 0;
+  }
+}
+
+const NO_LIMIT = () => Infinity;
+
+/** What the sink gives each stand-in a turn of its hand-over with. */
+interface HandingOver {
+  /** Hands the backlog over as the sink has room (`all`: regardless); true when it is empty. */
+  handOver(all: boolean): boolean;
+  /** Calls held, counted the way the sink counts items. */
+  readonly held: number;
+}
+
+/** The span processors' stand-in: onStart and onEnd calls, handed over in order. */
+class PendingSpans implements SpanProcessor, HandingOver {
   readonly #owner: Owner;
   readonly #bound: number;
   #targets: readonly SpanProcessor[] = [];
   /** The calls, oldest first: a start carries its context, an end `undefined`. */
-  #spans: (Span | ReadableSpan)[] = [];
-  #contexts: (Context | undefined)[] = [];
-  #admitted = new WeakSet<object>();
-  #started = 0;
+  readonly #backlog = new Backlog<[Span | ReadableSpan, Context | undefined]>();
+  readonly #admitted = new WeakSet<object>();
+  /** Starts in the backlog (the bound counts spans, not calls). */
+  #starts = 0;
   /** Sampled spans whose end is held: queued, not yet the sink's. */
   #held = 0;
   /** Spans turned away at their start (a full buffer): their end is counted, not passed on. */
@@ -72,18 +140,17 @@ class PendingSpans implements SpanProcessor {
 
   onStart(span: Span, context: Context): void {
     const state = this.#owner.state;
-    if (state === "up") {
+    if (state === "up" && this.#backlog.length === 0) {
       for (const target of this.#targets) target.onStart(span, context);
-    } else if (state === "waiting") {
-      if (this.#started >= this.#bound) {
+    } else if (state !== "lost") {
+      if (this.#starts >= this.#bound) {
         this.#turnedAway.add(span);
         this.#anyTurnedAway = true;
         return;
       }
-      this.#started++;
+      this.#starts++;
       this.#admitted.add(span);
-      this.#spans.push(span);
-      this.#contexts.push(context);
+      this.#backlog.push([span, context]);
     }
   }
 
@@ -92,11 +159,10 @@ class PendingSpans implements SpanProcessor {
     if (this.#anyTurnedAway && this.#turnedAway.has(span)) {
       this.#turnedAway.delete(span);
       if (isSampled(span)) this.#owner.lose(1);
-    } else if (state === "up") {
+    } else if (state === "up" && this.#backlog.length === 0) {
       for (const target of this.#targets) target.onEnd(span);
-    } else if (state === "waiting" && this.#admitted.has(span)) {
-      this.#spans.push(span);
-      this.#contexts.push(undefined);
+    } else if (state !== "lost" && this.#admitted.has(span)) {
+      this.#backlog.push([span, undefined]);
       if (isSampled(span)) this.#held++;
     } else if (isSampled(span)) {
       // Lost: shutdown stopped waiting for the sink.
@@ -104,30 +170,32 @@ class PendingSpans implements SpanProcessor {
     }
   }
 
-  /** The sink's processors take over: every held call, in order. */
-  handOver(targets: readonly SpanProcessor[]): void {
+  /** The sink's processors take over: every held call, in order, as they have room. */
+  attach(targets: readonly SpanProcessor[]): void {
     this.#targets = targets;
-    const spans = this.#spans;
-    const contexts = this.#contexts;
-    this.#release();
-    for (let i = 0; i < spans.length; i++) {
-      const context = contexts[i];
-      for (const target of targets) {
-        if (context === undefined) target.onEnd(spans[i] as ReadableSpan);
-        else target.onStart(spans[i] as Span, context);
+  }
+
+  handOver(all: boolean): boolean {
+    const targets = this.#targets;
+    // A sampled end takes a place in a batcher's queue; a start takes none.
+    return this.#backlog.handOver(([span, context]) => {
+      if (context !== undefined) {
+        this.#starts--;
+        for (const target of targets) target.onStart(span as Span, context);
+        return 0;
       }
-    }
+      const sampled = isSampled(span as ReadableSpan);
+      if (sampled) this.#held--;
+      for (const target of targets) target.onEnd(span as ReadableSpan);
+      return sampled ? 1 : 0;
+    }, all ? NO_LIMIT : () => Math.min(...targets.map(intakeRoom)));
   }
 
   /** Nothing takes the held calls: their sampled ended spans are counted lost. */
   drop(): void {
     this.#owner.lose(this.#held);
-    this.#release();
-  }
-
-  #release(): void {
-    this.#spans = [];
-    this.#contexts = [];
+    this.#backlog.clear();
+    this.#starts = 0;
     this.#held = 0;
   }
 
@@ -140,11 +208,16 @@ class PendingSpans implements SpanProcessor {
   }
 }
 
-/** A stand-in that keeps one kind of call as argument lists, up to the bound. */
-class HeldCalls<Args extends unknown[]> {
+/**
+ * A stand-in that keeps one kind of call as argument lists, up to the bound. Its slot calls
+ * `direct` first, so a call with nothing older waiting goes straight to the sink with no list.
+ */
+class HeldCalls<Args extends unknown[]> implements HandingOver {
   readonly #owner: Owner;
   readonly #bound: number;
-  #calls: Args[] = [];
+  readonly #backlog = new Backlog<Args>();
+  #deliver: ((args: Args) => void) | undefined;
+  #room: () => number = NO_LIMIT;
 
   constructor(owner: Owner, bound: number) {
     this.#owner = owner;
@@ -152,51 +225,61 @@ class HeldCalls<Args extends unknown[]> {
   }
 
   get held(): number {
-    return this.#calls.length;
+    return this.#backlog.length;
   }
 
-  /** Keeps a call made while the sink installs; a full buffer turns it away, counted. */
+  /** The sink is up and nothing older waits: the call goes to it now. */
+  get direct(): boolean {
+    return this.#owner.state === "up" && this.#backlog.length === 0;
+  }
+
+  /** Keeps a call that cannot go direct; a full buffer (or a lost sink) turns it away, counted. */
   keep(args: Args): void {
-    if (this.#calls.length < this.#bound) this.#calls.push(args);
-    else this.#owner.lose(1);
+    if (this.#owner.state !== "lost" && this.#backlog.length < this.#bound) {
+      this.#backlog.push(args);
+    } else {
+      this.#owner.lose(1);
+    }
   }
 
-  /** Passes every held call to `deliver`, oldest first, and forgets them. */
-  replay(deliver: (args: Args) => void): void {
-    const calls = this.#calls;
-    this.#calls = [];
-    for (const args of calls) deliver(args);
+  /** Where the held calls go, and how many the sink has room for (a sink without the part: nowhere). */
+  attach(deliver: ((args: Args) => void) | undefined, room: () => number = NO_LIMIT): void {
+    this.#deliver = deliver;
+    this.#room = room;
+  }
+
+  handOver(all: boolean): boolean {
+    const deliver = this.#deliver;
+    return this.#backlog.handOver((args) => {
+      deliver?.(args);
+      return 1;
+    }, all || deliver === undefined ? NO_LIMIT : this.#room);
   }
 
   /** Nothing takes the held calls: counted lost. */
   drop(): void {
-    this.#owner.lose(this.#calls.length);
-    this.#calls = [];
+    this.#owner.lose(this.#backlog.length);
+    this.#backlog.clear();
   }
 }
 
 /** The log destination's stand-in (CloudWatch's lines). */
 class PendingLines implements LogDestination {
-  readonly #owner: Owner;
   readonly calls: HeldCalls<[LogLine]>;
   #target: LogDestination | undefined;
 
   constructor(owner: Owner, bound: number) {
-    this.#owner = owner;
     this.calls = new HeldCalls(owner, bound);
   }
 
   push(line: LogLine): void {
-    const state = this.#owner.state;
-    if (state === "up") this.#target?.push(line);
-    else if (state === "waiting") this.calls.keep([line]);
-    else this.#owner.lose(1);
+    if (this.calls.direct) this.#target?.push(line);
+    else this.calls.keep([line]);
   }
 
-  handOver(target: LogDestination | undefined): void {
+  attach(target: LogDestination | undefined): void {
     this.#target = target;
-    if (target) this.calls.replay(([line]) => target.push(line));
-    else this.calls.replay(() => {});
+    this.calls.attach(target && (([line]) => target.push(line)), () => intakeRoom(target));
   }
 }
 
@@ -206,36 +289,31 @@ type ErrorCall =
 
 /** The error destination's stand-in (Rollbar's items). */
 class PendingErrors implements ErrorDestination {
-  readonly #owner: Owner;
   readonly calls: HeldCalls<ErrorCall>;
   #target: ErrorDestination | undefined;
 
   constructor(owner: Owner, bound: number) {
-    this.#owner = owner;
     this.calls = new HeldCalls(owner, bound);
   }
 
   reportError(error: unknown, context: ErrorContext): void {
-    const state = this.#owner.state;
-    if (state === "up") this.#target?.reportError(error, context);
-    else if (state === "waiting") this.calls.keep(["error", error, context]);
-    else this.#owner.lose(1);
+    if (this.calls.direct) this.#target?.reportError(error, context);
+    else this.calls.keep(["error", error, context]);
   }
 
   reportMessage(message: string, level: MessageLevel, context?: ErrorContext): void {
-    const state = this.#owner.state;
-    if (state === "up") this.#target?.reportMessage(message, level, context);
-    else if (state === "waiting") this.calls.keep(["message", message, level, context]);
-    else this.#owner.lose(1);
+    if (this.calls.direct) this.#target?.reportMessage(message, level, context);
+    else this.calls.keep(["message", message, level, context]);
   }
 
-  handOver(target: ErrorDestination | undefined): void {
+  attach(target: ErrorDestination | undefined): void {
     this.#target = target;
-    this.calls.replay((call) => {
-      if (!target) return;
-      if (call[0] === "error") target.reportError(call[1], call[2]);
-      else target.reportMessage(call[1], call[2], call[3]);
-    });
+    this.calls.attach(
+      target && ((call) => {
+        if (call[0] === "error") target.reportError(call[1], call[2]);
+        else target.reportMessage(call[1], call[2], call[3]);
+      }),
+    );
   }
 }
 
@@ -247,12 +325,10 @@ type RecordCall = [
 
 /** The log records' stand-in (OTLP logs): each event with its own time and span. */
 class PendingRecords implements LogRecordSink {
-  readonly #owner: Owner;
   readonly calls: HeldCalls<RecordCall>;
   #target: LogRecordSink | undefined;
 
   constructor(owner: Owner, bound: number) {
-    this.#owner = owner;
     this.calls = new HeldCalls(owner, bound);
   }
 
@@ -261,15 +337,13 @@ class PendingRecords implements LogRecordSink {
     event: Readonly<Record<string, unknown>>,
     detail: { timeMs: number; trace: LogTraceContext | undefined },
   ): void {
-    const state = this.#owner.state;
-    if (state === "up") this.#target?.emit(level, event, detail);
-    else if (state === "waiting") this.calls.keep([level, event, detail]);
-    else this.#owner.lose(1);
+    if (this.calls.direct) this.#target?.emit(level, event, detail);
+    else this.calls.keep([level, event, detail]);
   }
 
-  handOver(target: LogRecordSink | undefined): void {
+  attach(target: LogRecordSink | undefined): void {
     this.#target = target;
-    this.calls.replay((call) => target?.emit(...call));
+    this.calls.attach(target && ((call) => target.emit(...call)), () => intakeRoom(target));
   }
 }
 
@@ -277,12 +351,13 @@ class PendingRecords implements LogRecordSink {
  * The request recorder's stand-in (HTTP server metrics, EMF). begin() and end() carry no
  * request identity, so a begin turned away by the full buffer is paired off with the next end
  * (its sample not recorded): the active-requests count stays exact, one sample is lost, counted.
+ * A recorder aggregates in memory, so its backlog goes over in one turn.
  */
-class PendingRecorder implements RequestRecorder {
+class PendingRecorder implements RequestRecorder, HandingOver {
   readonly #owner: Owner;
   readonly #bound: number;
   #target: RequestRecorder | undefined;
-  #calls: (RequestSample | [string, string])[] = [];
+  readonly #backlog = new Backlog<RequestSample | [string, string]>();
   /** Begins turned away whose end has not come yet. */
   #unpaired = 0;
   samplesLost = 0;
@@ -292,11 +367,14 @@ class PendingRecorder implements RequestRecorder {
     this.#bound = bound;
   }
 
+  /** Samples are not the sink's items (see the module comment). */
+  readonly held = 0;
+
   begin(method: string, scheme: string): void {
     const state = this.#owner.state;
-    if (state === "up") this.#target?.begin(method, scheme);
-    else if (state === "waiting") {
-      if (this.#calls.length < this.#bound) this.#calls.push([method, scheme]);
+    if (state === "up" && this.#backlog.length === 0) this.#target?.begin(method, scheme);
+    else if (state !== "lost") {
+      if (this.#backlog.length < this.#bound) this.#backlog.push([method, scheme]);
       else this.#unpaired++;
     }
     // Lost: nothing to record; the sample is counted at its end.
@@ -309,25 +387,29 @@ class PendingRecorder implements RequestRecorder {
       return;
     }
     const state = this.#owner.state;
-    if (state === "up") this.#target?.end(sample);
-    else if (state === "waiting") this.#calls.push(sample);
+    if (state === "up" && this.#backlog.length === 0) this.#target?.end(sample);
+    else if (state !== "lost") this.#backlog.push(sample);
     else this.samplesLost++;
   }
 
-  handOver(target: RequestRecorder | undefined): void {
+  attach(target: RequestRecorder | undefined): void {
     this.#target = target;
-    const calls = this.#calls;
-    this.#calls = [];
-    if (!target) return;
-    for (const call of calls) {
-      if (Array.isArray(call)) target.begin(call[0], call[1]);
-      else target.end(call);
-    }
+  }
+
+  handOver(): boolean {
+    const target = this.#target;
+    return this.#backlog.handOver((call) => {
+      if (Array.isArray(call)) target?.begin(call[0], call[1]);
+      else target?.end(call);
+      return 1;
+    }, NO_LIMIT);
   }
 
   drop(): void {
-    this.samplesLost += this.#calls.filter((call) => !Array.isArray(call)).length;
-    this.#calls = [];
+    this.#backlog.handOver((call) => {
+      if (!Array.isArray(call)) this.samplesLost++;
+      return 1;
+    }, NO_LIMIT);
   }
 }
 
@@ -349,6 +431,10 @@ export class PendingSink implements Owner {
   #lost = 0;
   /** The attempt in progress. */
   #install: Promise<void> | undefined;
+  /** Every slot's stand-in, for the hand-over's turns. */
+  readonly #standIns: readonly HandingOver[];
+  /** The next hand-over turn, while the installed sink has no room for what is held. */
+  #turnTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(name: string, slots: readonly DeferrableSlot[], bound = PENDING_BOUND) {
     this.name = name;
@@ -366,6 +452,13 @@ export class PendingSink implements Owner {
     this.requestRecorder = this.slots.has("requestRecorder")
       ? new PendingRecorder(this, bound * 4)
       : undefined;
+    this.#standIns = [
+      this.spanProcessor,
+      this.logDestination?.calls,
+      this.errorDestination?.calls,
+      this.logRecords?.calls,
+      this.requestRecorder,
+    ].filter((standIn) => standIn !== undefined);
   }
 
   get state(): "waiting" | "up" | "lost" {
@@ -413,13 +506,52 @@ export class PendingSink implements Owner {
       }
       this.#contribution = contribution;
       this.#state = "up";
-      this.spanProcessor?.handOver(contribution.spanProcessors ?? []);
-      this.logDestination?.handOver(contribution.logDestination);
-      this.errorDestination?.handOver(contribution.errorDestination);
-      this.logRecords?.handOver(contribution.logRecords);
-      this.requestRecorder?.handOver(contribution.requestRecorder);
+      this.spanProcessor?.attach(contribution.spanProcessors ?? []);
+      this.logDestination?.attach(contribution.logDestination);
+      this.errorDestination?.attach(contribution.errorDestination);
+      this.logRecords?.attach(contribution.logRecords);
+      this.requestRecorder?.attach(contribution.requestRecorder);
+      this.#handOverTurn();
     })();
     return this.#install;
+  }
+
+  /** Calls still held for the installed sink (handed over as it has room). */
+  get backlog(): number {
+    return this.#standIns.reduce((sum, s) => sum + s.held, 0);
+  }
+
+  /**
+   * Before the sink is flushed: hands it the backlog as it has room, flushing it between turns
+   * to make room, until the deadline; what is left then is handed over regardless (the sink
+   * counts what it turns away).
+   */
+  async flushBacklog(sink: Sink | undefined, deadlineMs: number): Promise<void> {
+    if (this.#state !== "up") return;
+    // Stops waiting when a flush (and the turn after it) moved nothing: the sink makes no room.
+    let before = Infinity;
+    while (!this.#handOverAll(false) && Date.now() < deadlineMs && this.backlog < before) {
+      before = this.backlog;
+      await sink?.forceFlush(deadlineMs);
+    }
+    clearTimeout(this.#turnTimer);
+    this.#turnTimer = undefined;
+    this.#handOverAll(true);
+  }
+
+  /** One turn of every stand-in's hand-over; another in a moment while any still holds. */
+  readonly #handOverTurn = (): void => {
+    this.#turnTimer = undefined;
+    if (this.#handOverAll(false)) return;
+    this.#turnTimer = setTimeout(this.#handOverTurn, HAND_OVER_PAUSE_MS);
+    Deno.unrefTimer(this.#turnTimer); // a flush hands over whatever is left
+  };
+
+  /** A turn of every stand-in (none skipped); true when none holds anything. */
+  #handOverAll(all: boolean): boolean {
+    let empty = true;
+    for (const standIn of this.#standIns) empty = standIn.handOver(all) && empty;
+    return empty;
   }
 
   /** Shutdown gives up on it: what the slots hold is counted lost, and so every later call. */
@@ -445,7 +577,8 @@ export class PendingSink implements Owner {
   stats(): SinkStats | undefined {
     if (this.slots.size === 0 && !this.#contribution?.sink) return undefined;
     const own = this.#contribution?.sink?.stats();
-    const held = this.#state === "waiting" ? this.#held() : 0;
+    // Held calls are not the sink's yet: while it installs, and until it has room for them.
+    const held = this.backlog;
     if (!own && this.#state === "up" && this.#lost === 0) return undefined;
     const result = own ?? emptyStats();
     result.queued += this.#lost + held;
@@ -459,11 +592,6 @@ export class PendingSink implements Owner {
     const samples = this.requestRecorder?.samplesLost ?? 0;
     if (samples === 0) return own;
     return { ...own, startup_samples_dropped: samples };
-  }
-
-  #held(): number {
-    return (this.spanProcessor?.held ?? 0) + (this.logDestination?.calls.held ?? 0) +
-      (this.errorDestination?.calls.held ?? 0) + (this.logRecords?.calls.held ?? 0);
   }
 
   #check(contribution: SinkContribution): void {

@@ -261,6 +261,7 @@ export class SinkSet {
   async forceFlush(deadlineMs: number): Promise<void> {
     await Promise.all(this.#entries.map(async (entry) => {
       const sink = await this.#sinkBy(entry, deadlineMs);
+      if ("pending" in entry) await entry.pending.flushBacklog(sink, deadlineMs);
       await sink?.forceFlush(deadlineMs);
     }));
   }
@@ -273,7 +274,10 @@ export class SinkSet {
     this.#logsAttached = false;
     await Promise.all(this.#entries.map(async (entry) => {
       const sink = await this.#sinkBy(entry, deadlineMs);
-      if ("pending" in entry) entry.pending.abandon();
+      if ("pending" in entry) {
+        await entry.pending.flushBacklog(sink, deadlineMs);
+        entry.pending.abandon();
+      }
       await sink?.shutdown(deadlineMs);
     }));
   }

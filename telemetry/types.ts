@@ -36,6 +36,20 @@ export interface Sink {
   stats(): SinkStats;
 }
 
+/**
+ * A destination that can say how many more items it takes now without turning one away (its
+ * free places). A late sink's stand-in hands its backlog over no faster (telemetry/pending.ts).
+ */
+export interface BoundedIntake {
+  intakeRoom(): number;
+}
+
+/** The free places of `target`, or no limit when it does not say. */
+export function intakeRoom(target: unknown): number {
+  const room = (target as Partial<BoundedIntake> | undefined)?.intakeRoom;
+  return typeof room === "function" ? room.call(target) : Infinity;
+}
+
 /** Creates a zeroed counter set. */
 export function emptyStats(): SinkStats {
   return { queued: 0, sent: 0, retried: 0, dropped: 0, rejected: 0, failed: 0 };

@@ -95,6 +95,8 @@ export interface CloudWatchSink extends Sink {
   push(line: LogLine): void;
   /** Lines queued or in flight, so queued = sent + dropped + rejected + failed + pending(). */
   pending(): number;
+  /** Lines it takes now without dropping one, allowing each line 16 KiB (BoundedIntake). */
+  intakeRoom(): number;
 }
 
 /** Creates the CloudWatch Logs sink; nothing is sent until the first line is pushed. */
@@ -247,6 +249,14 @@ class CloudWatchLogSink implements CloudWatchSink {
     } catch (error) {
       this.#report("push", `push failed: ${errorText(error)}`);
     }
+  }
+
+  intakeRoom(): number {
+    if (this.#stopped) return 0;
+    const { maxQueueEvents, maxQueueBytes } = this.#settings;
+    const queue = this.#queue;
+    const byBytes = Math.floor((maxQueueBytes - queue.bytes) / ROOM_PER_LINE_BYTES);
+    return Math.max(0, Math.min(maxQueueEvents - queue.length, byBytes));
   }
 
   pending(): number {
@@ -540,6 +550,12 @@ class CloudWatchLogSink implements CloudWatchSink {
  * still young when they are dropped.
  */
 const ENCODE_DELAY_MS = 1;
+/**
+ * What `intakeRoom` allows a line: a late install hands its backlog over no faster than the
+ * queue surely holds it (an application line is far smaller; a larger one may make the drop
+ * policy act, counted).
+ */
+const ROOM_PER_LINE_BYTES = 16 * 1024;
 
 /** How long shutdown lets cancelled calls settle, so an answer already in counts as sent. */
 const SETTLE_GRACE_MS = 50;

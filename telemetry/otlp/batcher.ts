@@ -20,7 +20,7 @@
  */
 import type { Context } from "@opentelemetry/api";
 import type { ReadableSpan, Span, SpanProcessor } from "@opentelemetry/sdk-trace-base";
-import type { Diagnostic, SinkStats } from "../types.ts";
+import type { BoundedIntake, Diagnostic, SinkStats } from "../types.ts";
 import { beforeDeadline } from "../util/deadline.ts";
 import type { SpanBatchEncoder } from "./encoding.ts";
 
@@ -70,7 +70,7 @@ interface Sealed {
 }
 
 /** See the module comment. */
-export class SpanBatcher implements SpanProcessor {
+export class SpanBatcher implements SpanProcessor, BoundedIntake {
   readonly #encoder: SpanBatchEncoder;
   readonly #delivery: BatchDelivery;
   readonly #counts: SinkStats;
@@ -113,6 +113,11 @@ export class SpanBatcher implements SpanProcessor {
   /** Spans held here (not yet handed to the retry layer). */
   queued(): number {
     return this.#held;
+  }
+
+  /** Spans it takes now without turning one away (BoundedIntake). */
+  intakeRoom(): number {
+    return this.#closed ? 0 : this.#maxHeld - this.#held;
   }
 
   onStart(_span: Span, _context: Context): void {}

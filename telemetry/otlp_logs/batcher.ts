@@ -18,7 +18,7 @@
  * out, plus the open one) are reused in turn and never under a body still being sent.
  */
 import type { LogLevel, LogRecordSink, LogTraceContext } from "../logger.ts";
-import type { Diagnostic, Sink, SinkStats } from "../types.ts";
+import type { BoundedIntake, Diagnostic, Sink, SinkStats } from "../types.ts";
 import { beforeDeadline } from "../util/deadline.ts";
 import { type Report, throttledDiagnostic } from "../util/throttle.ts";
 import { type LogEvent, RecordBuffer, type RecordVisitor } from "./buffer.ts";
@@ -49,7 +49,7 @@ export interface LogBatcherOptions extends BatchSettings {
 }
 
 /** See the module comment. */
-export class LogBatcher implements LogRecordSink, Sink {
+export class LogBatcher implements LogRecordSink, Sink, BoundedIntake {
   readonly name = "logs";
   readonly #buffer: RecordBuffer;
   readonly #batchSize: number;
@@ -93,6 +93,11 @@ export class LogBatcher implements LogRecordSink, Sink {
     this.#counts = options.counts;
     this.#diagnostic = options.diagnostic;
     this.#report = throttledDiagnostic(options.diagnostic, { prefix: "logs" });
+  }
+
+  /** Records it takes now without turning one away (BoundedIntake). */
+  intakeRoom(): number {
+    return this.#closed ? 0 : this.#buffer.capacity - this.#buffer.length - this.#encoded;
   }
 
   /** The request path: one push into the buffer, a timer armed when it starts or fills a batch. */

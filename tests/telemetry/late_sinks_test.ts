@@ -10,7 +10,7 @@ import { loadConfig } from "../../config.ts";
 import { createMemoryStore } from "../../services/store.ts";
 import { type StartedTelemetry, startTelemetry } from "../../telemetry/mod.ts";
 import { startCloudWatchStandIn } from "../support/cloudwatch_standin.ts";
-import { AWS_ENV, pendingOf } from "../support/faults.ts";
+import { AWS_ENV, pendingOf, until } from "../support/faults.ts";
 import { SyncMemoryExporter } from "../support/memory_exporter.ts";
 import { startOtlpReceiver } from "../support/otlp_receiver.ts";
 import { startRollbarStandIn } from "../support/rollbar_standin.ts";
@@ -215,5 +215,75 @@ Deno.test("startTelemetry() with no trace exporter holds no spans for one, so no
     assert.ok(h.telemetry.describe().includes("Traces: SDK pipeline to nowhere (no exporter set)"));
   } finally {
     await h.telemetry.shutdown(Date.now() + 5000);
+  }
+});
+
+/**
+ * A start under load: the first requests leave far more in the stand-ins than each sink's own
+ * queue holds (OTLP batchers of 256, CloudWatch's smallest queue, 1 MiB), so a hand-over of
+ * the whole backlog at once would make the sinks turn most of it away.
+ */
+const BUSY_START = {
+  OTEL_BSP_MAX_QUEUE_SIZE: "256",
+  OTEL_BLRP_MAX_QUEUE_SIZE: "256",
+  CLOUDWATCH_MAX_QUEUE_BYTES: "1048576",
+};
+const EARLY_REQUESTS = 1500;
+
+/** Every counted sink delivered all it was given: nothing dropped, failed or still pending. */
+function assertAllDelivered(stats: ReturnType<StartedTelemetry["telemetry"]["stats"]>): void {
+  for (const [name, sink] of Object.entries(stats)) {
+    if (name === "console") continue;
+    assert.equal(sink.dropped + sink.failed, 0, `${name}: ${JSON.stringify(sink)}`);
+    assert.equal(pendingOf(sink), 0, `${name}: ${JSON.stringify(sink)}`);
+  }
+}
+
+Deno.test("startTelemetry(): the install hands a busy start's backlog over as each sink has room, later requests behind it, none dropped", async () => {
+  const s = await standIns();
+  const h = await buildLateApp({ ...s.env, ...BUSY_START });
+  try {
+    for (let i = 0; i < EARLY_REQUESTS; i++) await get(h.app, "/api/activities/home");
+    const held = h.telemetry.stats();
+    assert.equal(held.traces!.queued, EARLY_REQUESTS * 2, "both spans of every request held");
+    assert.ok(held.cloudwatch!.queued > 1_048_576 / 1024, "more lines held than 1 MiB holds");
+    assert.deepEqual(await h.installDeferred(), []);
+    // The backlog drains in the sink set's own turns while requests go on arriving.
+    for (let i = 0; i < 200; i++) await get(h.app, "/api/activities/home");
+    const total = (EARLY_REQUESTS + 200) * 2;
+    await until(() => h.telemetry.stats().traces!.sent === total, 20_000, "every span sent");
+    await until(
+      () => ["logs", "cloudwatch"].every((name) => pendingOf(h.telemetry.stats()[name]) === 0),
+      20_000,
+      "every log record and line sent",
+    );
+    assertAllDelivered(h.telemetry.stats());
+    await s.otlp.waitForSpans(total);
+    // Each span once (their order is the unit tests': exports run in parallel here).
+    assert.deepEqual(
+      s.otlp.spans().map((x) => x.spanId).sort(),
+      h.exporter.spans.map((x) => x.spanContext().spanId).sort(),
+    );
+    const access = s.cloudwatch.events("cruddur", "late")
+      .map((e) => JSON.parse(e.message)).filter((e) => e.event === "access");
+    assert.equal(access.length, EARLY_REQUESTS + 200);
+  } finally {
+    await h.telemetry.shutdown(Date.now() + 5000);
+    await s.close();
+  }
+});
+
+Deno.test("startTelemetry(): a flush right after the install hands the backlog over between its own flushes, none dropped", async () => {
+  const s = await standIns();
+  const h = await buildLateApp({ ...s.env, ...BUSY_START, CLOUDWATCH_FLUSH_INTERVAL_MS: "60000" });
+  try {
+    for (let i = 0; i < EARLY_REQUESTS; i++) await get(h.app, "/api/activities/home");
+    assert.deepEqual(await h.installDeferred(), []);
+    await h.telemetry.forceFlush(Date.now() + 20_000);
+    assertAllDelivered(h.telemetry.stats());
+    assert.equal(h.telemetry.stats().traces!.sent, EARLY_REQUESTS * 2);
+  } finally {
+    await h.telemetry.shutdown(Date.now() + 5000);
+    await s.close();
   }
 });

@@ -106,6 +106,68 @@ Deno.test("PendingSink hands the held log lines over in order, then passes lines
   assert.equal(pending.state, "up");
 });
 
+Deno.test("PendingSink hands its backlog over only as fast as the sink has room, later calls behind it, and a flush hands the rest", async () => {
+  const pending = new PendingSink("fake", ["logDestination"], 100);
+  const sink = new CountingSink();
+  // A destination with room for 10 lines, emptied when the test "sends" them.
+  const queue: number[] = [];
+  const sent: number[] = [];
+  const send = () => sent.push(...queue.splice(0));
+  const destination = {
+    intakeRoom: () => 10 - queue.length,
+    push(l: LogLine) {
+      sink.counts.queued++;
+      queue.push(l.timestamp - 1_700_000_000_000);
+    },
+  };
+  sink.forceFlush = () => {
+    sink.counts.sent += queue.length;
+    send();
+    return Promise.resolve();
+  };
+  for (let i = 0; i < 35; i++) pending.logDestination!.push(line(i));
+  await pending.install(() =>
+    Promise.resolve({ startup: "Fake: up", sink, logDestination: destination })
+  );
+  assert.deepEqual(queue, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "one turn: what the sink has room for");
+  assert.equal(pending.backlog, 25);
+  pending.logDestination!.push(line(35));
+  assert.equal(queue.length, 10, "a later line waits behind the backlog");
+  assert.equal(pending.stats()!.queued, 36, "held lines stay counted queued, once");
+  sink.forceFlush();
+  await new Promise((resolve) => setTimeout(resolve, 20)); // the next turns, in their own timers
+  assert.deepEqual(queue, [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+  await pending.flushBacklog(sink, Date.now() + 1000);
+  sink.forceFlush();
+  assert.deepEqual(sent, Array.from({ length: 36 }, (_, i) => i), "all, in order");
+  assert.equal(pending.backlog, 0);
+  pending.logDestination!.push(line(36));
+  assert.deepEqual(queue, [36], "the backlog gone, lines go straight through");
+});
+
+Deno.test("PendingSink.flushBacklog() stops waiting for a sink that makes no room and hands the rest over for it to count", async () => {
+  const pending = new PendingSink("fake", ["logDestination"], 100);
+  const sink = new CountingSink();
+  const received: number[] = [];
+  const destination = {
+    intakeRoom: () => (received.length < 5 ? 5 - received.length : 0),
+    push: (l: LogLine) => received.push(l.timestamp - 1_700_000_000_000),
+  };
+  let flushes = 0;
+  sink.forceFlush = () => {
+    flushes++;
+    return Promise.resolve();
+  };
+  for (let i = 0; i < 20; i++) pending.logDestination!.push(line(i));
+  await pending.install(() =>
+    Promise.resolve({ startup: "Fake: up", sink, logDestination: destination })
+  );
+  await pending.flushBacklog(sink, Date.now() + 60_000);
+  assert.equal(flushes, 1, "one flush that freed nothing, then no more waiting");
+  assert.equal(received.length, 20, "the rest handed over regardless");
+  assert.equal(pending.backlog, 0);
+});
+
 Deno.test("PendingSink turns calls away past its bound and counts them queued and dropped", async () => {
   const pending = new PendingSink("fake", ["logDestination", "errorDestination"], 2);
   const sink = new CountingSink();
