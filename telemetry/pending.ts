@@ -39,8 +39,13 @@ import {
  */
 export const PENDING_BOUND = 16_384;
 
-/** The pause between two hand-over turns while the sink has no room for the next call. */
+/**
+ * The pause between two hand-over turns while the sink has no room for the next call: 2 ms
+ * while it makes room, doubling up to 64 ms while it makes none (a sink that cannot deliver
+ * is not polled 500 times a second for the length of an outage).
+ */
 const HAND_OVER_PAUSE_MS = 2;
+const HAND_OVER_PAUSE_MAX_MS = 64;
 
 /** What a slot's stand-in needs to know about its sink. */
 interface Owner {
@@ -435,6 +440,7 @@ export class PendingSink implements Owner {
   readonly #standIns: readonly HandingOver[];
   /** The next hand-over turn, while the installed sink has no room for what is held. */
   #turnTimer: ReturnType<typeof setTimeout> | undefined;
+  #pauseMs = HAND_OVER_PAUSE_MS;
 
   constructor(name: string, slots: readonly DeferrableSlot[], bound = PENDING_BOUND) {
     this.name = name;
@@ -542,8 +548,12 @@ export class PendingSink implements Owner {
   /** One turn of every stand-in's hand-over; another in a moment while any still holds. */
   readonly #handOverTurn = (): void => {
     this.#turnTimer = undefined;
+    const before = this.backlog;
     if (this.#handOverAll(false)) return;
-    this.#turnTimer = setTimeout(this.#handOverTurn, HAND_OVER_PAUSE_MS);
+    this.#pauseMs = this.backlog < before
+      ? HAND_OVER_PAUSE_MS
+      : Math.min(HAND_OVER_PAUSE_MAX_MS, this.#pauseMs * 2);
+    this.#turnTimer = setTimeout(this.#handOverTurn, this.#pauseMs);
     Deno.unrefTimer(this.#turnTimer); // a flush hands over whatever is left
   };
 

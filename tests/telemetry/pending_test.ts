@@ -168,6 +168,33 @@ Deno.test("PendingSink.flushBacklog() stops waiting for a sink that makes no roo
   assert.equal(pending.backlog, 0);
 });
 
+Deno.test("PendingSink polls a sink that makes no room less and less often, and goes on once it does", async () => {
+  const pending = new PendingSink("fake", ["logDestination"], 100);
+  const sink = new CountingSink();
+  let room = 0;
+  let polls = 0;
+  const received: number[] = [];
+  const destination = {
+    intakeRoom() {
+      polls++;
+      return room;
+    },
+    push: (l: LogLine) => received.push(l.timestamp - 1_700_000_000_000),
+  };
+  for (let i = 0; i < 10; i++) pending.logDestination!.push(line(i));
+  await pending.install(() =>
+    Promise.resolve({ startup: "Fake: up", sink, logDestination: destination })
+  );
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  // 2, 4, ... 64 ms apart: about a dozen turns in 400 ms, not the 200 of a 2 ms poll.
+  assert.ok(polls <= 20, `${polls} polls`);
+  assert.deepEqual(received, []);
+  room = 100;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(received.length, 10, "the next turn hands everything over");
+  assert.equal(pending.backlog, 0);
+});
+
 Deno.test("PendingSink turns calls away past its bound and counts them queued and dropped", async () => {
   const pending = new PendingSink("fake", ["logDestination", "errorDestination"], 2);
   const sink = new CountingSink();
