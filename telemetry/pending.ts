@@ -182,7 +182,13 @@ export class PendingSink implements Owner {
   readonly #handOverTurn = (): void => {
     this.#turnTimer = undefined;
     const before = this.backlog;
-    if (this.#handOverAll(false)) return;
+    let empty = false;
+    try {
+      empty = this.#handOverAll(false);
+    } catch {
+      // A sink's intakeRoom() that throws: try again later, as for a sink that makes no room.
+    }
+    if (empty) return;
     this.#pauseMs = this.backlog < before
       ? HAND_OVER_PAUSE_MS
       : Math.min(HAND_OVER_PAUSE_MAX_MS, this.#pauseMs * 2);

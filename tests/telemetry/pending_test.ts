@@ -195,6 +195,32 @@ Deno.test("PendingSink polls a sink that makes no room less and less often, and 
   assert.equal(pending.backlog, 0);
 });
 
+Deno.test("PendingSink: a sink call that throws during the hand-over loses that call only, never the turn or the process", async () => {
+  const pending = new PendingSink("fake", ["logDestination"], 100);
+  const sink = new CountingSink();
+  const received: number[] = [];
+  let turns = 0;
+  const destination = {
+    intakeRoom() {
+      turns++;
+      return 2; // a few a turn: the rest go over in the timer's turns
+    },
+    push(l: LogLine) {
+      const n = l.timestamp - 1_700_000_000_000;
+      if (n === 3) throw new Error("a sink that breaks its contract");
+      received.push(n);
+    },
+  };
+  for (let i = 0; i < 8; i++) pending.logDestination!.push(line(i));
+  await pending.install(() =>
+    Promise.resolve({ startup: "Fake: up", sink, logDestination: destination })
+  );
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.deepEqual(received, [0, 1, 2, 4, 5, 6, 7]);
+  assert.ok(turns > 1, "handed over in turns");
+  assert.equal(pending.backlog, 0);
+});
+
 Deno.test("PendingSink turns calls away past its bound and counts them queued and dropped", async () => {
   const pending = new PendingSink("fake", ["logDestination", "errorDestination"], 2);
   const sink = new CountingSink();
