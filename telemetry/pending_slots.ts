@@ -219,7 +219,7 @@ class HeldCalls<Args extends unknown[]> implements HandingOver {
     }
   }
 
-  /** Where the held calls go, and how many the sink has room for (a sink without the part: nowhere). */
+  /** Where the held calls go and how many the sink has room for (no part: they go nowhere). */
   attach(deliver: ((args: Args) => void) | undefined, room: () => number = NO_LIMIT): void {
     this.#deliver = deliver;
     this.#room = room;
