@@ -235,12 +235,21 @@ export class PendingSink implements Owner {
     return result;
   }
 
-  /** The sink's extra counters, and the request samples its recorder lost while it installed. */
+  /**
+   * The sink's extra counters, the request samples its recorder lost while it installed, and
+   * what its stand-ins still hold for it once it is up.
+   */
   details(): Record<string, number> | undefined {
     const own = this.#contribution?.details?.();
     const samples = this.requestRecorder?.samplesLost ?? 0;
-    if (samples === 0) return own;
-    return { ...own, startup_samples_dropped: samples };
+    // Items the installed sink has not taken yet (it makes room as it exports).
+    const backlog = this.#state === "up" ? this.backlog : 0;
+    if (samples === 0 && backlog === 0) return own;
+    return {
+      ...own,
+      ...(samples > 0 ? { startup_samples_dropped: samples } : {}),
+      ...(backlog > 0 ? { startup_backlog: backlog } : {}),
+    };
   }
 
   #check(contribution: SinkContribution): void {

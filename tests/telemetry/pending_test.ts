@@ -134,6 +134,7 @@ Deno.test("PendingSink hands its backlog over only as fast as the sink has room,
   pending.logDestination!.push(line(35));
   assert.equal(queue.length, 10, "a later line waits behind the backlog");
   assert.equal(pending.stats()!.queued, 36, "held lines stay counted queued, once");
+  assert.deepEqual(pending.details(), { startup_backlog: 26 }, "the health check shows it");
   sink.forceFlush();
   await new Promise((resolve) => setTimeout(resolve, 20)); // the next turns, in their own timers
   assert.deepEqual(queue, [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
@@ -143,6 +144,7 @@ Deno.test("PendingSink hands its backlog over only as fast as the sink has room,
   assert.equal(pending.backlog, 0);
   pending.logDestination!.push(line(36));
   assert.deepEqual(queue, [36], "the backlog gone, lines go straight through");
+  assert.equal(pending.details(), undefined);
 });
 
 Deno.test("PendingSink.flushBacklog() stops waiting for a sink that makes no room and hands the rest over for it to count", async () => {
