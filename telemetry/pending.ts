@@ -182,13 +182,7 @@ export class PendingSink implements Owner {
   readonly #handOverTurn = (): void => {
     this.#turnTimer = undefined;
     const before = this.backlog;
-    let empty = false;
-    try {
-      empty = this.#handOverAll(false);
-    } catch {
-      // A sink's intakeRoom() that throws: try again later, as for a sink that makes no room.
-    }
-    if (empty) return;
+    if (this.#handOverAll(false)) return;
     this.#pauseMs = this.backlog < before
       ? HAND_OVER_PAUSE_MS
       : Math.min(HAND_OVER_PAUSE_MAX_MS, this.#pauseMs * 2);
@@ -196,10 +190,20 @@ export class PendingSink implements Owner {
     Deno.unrefTimer(this.#turnTimer); // a flush hands over whatever is left
   };
 
-  /** A turn of every stand-in (none skipped); true when none holds anything. */
+  /**
+   * A turn of every stand-in (none skipped); true when none holds anything. A sink whose
+   * intakeRoom() throws is tried again at the next turn, as one that makes no room: the turns
+   * run in timers and in flushes, which must never throw.
+   */
   #handOverAll(all: boolean): boolean {
     let empty = true;
-    for (const standIn of this.#standIns) empty = standIn.handOver(all) && empty;
+    for (const standIn of this.#standIns) {
+      try {
+        empty = standIn.handOver(all) && empty;
+      } catch {
+        empty = false;
+      }
+    }
     return empty;
   }
 
@@ -207,11 +211,7 @@ export class PendingSink implements Owner {
   abandon(): void {
     if (this.#state !== "waiting") return;
     this.#state = "lost";
-    this.spanProcessor?.drop();
-    this.logDestination?.calls.drop();
-    this.errorDestination?.calls.drop();
-    this.logRecords?.calls.drop();
-    this.requestRecorder?.drop();
+    for (const standIn of this.#standIns) standIn.drop();
   }
 
   /** The banner line: the sink's own once it is up. */

@@ -88,6 +88,8 @@ export interface HandingOver {
   handOver(all: boolean): boolean;
   /** Calls held, counted the way the sink counts items. */
   readonly held: number;
+  /** Nothing will take the held calls: they are counted lost. */
+  drop(): void;
 }
 
 /** The span processors' stand-in: onStart and onEnd calls, handed over in order. */

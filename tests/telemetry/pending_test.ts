@@ -8,6 +8,7 @@ import type { ReadableSpan, Span, SpanProcessor } from "@opentelemetry/sdk-trace
 import type { LogLevel, LogTraceContext } from "../../telemetry/logger.ts";
 import type { RequestRecorder, RequestSample } from "../../telemetry/metrics/http_server.ts";
 import { PendingSink } from "../../telemetry/pending.ts";
+import { until } from "../support/faults.ts";
 import {
   emptyStats,
   type ErrorContext,
@@ -136,7 +137,8 @@ Deno.test("PendingSink hands its backlog over only as fast as the sink has room,
   assert.equal(pending.stats()!.queued, 36, "held lines stay counted queued, once");
   assert.deepEqual(pending.details(), { startup_backlog: 26 }, "the health check shows it");
   sink.forceFlush();
-  await new Promise((resolve) => setTimeout(resolve, 20)); // the next turns, in their own timers
+  // The next turns, in their own timers.
+  await until(() => queue[0] === 10, 5000, "the next turn after room was made");
   assert.deepEqual(queue, [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
   await pending.flushBacklog(sink, Date.now() + 1000);
   sink.forceFlush();
@@ -192,7 +194,7 @@ Deno.test("PendingSink polls a sink that makes no room less and less often, and 
   assert.ok(polls <= 20, `${polls} polls`);
   assert.deepEqual(received, []);
   room = 100;
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await until(() => received.length === 10, 5000, "the turn after the sink made room");
   assert.equal(received.length, 10, "the next turn hands everything over");
   assert.equal(pending.backlog, 0);
 });
@@ -217,10 +219,29 @@ Deno.test("PendingSink: a sink call that throws during the hand-over loses that 
   await pending.install(() =>
     Promise.resolve({ startup: "Fake: up", sink, logDestination: destination })
   );
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await until(() => pending.backlog === 0, 5000, "every turn");
   assert.deepEqual(received, [0, 1, 2, 4, 5, 6, 7]);
   assert.ok(turns > 1, "handed over in turns");
   assert.equal(pending.backlog, 0);
+});
+
+Deno.test("PendingSink: a sink whose intakeRoom() throws is handed its backlog by the flush, which does not reject", async () => {
+  const pending = new PendingSink("fake", ["logDestination"], 100);
+  const sink = new CountingSink();
+  const received: number[] = [];
+  const destination = {
+    intakeRoom(): number {
+      throw new Error("a sink that breaks its contract");
+    },
+    push: (l: LogLine) => received.push(l.timestamp - 1_700_000_000_000),
+  };
+  for (let i = 0; i < 5; i++) pending.logDestination!.push(line(i));
+  await pending.install(() =>
+    Promise.resolve({ startup: "Fake: up", sink, logDestination: destination })
+  );
+  assert.deepEqual(received, [], "no turn could read its room");
+  await pending.flushBacklog(sink, Date.now() + 1000);
+  assert.deepEqual(received, [0, 1, 2, 3, 4], "the flush handed them over regardless");
 });
 
 Deno.test("PendingSink turns calls away past its bound and counts them queued and dropped", async () => {
