@@ -48,15 +48,15 @@ class Backlog<Call> {
   }
 
   /**
-   * Hands calls to `deliver`, oldest first, while `room` has places (read again once the
-   * places it gave are used; `deliver` returns the places a call took). Returns whether the
-   * backlog is empty.
+   * Hands calls to `deliver`, oldest first, while `room` has places (asked with the next call,
+   * and again once the places it gave are used; `deliver` returns the places a call took).
+   * Returns whether the backlog is empty.
    */
-  handOver(deliver: (call: Call) => number, room: () => number): boolean {
-    let places = room();
+  handOver(deliver: (call: Call) => number, room: (next: Call) => number): boolean {
+    let places = 0;
     while (this.length > 0) {
-      if (places <= 0 && (places = room()) <= 0) break;
       const call = this.#calls[this.#head]!;
+      if (places <= 0 && (places = room(call)) <= 0) break;
       this.#calls[this.#head++] = undefined; // released as it goes
       try {
         places -= deliver(call);
@@ -167,7 +167,7 @@ export class PendingSpans implements SpanProcessor, HandingOver {
       if (sampled) this.#held--;
       for (const target of targets) target.onEnd(span as ReadableSpan);
       return sampled ? 1 : 0;
-    }, all ? NO_LIMIT : () => Math.min(...targets.map(intakeRoom)));
+    }, all ? NO_LIMIT : ([span]) => Math.min(...targets.map((t) => intakeRoom(t, span))));
   }
 
   /** Nothing takes the held calls: their sampled ended spans are counted lost. */
@@ -196,7 +196,7 @@ class HeldCalls<Args extends unknown[]> implements HandingOver {
   readonly #bound: number;
   readonly #backlog = new Backlog<Args>();
   #deliver: ((args: Args) => void) | undefined;
-  #room: () => number = NO_LIMIT;
+  #room: (next: Args) => number = NO_LIMIT;
 
   constructor(owner: Owner, bound: number) {
     this.#owner = owner;
@@ -222,7 +222,10 @@ class HeldCalls<Args extends unknown[]> implements HandingOver {
   }
 
   /** Where the held calls go and how many the sink has room for (no part: they go nowhere). */
-  attach(deliver: ((args: Args) => void) | undefined, room: () => number = NO_LIMIT): void {
+  attach(
+    deliver: ((args: Args) => void) | undefined,
+    room: (next: Args) => number = NO_LIMIT,
+  ): void {
     this.#deliver = deliver;
     this.#room = room;
   }
@@ -258,7 +261,10 @@ export class PendingLines implements LogDestination {
 
   attach(target: LogDestination | undefined): void {
     this.#target = target;
-    this.calls.attach(target && (([line]) => target.push(line)), () => intakeRoom(target));
+    this.calls.attach(
+      target && (([line]) => target.push(line)),
+      ([line]) => intakeRoom(target, line),
+    );
   }
 }
 
@@ -322,7 +328,10 @@ export class PendingRecords implements LogRecordSink {
 
   attach(target: LogRecordSink | undefined): void {
     this.#target = target;
-    this.calls.attach(target && ((call) => target.emit(...call)), () => intakeRoom(target));
+    this.calls.attach(
+      target && ((call) => target.emit(...call)),
+      ([, event]) => intakeRoom(target, event),
+    );
   }
 }
 

@@ -38,16 +38,17 @@ export interface Sink {
 
 /**
  * A destination that can say how many more items it takes now without turning one away (its
- * free places). A late sink's stand-in hands its backlog over no faster (telemetry/pending.ts).
+ * free places), the next one being `next`: a queue bounded in bytes answers for that item's
+ * size. A late sink's stand-in hands its backlog over no faster (telemetry/pending.ts).
  */
-export interface BoundedIntake {
-  intakeRoom(): number;
+export interface BoundedIntake<Item = unknown> {
+  intakeRoom(next: Item): number;
 }
 
-/** The free places of `target`, or no limit when it does not say. */
-export function intakeRoom(target: unknown): number {
+/** The free places of `target` for `next` and after, or no limit when it does not say. */
+export function intakeRoom(target: unknown, next: unknown): number {
   const room = (target as Partial<BoundedIntake> | undefined)?.intakeRoom;
-  return typeof room === "function" ? room.call(target) : Infinity;
+  return typeof room === "function" ? room.call(target, next) : Infinity;
 }
 
 /** Creates a zeroed counter set. */

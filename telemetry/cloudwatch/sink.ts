@@ -13,6 +13,7 @@ import {
 import {
   countedSize,
   countRejected,
+  EVENT_OVERHEAD_BYTES,
   EventQueue,
   type LogTarget,
   MAX_EVENT_BYTES,
@@ -95,8 +96,13 @@ export interface CloudWatchSink extends Sink {
   push(line: LogLine): void;
   /** Lines queued or in flight, so queued = sent + dropped + rejected + failed + pending(). */
   pending(): number;
-  /** Lines it takes now without dropping one, allowing each line 16 KiB (BoundedIntake). */
-  intakeRoom(): number;
+  /**
+   * 1 when the queue takes `next` now within half its bounds (or is empty: a line larger than
+   * the whole queue is the push's to refuse, counted), else 0 (BoundedIntake). The other half
+   * is left to what reaches the queue beside a late install's backlog: embedded metrics, and
+   * the lines that go straight in once the backlog is gone.
+   */
+  intakeRoom(next: LogLine): number;
 }
 
 /** Creates the CloudWatch Logs sink; nothing is sent until the first line is pushed. */
@@ -251,12 +257,14 @@ class CloudWatchLogSink implements CloudWatchSink {
     }
   }
 
-  intakeRoom(): number {
+  intakeRoom(next: LogLine): number {
     if (this.#stopped) return 0;
-    const { maxQueueEvents, maxQueueBytes } = this.#settings;
     const queue = this.#queue;
-    const byBytes = Math.floor((maxQueueBytes - queue.bytes) / ROOM_PER_LINE_BYTES);
-    return Math.max(0, Math.min(maxQueueEvents - queue.length, byBytes));
+    if (queue.length === 0) return 1;
+    const { maxQueueEvents, maxQueueBytes } = this.#settings;
+    // The line's counted size once queued is at most this (#toEvent only shortens it).
+    const size = String(next.message).length + EVENT_OVERHEAD_BYTES;
+    return 2 * queue.length < maxQueueEvents && 2 * (queue.bytes + size) <= maxQueueBytes ? 1 : 0;
   }
 
   pending(): number {
@@ -550,13 +558,6 @@ class CloudWatchLogSink implements CloudWatchSink {
  * still young when they are dropped.
  */
 const ENCODE_DELAY_MS = 1;
-/**
- * What `intakeRoom` allows a line: a late install hands its backlog over no faster than the
- * queue surely holds it (an application line is far smaller; a larger one may make the drop
- * policy act, counted).
- */
-const ROOM_PER_LINE_BYTES = 16 * 1024;
-
 /** How long shutdown lets cancelled calls settle, so an answer already in counts as sent. */
 const SETTLE_GRACE_MS = 50;
 

@@ -22,6 +22,7 @@ import {
 } from "../../support/cloudwatch_standin.ts";
 import { startHostileEndpoint } from "../../support/hostile_http.ts";
 import { until } from "../../support/faults.ts";
+import { PendingSink } from "../../../telemetry/pending.ts";
 
 const GROUP = "cruddur";
 const STREAM = "backend-flask/test-host/2026-01-01T00-00-00Z/1";
@@ -275,6 +276,29 @@ Deno.test("createCloudWatchSink() bounds the queue by bytes too", async () => {
   assertEquals(h.sink.pending(), 3);
   assertEquals(h.sink.stats().dropped, 7);
   assertAccounting(h.sink);
+});
+
+Deno.test("intakeRoom() answers for the next line's size, so a late install hands 100 KiB lines over without a drop", async () => {
+  await using h = harness({ maxQueueBytes: MAX_BATCH_BYTES, flushIntervalMs: 20 });
+  const big = (i: number) => ({ timestamp: Date.now(), message: `${i}:`.padEnd(100 * 1024, "x") });
+  assertEquals(h.sink.intakeRoom(big(0)), 1, "an empty queue takes any line");
+  // A backlog of 3 MB held while the sink installs, handed over into half the 1 MiB queue.
+  const pending = new PendingSink("cloudwatch", ["logDestination"], 100);
+  for (let i = 0; i < 30; i++) pending.logDestination!.push(big(i));
+  await pending.install(() =>
+    Promise.resolve({ startup: "CloudWatch: up", sink: h.sink, logDestination: h.sink })
+  );
+  assertEquals(h.sink.pending(), 5, "the first turn: what half the queue holds");
+  assertEquals(h.sink.intakeRoom(big(5)), 0, "the sixth would take more");
+  assertEquals(h.sink.intakeRoom({ timestamp: Date.now(), message: "{}" }), 1, "a small one would");
+  await until(() => pending.backlog === 0, 10_000, "the backlog handed over as batches left");
+  await h.sink.forceFlush(Date.now() + 5000);
+  assertEquals(h.sink.stats().dropped, 0);
+  // Batches go out in parallel, so the stand-in may see them in any order; each line once.
+  const delivered = h.standin.events(GROUP, STREAM).map((e) => parseInt(e.message));
+  assertEquals(delivered.sort(byNumber), [...Array(30).keys()]);
+  assertAccounting(h.sink);
+  assertEveryBatchValid(h.standin);
 });
 
 Deno.test("createCloudWatchSink() skips empty messages and counts them as dropped", async () => {
