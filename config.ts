@@ -80,7 +80,16 @@ export interface MetricsConfig {
   timeoutMs: number;
   /** Per OTLP request (OTEL_EXPORTER_OTLP_METRICS_TIMEOUT, else OTEL_EXPORTER_OTLP_TIMEOUT). */
   otlpTimeoutMs: number;
+  /**
+   * OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: which instruments export deltas
+   * (the OTLP exporter specification's three choices; default cumulative).
+   */
+  temporality: MetricsTemporality;
 }
+
+/** The OTLP exporter specification's temporality preferences. */
+export const METRICS_TEMPORALITIES = ["cumulative", "delta", "lowmemory"] as const;
+export type MetricsTemporality = typeof METRICS_TEMPORALITIES[number];
 
 /** The batch log record processor's settings (OTEL_BLRP_*, the specification's defaults). */
 export interface LogsBatchConfig {
@@ -282,6 +291,7 @@ export const CONFIG_VARIABLES = [
   "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
   "OTEL_METRIC_EXPORT_INTERVAL",
   "OTEL_METRIC_EXPORT_TIMEOUT",
+  "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
   "OTEL_LOGS_EXPORTER",
   "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
   "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
@@ -595,6 +605,12 @@ function metricsConfig(env: Env): MetricsConfig {
     // The SDK requires the timeout to fit in the interval.
     timeoutMs: Math.min(int(env, "OTEL_METRIC_EXPORT_TIMEOUT", 30_000, 1), intervalMs),
     otlpTimeoutMs: signalTimeout(env, "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT"),
+    temporality: oneOf(
+      env,
+      "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+      METRICS_TEMPORALITIES,
+      "cumulative",
+    ),
   };
 }
 

@@ -99,6 +99,10 @@ Deno.test("loadConfig() rejects each bad value with a ConfigError naming the var
     [{ OTEL_EXPORTER_OTLP_LOGS_HEADERS: "=x" }, "OTEL_EXPORTER_OTLP_LOGS_HEADERS"],
     [{ OTEL_METRIC_EXPORT_INTERVAL: "10" }, "OTEL_METRIC_EXPORT_INTERVAL"],
     [{ OTEL_METRIC_EXPORT_TIMEOUT: "0" }, "OTEL_METRIC_EXPORT_TIMEOUT"],
+    [
+      { OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: "deltas" },
+      "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+    ],
     [{ OTEL_BLRP_SCHEDULE_DELAY: "-1" }, "OTEL_BLRP_SCHEDULE_DELAY"],
     [{ OTEL_BLRP_SCHEDULE_DELAY: "1s" }, "OTEL_BLRP_SCHEDULE_DELAY"],
     [{ OTEL_BLRP_EXPORT_TIMEOUT: "-5" }, "OTEL_BLRP_EXPORT_TIMEOUT"],
@@ -158,6 +162,12 @@ Deno.test("metrics and logs follow the OTLP endpoint by default, each with its o
   assert.deepEqual(off.logs.exporters, []);
   assert.equal(off.metrics.intervalMs, 60_000);
   assert.equal(off.metrics.timeoutMs, 30_000);
+  assert.equal(off.metrics.temporality, "cumulative");
+  assert.equal(
+    loadConfig({ OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: "LowMemory" }).metrics
+      .temporality,
+    "lowmemory",
+  );
   const on = loadConfig({
     OTEL_EXPORTER_OTLP_ENDPOINT: "https://api.honeycomb.io/",
     OTEL_EXPORTER_OTLP_HEADERS: "x-honeycomb-team=key",

@@ -14,7 +14,9 @@ import { millisToHrTime } from "../clock.ts";
 import {
   AggregationTemporality,
   type CollectionResult,
+  type DataPoint,
   DataPointType,
+  type Histogram as HistogramValue,
   type MetricData,
   type MetricProducer,
 } from "@opentelemetry/sdk-metrics";
@@ -105,6 +107,7 @@ class Histogram {
 interface Series {
   attributes: Attributes;
   startTime: HrTime;
+  startMs: number;
   duration: Histogram;
   requestSize: Histogram;
   responseSize: Histogram;
@@ -228,9 +231,11 @@ export class HttpServerMetrics implements RequestRecorder, MetricProducer {
   }
 
   private newSeries(attributes: Attributes, method: string, sample: RequestSample): Series {
+    const startMs = this.now();
     return {
       attributes,
-      startTime: millisToHrTime(this.now()),
+      startTime: millisToHrTime(startMs),
+      startMs,
       duration: new Histogram(DURATION_BOUNDARIES),
       requestSize: new Histogram(SIZE_BOUNDARIES),
       responseSize: new Histogram(SIZE_BOUNDARIES),
@@ -242,33 +247,89 @@ export class HttpServerMetrics implements RequestRecorder, MetricProducer {
 
   /** Cumulative data points of everything recorded since start. */
   collect(): Promise<CollectionResult> {
-    const endTime = millisToHrTime(this.now());
+    return this.collectWith(AggregationTemporality.CUMULATIVE, (series, h, endTime) => ({
+      attributes: series.attributes,
+      startTime: series.startTime,
+      endTime,
+      value: {
+        buckets: { boundaries: [...h.boundaries], counts: [...h.counts] },
+        sum: h.sum,
+        count: h.count,
+        min: h.min,
+        max: h.max,
+      },
+    }));
+  }
+
+  /**
+   * The producer for one metric reader: this one for cumulative, or a view that reports each
+   * histogram's change since that reader's last collection (its own state: two readers, OTLP
+   * and the console, each get their own deltas). `http.server.active_requests` is an
+   * up-down counter and stays cumulative either way, as the OTLP exporter specification's
+   * `delta` and `lowmemory` preferences say.
+   */
+  producer(temporality: AggregationTemporality): MetricProducer {
+    if (temporality === AggregationTemporality.CUMULATIVE) return this;
+    const last = new Map<Histogram, { counts: number[]; sum: number; count: number }>();
+    let lastMs: number | undefined;
+    return {
+      collect: () => {
+        const collectedMs = this.now();
+        const startMs = lastMs;
+        lastMs = collectedMs;
+        return this.collectWith(AggregationTemporality.DELTA, (series, h, endTime) => {
+          const before = last.get(h);
+          const count = h.count - (before?.count ?? 0);
+          if (count === 0) return undefined; // nothing new in this interval: no point
+          last.set(h, { counts: [...h.counts], sum: h.sum, count: h.count });
+          return {
+            attributes: series.attributes,
+            // The interval since this reader's last collection, or since the series began.
+            startTime: millisToHrTime(Math.max(series.startMs, startMs ?? series.startMs)),
+            endTime,
+            // min and max of the interval alone are not kept (the accumulation is shared by
+            // every reader), so a delta point leaves them out; they are optional in OTLP.
+            value: {
+              buckets: {
+                boundaries: [...h.boundaries],
+                counts: h.counts.map((c, i) => c - (before?.counts[i] ?? 0)),
+              },
+              sum: h.sum - (before?.sum ?? 0),
+              count,
+            },
+          };
+        }, collectedMs);
+      },
+    };
+  }
+
+  private collectWith(
+    temporality: AggregationTemporality,
+    point: (series: Series, h: Histogram, endTime: HrTime) => DataPoint<HistogramValue> | undefined,
+    collectedMs = this.now(),
+  ): Promise<CollectionResult> {
+    const endTime = millisToHrTime(collectedMs);
     const all = this.overflow ? [...this.series, this.overflow] : this.series;
     const histogram = (
       name: string,
       unit: string,
       description: string,
       pick: (s: Series) => Histogram,
-    ): MetricData => ({
-      descriptor: { name, unit, description, valueType: ValueType.DOUBLE },
-      aggregationTemporality: AggregationTemporality.CUMULATIVE,
-      dataPointType: DataPointType.HISTOGRAM,
-      dataPoints: all.filter((s) => pick(s).count > 0).map((s) => {
+    ): MetricData => {
+      const dataPoints: DataPoint<HistogramValue>[] = [];
+      for (const s of all) {
         const h = pick(s);
-        return {
-          attributes: s.attributes,
-          startTime: s.startTime,
-          endTime,
-          value: {
-            buckets: { boundaries: [...h.boundaries], counts: [...h.counts] },
-            sum: h.sum,
-            count: h.count,
-            min: h.min,
-            max: h.max,
-          },
-        };
-      }),
-    });
+        if (h.count === 0) continue;
+        const p = point(s, h, endTime);
+        if (p !== undefined) dataPoints.push(p);
+      }
+      return {
+        descriptor: { name, unit, description, valueType: ValueType.DOUBLE },
+        aggregationTemporality: temporality,
+        dataPointType: DataPointType.HISTOGRAM,
+        dataPoints,
+      };
+    };
     const metrics: MetricData[] = [
       histogram(
         "http.server.request.duration",

@@ -4,9 +4,11 @@
  * telemetry/metrics/http_server.ts), the process and runtime metrics and the sinks' own
  * counters, over OTLP/HTTP JSON like the traces and/or to the console.
  *
- * Every data point is cumulative, so an export lost to an outage costs resolution, not
- * counts: the next export carries the totals. That is why this sink makes one attempt per
- * export and keeps no retry buffer.
+ * Data points are cumulative by default, so an export lost to an outage costs resolution,
+ * not counts: the next export carries the totals. That is why this sink makes one attempt per
+ * export and keeps no retry buffer. OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta
+ * (or lowmemory) is for backends that want deltas; a lost delta export is then lost counts,
+ * which the sink's own `dropped`/`failed` counters say.
  */
 import { type ExportResult, ExportResultCode } from "@opentelemetry/core";
 import type { IExporterTransport } from "@opentelemetry/otlp-exporter-base";
@@ -14,13 +16,15 @@ import { JsonMetricsSerializer } from "@opentelemetry/otlp-transformer";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
   AggregationTemporality,
+  type AggregationTemporalitySelector,
   ConsoleMetricExporter,
+  InstrumentType,
   MeterProvider,
   PeriodicExportingMetricReader,
   type PushMetricExporter,
   type ResourceMetrics,
 } from "@opentelemetry/sdk-metrics";
-import type { MetricsConfig } from "../../config.ts";
+import type { MetricsConfig, MetricsTemporality } from "../../config.ts";
 import { exportOnce } from "../otlp/json_export.ts";
 import { OtlpHttpTransport } from "../otlp/transport.ts";
 import { type Diagnostic, emptyStats, type Sink, type SinkStats } from "../types.ts";
@@ -59,6 +63,22 @@ function countPoints(metrics: ResourceMetrics): number {
 }
 
 /**
+ * The OTLP exporter specification's temporality per instrument kind: `delta` makes counters
+ * and histograms (synchronous or not) deltas, `lowmemory` only the synchronous ones; up-down
+ * counters stay cumulative in both, and gauges have no temporality to choose.
+ */
+export function temporalitySelector(
+  preference: MetricsTemporality,
+): AggregationTemporalitySelector {
+  return (kind) => {
+    if (preference === "cumulative") return AggregationTemporality.CUMULATIVE;
+    const delta = kind === InstrumentType.COUNTER || kind === InstrumentType.HISTOGRAM ||
+      (preference === "delta" && kind === InstrumentType.OBSERVABLE_COUNTER);
+    return delta ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE;
+  };
+}
+
+/**
  * OTLP/HTTP JSON metrics exporter with its own account: one attempt per export, no retry
  * (the next export carries the totals), a lost export counted by its data points.
  */
@@ -71,6 +91,7 @@ class CountingMetricExporter implements PushMetricExporter {
     private readonly transport: IExporterTransport,
     private readonly timeoutMs: number,
     private readonly diagnostic: Diagnostic,
+    private readonly temporality: AggregationTemporalitySelector,
   ) {}
   export(metrics: ResourceMetrics, done: (result: ExportResult) => void): void {
     if (this.closed) {
@@ -123,8 +144,8 @@ class CountingMetricExporter implements PushMetricExporter {
     this.abandon();
     return Promise.resolve();
   }
-  selectAggregationTemporality(): AggregationTemporality {
-    return AggregationTemporality.CUMULATIVE;
+  selectAggregationTemporality(kind: InstrumentType): AggregationTemporality {
+    return this.temporality(kind);
   }
 }
 
@@ -140,12 +161,14 @@ export function createMetricsPipeline(
   const counters: CountingMetricExporter[] = [];
   const readers: PeriodicExportingMetricReader[] = [];
   const destinations: string[] = [];
+  const temporality = temporalitySelector(config.temporality);
   const reader = (exporter: PushMetricExporter) =>
     new PeriodicExportingMetricReader({
       exporter,
       exportIntervalMillis: config.intervalMs,
       exportTimeoutMillis: config.timeoutMs,
-      metricProducers: [http],
+      // Each reader its own view: a delta is "since this reader's last collection".
+      metricProducers: [http.producer(temporality(InstrumentType.HISTOGRAM))],
     });
   if (config.exporters.includes("otlp") && config.endpoint) {
     const counting = new CountingMetricExporter(
@@ -153,13 +176,14 @@ export function createMetricsPipeline(
       // One request's limit; the reader bounds the whole export by OTEL_METRIC_EXPORT_TIMEOUT.
       Math.min(config.otlpTimeoutMs, config.timeoutMs),
       diagnostic,
+      temporality,
     );
     counters.push(counting);
     readers.push(reader(counting));
     destinations.push(`OTLP/HTTP ${new URL(config.endpoint).origin}`);
   }
   if (config.exporters.includes("console")) {
-    readers.push(reader(new ConsoleMetricExporter()));
+    readers.push(reader(new ConsoleMetricExporter({ temporalitySelector: temporality })));
     destinations.push("console");
   }
   if (readers.length === 0) return undefined;

@@ -70,6 +70,9 @@ function list<T>(value: unknown, what: string): T[] {
 /** One histogram data point, checked. */
 export interface HistogramPoint {
   attributes: Record<string, unknown>;
+  /** The interval the point covers (a delta's since the previous export). */
+  startTimeUnixNano?: bigint;
+  timeUnixNano: bigint;
   bounds: number[];
   counts: number[];
   count: number;
@@ -100,8 +103,11 @@ export interface ReceivedMetric {
 }
 
 function histogramPoint(p: any, name: string): HistogramPoint {
-  nanos(p.timeUnixNano, `${name} timeUnixNano`);
-  if (p.startTimeUnixNano !== undefined) nanos(p.startTimeUnixNano, `${name} startTimeUnixNano`);
+  const time = nanos(p.timeUnixNano, `${name} timeUnixNano`);
+  const start = p.startTimeUnixNano === undefined
+    ? undefined
+    : nanos(p.startTimeUnixNano, `${name} startTimeUnixNano`);
+  if (start !== undefined && start > time) throw new Error(`${name}: starts after it ends`);
   const bounds = list<number>(p.explicitBounds, `${name} explicitBounds`);
   const counts = list<unknown>(p.bucketCounts, `${name} bucketCounts`).map((c) =>
     count(c, `${name} bucket count`)
@@ -118,6 +124,8 @@ function histogramPoint(p: any, name: string): HistogramPoint {
   }
   return {
     attributes: attributes(p.attributes),
+    ...(start === undefined ? {} : { startTimeUnixNano: start }),
+    timeUnixNano: time,
     bounds,
     counts,
     count: total,

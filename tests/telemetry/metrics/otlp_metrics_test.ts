@@ -216,3 +216,81 @@ Deno.test("OTLP metrics: runtime metrics and every sink's counters under the SDK
     await receiver.close();
   }
 });
+
+Deno.test("OTLP metrics: the delta preference exports each interval's change, up-down counters and gauges as they are", async () => {
+  const receiver = startOtlpReceiver();
+  const h = await buildApp({
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: "Delta",
+    OTEL_LOGS_EXPORTER: "none",
+    OTEL_TRACES_EXPORTER: "none",
+  });
+  const get = async (times: number) => {
+    for (let i = 0; i < times; i++) {
+      await (await h.app.request("/api/activities/home")).arrayBuffer();
+    }
+  };
+  const exportNow = async (n: number) => {
+    await h.telemetry.forceFlush(Date.now() + 10_000);
+    await receiver.waitFor(
+      () => receiver.metricRequests.filter((r) => r.status === 200).length >= n,
+      `metrics export ${n}`,
+    );
+    return lastExport(receiver);
+  };
+  const homePoint = (metrics: Map<string, ReceivedMetric>) =>
+    metrics.get("http.server.request.duration")?.histogramPoints.find((p) =>
+      p.attributes["http.route"] === "/api/activities/home"
+    );
+  try {
+    await get(3);
+    const first = await exportNow(1);
+    await get(2);
+    const second = await exportNow(2);
+    const third = await exportNow(3);
+
+    const duration = first.get("http.server.request.duration");
+    assert.equal(duration?.temporality, 1, "delta");
+    const a = homePoint(first);
+    const b = homePoint(second);
+    assert.equal(a?.count, 3);
+    assert.equal(b?.count, 2, "the second export carries only the two later requests");
+    assert.equal(b!.counts.reduce((x, y) => x + y, 0), 2);
+    assert.ok(b!.sum! > 0 && b!.sum! < a!.sum! * 10, "the sum is the interval's");
+    assert.equal(b!.min, undefined, "an interval's min is not kept, so not claimed");
+    // Contiguous intervals: the second starts where the first ended.
+    assert.equal(b!.startTimeUnixNano, a!.timeUnixNano);
+    assert.equal(homePoint(third), undefined, "no requests in the interval, no point");
+    assert.equal(second.get("http.server.response.body.size")?.temporality, 1);
+
+    // Up-down counters stay cumulative; observable counters (the sinks' own) become deltas.
+    assert.equal(second.get("http.server.active_requests")?.temporality, 2);
+    assert.equal(second.get("process.memory.usage")?.temporality, 2);
+    assert.equal(second.get("otel.sdk.exporter.metric_data_point.exported")?.temporality, 1);
+  } finally {
+    await h.close();
+    await receiver.close();
+  }
+});
+
+Deno.test("OTLP metrics: the lowmemory preference keeps observable counters cumulative", async () => {
+  const receiver = startOtlpReceiver();
+  const h = await buildApp({
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: "lowmemory",
+    OTEL_LOGS_EXPORTER: "none",
+    OTEL_TRACES_EXPORTER: "none",
+  });
+  try {
+    await (await h.app.request("/api/activities/home")).arrayBuffer();
+    await h.telemetry.forceFlush(Date.now() + 10_000);
+    await receiver.waitFor(() => receiver.metricRequests.some((r) => r.status === 200), "export");
+    const metrics = lastExport(receiver);
+    assert.equal(metrics.get("http.server.request.duration")?.temporality, 1);
+    assert.equal(metrics.get("process.cpu.time")?.temporality, 2);
+    assert.equal(metrics.get("http.server.active_requests")?.temporality, 2);
+  } finally {
+    await h.close();
+    await receiver.close();
+  }
+});
