@@ -168,7 +168,30 @@ export interface XRayConfig {
 /** AWS credentials from the environment; the SDK's default chain is never used. */
 export interface AwsConfig {
   region: string;
-  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN): first, as in the SDK's chain. */
+  credentials?: StaticCredentials;
+  /** Else the ECS/EKS container credentials endpoint the environment names. */
+  container?: ContainerCredentialsSource;
+}
+
+/** Keys given as they are. */
+export interface StaticCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/**
+ * Where a container's role credentials are fetched: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI
+ * (ECS: under http://169.254.170.2) or AWS_CONTAINER_CREDENTIALS_FULL_URI, with the
+ * Authorization token EKS Pod Identity and ECS Anywhere use.
+ */
+export interface ContainerCredentialsSource {
+  url: string;
+  /** AWS_CONTAINER_AUTHORIZATION_TOKEN. */
+  authorizationToken?: string;
+  /** AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: read at every fetch (it is rotated); wins. */
+  authorizationTokenFile?: string;
 }
 
 /** CloudWatch Logs settings. */
@@ -308,6 +331,10 @@ export const CONFIG_VARIABLES = [
   "AWS_REGION",
   "AWS_DEFAULT_REGION",
   "AWS_ACCESS_KEY_ID",
+  "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+  "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+  "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+  "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
   "AWS_SECRET_ACCESS_KEY",
   "AWS_SESSION_TOKEN",
   "AWS_ENDPOINT_URL",
@@ -702,11 +729,71 @@ function awsConfig(env: Env): AwsConfig | undefined {
   const region = text(env, "AWS_REGION") ?? text(env, "AWS_DEFAULT_REGION");
   const accessKeyId = text(env, "AWS_ACCESS_KEY_ID");
   const secretAccessKey = text(env, "AWS_SECRET_ACCESS_KEY");
-  if (!region || !accessKeyId || !secretAccessKey) return undefined;
-  const sessionToken = text(env, "AWS_SESSION_TOKEN");
+  const container = containerSource(env);
+  if (!region) return undefined;
+  if (accessKeyId && secretAccessKey) {
+    const sessionToken = text(env, "AWS_SESSION_TOKEN");
+    return {
+      region,
+      credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) },
+    };
+  }
+  return container ? { region, container } : undefined;
+}
+
+/** ECS's own address for AWS_CONTAINER_CREDENTIALS_RELATIVE_URI. */
+export const ECS_CREDENTIALS_HOST = "169.254.170.2";
+/** Plain-HTTP hosts the SDK lets AWS_CONTAINER_CREDENTIALS_FULL_URI name (ECS, EKS, loopback). */
+const CONTAINER_HTTP_HOSTS = new Set([
+  ECS_CREDENTIALS_HOST,
+  "169.254.170.23",
+  "[fd00:ec2::23]",
+  "localhost",
+  "[::1]",
+]);
+
+function containerSource(env: Env): ContainerCredentialsSource | undefined {
+  const relative = text(env, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+  const full = text(env, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+  let url: string;
+  if (relative !== undefined) {
+    if (!relative.startsWith("/")) {
+      throw new ConfigError(
+        `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI must be a path starting with /, got "${relative}"`,
+      );
+    }
+    url = new URL(relative, `http://${ECS_CREDENTIALS_HOST}`).href;
+  } else if (full !== undefined) {
+    let parsed: URL;
+    try {
+      parsed = new URL(full);
+    } catch {
+      throw new ConfigError(`AWS_CONTAINER_CREDENTIALS_FULL_URI must be a URL, got "${full}"`);
+    }
+    // As the SDK: any https host; plain http only to the container hosts and loopback, so a
+    // misset variable cannot send the token in clear text across a network.
+    const allowed = parsed.protocol === "https:" ||
+      (parsed.protocol === "http:" &&
+        (CONTAINER_HTTP_HOSTS.has(parsed.hostname) ||
+          /^127\.\d+\.\d+\.\d+$/.test(parsed.hostname)));
+    if (!allowed) {
+      throw new ConfigError(
+        `AWS_CONTAINER_CREDENTIALS_FULL_URI must be https, or http to 169.254.170.2, 169.254.170.23 or loopback, got "${full}"`,
+      );
+    }
+    url = parsed.href;
+  } else {
+    return undefined;
+  }
+  const tokenFile = text(env, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+  const token = text(env, "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+  if (token !== undefined && /[\r\n]/.test(token)) {
+    throw new ConfigError("AWS_CONTAINER_AUTHORIZATION_TOKEN must not contain a line break");
+  }
   return {
-    region,
-    credentials: { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) },
+    url,
+    ...(tokenFile !== undefined ? { authorizationTokenFile: tokenFile } : {}),
+    ...(token !== undefined && tokenFile === undefined ? { authorizationToken: token } : {}),
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import { CloudWatchLogsClient, PutLogEventsCommand } from "@aws-sdk/client-cloudwatch-logs";
 import { readBounded } from "../util/body.ts";
+import type { CredentialsSource } from "./credentials.ts";
 
 /** Largest response body kept: PutLogEvents answers in bytes, DescribeLogGroups(50) in a few KiB. */
 export const MAX_RESPONSE_BYTES = 256 * 1024;
@@ -13,8 +14,11 @@ export const MAX_RESPONSE_BYTES = 256 * 1024;
 /** What the default client needs: region, explicit credentials and an optional endpoint. */
 export interface CloudWatchClientOptions {
   region: string;
-  /** Explicit, so the SDK's default chain never probes ~/.aws or the EC2 metadata address. */
-  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /**
+   * Explicit keys or our own provider, so the SDK's default chain never probes ~/.aws or the
+   * EC2 metadata address.
+   */
+  credentials: CredentialsSource;
   endpoint?: string | undefined;
   /** Response bytes kept at most; longer bodies fail the call. Default {@linkcode MAX_RESPONSE_BYTES}. */
   maxResponseBytes?: number;

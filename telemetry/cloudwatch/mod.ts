@@ -41,10 +41,15 @@ export const cloudwatchSink: SinkPlugin<CloudWatchSinkOptions> = {
     if (!config.aws) {
       return {
         startup:
-          "Logs: console only (CLOUDWATCH_LOG_GROUP is set but AWS_REGION and credentials are not)",
+          "Logs: console only (CLOUDWATCH_LOG_GROUP is set but AWS_REGION and credentials (keys or a container credentials URI) are not)",
       };
     }
     const { createCloudWatchSink } = await import("./sink.ts");
+    const { containerCredentials } = await import("./credentials.ts");
+    const aws = config.aws;
+    // The environment's keys as they are, else the container endpoint (fetched when first used).
+    const credentials = aws.credentials ?? containerCredentials(aws.container!);
+    const from = aws.credentials ? "" : ` (credentials from ${new URL(aws.container!.url).host})`;
     const sink = createCloudWatchSink({
       logGroup: section.logGroup,
       logStream: section.logStream ?? defaultStreamName({
@@ -53,8 +58,8 @@ export const cloudwatchSink: SinkPlugin<CloudWatchSinkOptions> = {
         startMs: Date.now(),
         pid: Deno.pid,
       }),
-      region: config.aws.region,
-      credentials: config.aws.credentials,
+      region: aws.region,
+      credentials,
       ...(section.endpoint ? { endpoint: section.endpoint } : {}),
       createLogGroup: section.createLogGroup,
       flushIntervalMs: section.flushIntervalMs,
@@ -65,7 +70,7 @@ export const cloudwatchSink: SinkPlugin<CloudWatchSinkOptions> = {
     });
     if (!section.metrics.enabled) {
       return {
-        startup: `Logs: console + CloudWatch Logs group "${section.logGroup}"`,
+        startup: `Logs: console + CloudWatch Logs group "${section.logGroup}"${from}`,
         sink,
         logDestination: sink,
       };
@@ -92,9 +97,10 @@ export const cloudwatchSink: SinkPlugin<CloudWatchSinkOptions> = {
       },
     };
     return {
-      startup: `Logs: console + CloudWatch Logs group "${section.logGroup}" (+ EMF metrics in ${
-        JSON.stringify(section.metrics.namespace)
-      } every ${section.metrics.intervalMs} ms)`,
+      startup:
+        `Logs: console + CloudWatch Logs group "${section.logGroup}"${from} (+ EMF metrics in ${
+          JSON.stringify(section.metrics.namespace)
+        } every ${section.metrics.intervalMs} ms)`,
       sink: withMetrics,
       logDestination: sink,
       requestRecorder: emf,

@@ -10,6 +10,7 @@ import { createHash, createHmac } from "node:crypto";
 import type { RejectedInfo } from "./batch.ts";
 import { ResponseTooLargeError } from "./client.ts";
 import { readBounded } from "../util/body.ts";
+import { credentialsProvider, type CredentialsSource } from "./credentials.ts";
 
 /** What a PutLogEvents answer says that the sink reads. */
 export interface PutLogEventsOutput {
@@ -24,7 +25,8 @@ export interface PutLogEventsOptions {
   /** The endpoint the SDK resolves for the region (or the configured one). */
   endpoint: URL;
   region: string;
-  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Keys, or a provider asked before every call (container credentials rotate). */
+  credentials: CredentialsSource;
   maxResponseBytes: number;
   now?: () => number;
 }
@@ -48,32 +50,36 @@ const decoder = new TextDecoder();
 
 /** Creates the direct PutLogEvents call; see the module comment. */
 export function createPutLogEvents(options: PutLogEventsOptions): PutLogEvents {
-  const { endpoint, region, credentials, maxResponseBytes } = options;
+  const { endpoint, region, maxResponseBytes } = options;
+  const credentials = credentialsProvider(options.credentials);
   const now = options.now ?? Date.now;
   const url = endpoint.href;
   const host = endpoint.host;
   const path = endpoint.pathname || "/";
-  const token = credentials.sessionToken;
-  // Signed headers, sorted by name as SigV4 wants them.
-  const signedHeaders = token === undefined
-    ? "content-type;host;x-amz-date;x-amz-target"
-    : "content-type;host;x-amz-date;x-amz-security-token;x-amz-target";
   let clockOffset = 0;
   let keyDate = "";
+  let keySecret = "";
   let signingKey: Uint8Array = new Uint8Array(0);
 
-  function keyFor(date: string): Uint8Array {
-    if (date !== keyDate) {
-      // Derived once a day: the chain depends on the date, region and service only.
-      let key = hmac(`AWS4${credentials.secretAccessKey}`, date);
+  function keyFor(date: string, secret: string): Uint8Array {
+    if (date !== keyDate || secret !== keySecret) {
+      // Derived once a day (and per key): the chain depends on the date, region and service.
+      let key = hmac(`AWS4${secret}`, date);
       for (const part of [region, SERVICE, "aws4_request"]) key = hmac(key, part);
       signingKey = key;
       keyDate = date;
+      keySecret = secret;
     }
     return signingKey;
   }
 
   return async (body, signal) => {
+    const { accessKeyId, secretAccessKey, sessionToken: token } = await credentials();
+    if (signal.aborted) throw signal.reason;
+    // Signed headers, sorted by name as SigV4 wants them.
+    const signedHeaders = token === undefined
+      ? "content-type;host;x-amz-date;x-amz-target"
+      : "content-type;host;x-amz-date;x-amz-security-token;x-amz-target";
     const amzDate = new Date(now() + clockOffset).toISOString().replace(/[-:]|\.\d{3}/g, "");
     const date = amzDate.slice(0, 8);
     const canonicalHeaders = `content-type:${CONTENT_TYPE}\nhost:${host}\nx-amz-date:${amzDate}\n` +
@@ -82,12 +88,14 @@ export function createPutLogEvents(options: PutLogEventsOptions): PutLogEvents {
     const canonical = `POST\n${path}\n\n${canonicalHeaders}\n${signedHeaders}\n${payloadHash}`;
     const scope = `${date}/${region}/${SERVICE}/aws4_request`;
     const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${sha256Hex(canonical)}`;
-    const signature = createHmac("sha256", keyFor(date)).update(toSign).digest("hex");
+    const signature = createHmac("sha256", keyFor(date, secretAccessKey)).update(toSign).digest(
+      "hex",
+    );
     const headers: Record<string, string> = {
       "content-type": CONTENT_TYPE,
       "x-amz-date": amzDate,
       "x-amz-target": TARGET,
-      authorization: `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, ` +
+      authorization: `AWS4-HMAC-SHA256 Credential=${accessKeyId}/${scope}, ` +
         `SignedHeaders=${signedHeaders}, Signature=${signature}`,
     };
     if (token !== undefined) headers["x-amz-security-token"] = token;

@@ -582,6 +582,7 @@ const RETRYABLE_NAMES = new Set([
   "TimeoutError",
   "OperationAbortedException",
   "ResponseTooLargeError",
+  "CredentialsProviderError",
 ]);
 
 function classify(error: unknown, abandoned: boolean): Outcome {
