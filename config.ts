@@ -163,6 +163,11 @@ export interface XRayConfig {
   tracingName?: string;
   dynamicNamingPattern?: string;
   samplingRulesPath: string;
+  /**
+   * AWS_XRAY_SAMPLING: `local` applies the rule file in process; `centralized` polls the
+   * rules and reservoir targets through the daemon's TCP proxy, the file deciding meanwhile.
+   */
+  sampling: "local" | "centralized";
 }
 
 /** AWS credentials from the environment; the SDK's default chain is never used. */
@@ -328,6 +333,7 @@ export const CONFIG_VARIABLES = [
   "AWS_XRAY_TRACING_NAME",
   "AWS_XRAY_URL",
   "AWS_XRAY_SAMPLING_RULES",
+  "AWS_XRAY_SAMPLING",
   "AWS_REGION",
   "AWS_DEFAULT_REGION",
   "AWS_ACCESS_KEY_ID",
@@ -931,6 +937,7 @@ export function loadConfig(env: Env): Config {
       ...(tracingName ? { tracingName } : {}),
       ...(xrayUrl ? { dynamicNamingPattern: xrayUrl } : {}),
       samplingRulesPath,
+      sampling: oneOf(env, "AWS_XRAY_SAMPLING", ["local", "centralized"] as const, "local"),
     },
     ...(aws ? { aws } : {}),
     ...(logGroup

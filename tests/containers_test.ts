@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { CONFIG_VARIABLES, loadConfig } from "../config.ts";
-import { parseDaemonAddress } from "../telemetry/xray/mod.ts";
+import { parseDaemonAddress, parseDaemonTcpAddress } from "../telemetry/xray/mod.ts";
 
 const ROOT = new URL("..", import.meta.url);
 
@@ -178,6 +178,7 @@ Deno.test("compose sets only variables config.ts reads on the backend", async ()
     "AWS_DEFAULT_REGION",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_XRAY_DAEMON_ADDRESS",
+    "AWS_XRAY_SAMPLING",
     "AWS_XRAY_URL",
     "BACKEND_URL",
     "CLOUDWATCH_LOG_GROUP",
@@ -237,6 +238,12 @@ Deno.test("the X-Ray daemon address matches the daemon service's published UDP p
   // The seed's daemon command names the same address (a single argv string, kept as the seed wrote it).
   assert.match(daemon.command?.join(" ") ?? "", new RegExp(`-b ${address.host}:${address.port}`));
   assert.ok((await backend()).depends_on?.includes(address.host));
+  // Centralized sampling polls the daemon's TCP proxy: bound on the service's name, not on its
+  // default 127.0.0.1, which another container cannot reach.
+  const env = (await backend()).environment ?? {};
+  assert.equal(env.AWS_XRAY_SAMPLING, "centralized");
+  const tcp = parseDaemonTcpAddress(env.AWS_XRAY_DAEMON_ADDRESS);
+  assert.match(daemon.command?.join(" ") ?? "", new RegExp(`-t ${tcp.host}:${tcp.port}`));
 });
 
 Deno.test("compose's db is the official postgres image, pinned, with a volume and a health check", async () => {
@@ -267,7 +274,7 @@ Deno.test("compose's db is the official postgres image, pinned, with a volume an
   assert.ok(backendService.depends_on?.includes("db"));
 });
 
-Deno.test("the xray-daemon service is the seed's", async () => {
+Deno.test("the xray-daemon service is the seed's, its TCP proxy bound where the backend reaches it", async () => {
   const daemon = (await compose())["xray-daemon"];
   assert.deepEqual(daemon, {
     image: "amazon/aws-xray-daemon",
@@ -276,7 +283,7 @@ Deno.test("the xray-daemon service is the seed's", async () => {
       AWS_SECRET_ACCESS_KEY: "${AWS_SECRET_ACCESS_KEY}",
       AWS_REGION: "ca-central-1",
     },
-    command: ["xray -o -b xray-daemon:2000"],
+    command: ["xray -o -b xray-daemon:2000 -t xray-daemon:2000"],
     ports: ["2000:2000/udp"],
   });
 });

@@ -33,3 +33,13 @@ export function parseDaemonAddress(value: string | undefined): DaemonAddress {
   }
   return { host, port };
 }
+
+/**
+ * The daemon's TCP address (its proxy to the X-Ray API, for centralized sampling): the `tcp:`
+ * part of a two-part AWS_XRAY_DAEMON_ADDRESS, else the same host and port as UDP.
+ */
+export function parseDaemonTcpAddress(value: string | undefined): DaemonAddress {
+  const parts = value?.trim().split(/\s+/) ?? [];
+  const tcp = parts.length === 2 ? parts.find((part) => /^tcp:/i.test(part)) : undefined;
+  return parseDaemonAddress(tcp === undefined ? value : tcp.slice(4));
+}

@@ -27,7 +27,8 @@ import {
   type SamplingRuleDocument,
   validateSamplingRule,
 } from "./sampling.ts";
-import { parseDaemonAddress } from "./address.ts";
+import { parseDaemonAddress, parseDaemonTcpAddress } from "./address.ts";
+import { type CentralizedSamplerOptions, createCentralizedSampler } from "./centralized.ts";
 import { createUdpSender, type DaemonAddress, type Lookup } from "./sender.ts";
 import { availableTransport, type DatagramTransport } from "./socket.ts";
 import {
@@ -41,7 +42,7 @@ import {
 
 export type { SamplingRule, SamplingRuleDocument } from "./sampling.ts";
 export type { DaemonAddress } from "./sender.ts";
-export { DEFAULT_DAEMON_ADDRESS, parseDaemonAddress } from "./address.ts";
+export { DEFAULT_DAEMON_ADDRESS, parseDaemonAddress, parseDaemonTcpAddress } from "./address.ts";
 export {
   type AmznTraceHeader,
   formatAmznTraceId,
@@ -74,6 +75,14 @@ export interface XRayOptions {
   dynamicNamingPattern?: string;
   /** The parsed aws/json/xray.json. */
   samplingRule: SamplingRuleDocument;
+  /**
+   * AWS_XRAY_SAMPLING=centralized: the daemon's proxy to poll for rules and targets (the
+   * rule file decides until they arrive).
+   */
+  centralizedSampling?: Pick<
+    CentralizedSamplerOptions,
+    "endpoint" | "clientId" | "rulesIntervalMs" | "targetsIntervalMs"
+  >;
   /** Epoch ms. */
   now?: () => number;
   /** In [0, 1), for the fixed-rate part of sampling. */
@@ -142,7 +151,18 @@ export function createXRay(options: XRayOptions): XRay {
     segments_evicted: 0,
   };
   const requestCounters = { unsampled_requests: 0, sampled_requests: 0, begin_failed: 0 };
-  const sample = createSampler({ rule: options.samplingRule.SamplingRule, now, random });
+  const localSample = createSampler({ rule: options.samplingRule.SamplingRule, now, random });
+  const centralized = options.centralizedSampling === undefined
+    ? undefined
+    : createCentralizedSampler({
+      ...options.centralizedSampling,
+      fallback: localSample,
+      diagnostic,
+      now,
+      random,
+    });
+  const sample = centralized?.sample ?? localSample;
+  void centralized?.start();
   const hostMatches = options.dynamicNamingPattern === undefined
     ? undefined
     : compileWildcard(options.dynamicNamingPattern);
@@ -283,13 +303,19 @@ export function createXRay(options: XRayOptions): XRay {
       return sender.flush(deadlineMs).catch(() => {});
     },
     shutdown(deadlineMs: number): Promise<void> {
+      centralized?.stop();
       return sender.shutdown(deadlineMs).catch(() => {});
     },
     stats(): SinkStats {
       return { ...stats };
     },
     details(): Record<string, number> {
-      return { ...documentCounters, ...trackerCounters, ...requestCounters };
+      return {
+        ...documentCounters,
+        ...trackerCounters,
+        ...requestCounters,
+        sampling_rules: centralized?.ruleCount() ?? 0,
+      };
     },
   };
 }
@@ -311,6 +337,8 @@ export const xraySink: SinkPlugin<XRayOptions> = {
     if (config.otel.mode !== "sdk") {
       return { startup: "X-Ray: off (needs the SDK pipeline; OTEL_DENO/OTEL_SDK_DISABLED is set)" };
     }
+    const tcp = parseDaemonTcpAddress(section.daemonAddress);
+    const endpoint = `http://${tcp.host.includes(":") ? `[${tcp.host}]` : tcp.host}:${tcp.port}`;
     const xray = createXRay({
       daemonAddress: parseDaemonAddress(section.daemonAddress),
       serviceName: config.serviceName,
@@ -319,6 +347,7 @@ export const xraySink: SinkPlugin<XRayOptions> = {
         ? { dynamicNamingPattern: section.dynamicNamingPattern }
         : {}),
       samplingRule: await loadSamplingRule(section.samplingRulesPath),
+      ...(section.sampling === "centralized" ? { centralizedSampling: { endpoint } } : {}),
       diagnostic,
       ...tuning,
     });
@@ -327,7 +356,11 @@ export const xraySink: SinkPlugin<XRayOptions> = {
       ? "Deno.DatagramConn"
       : "node:dgram; --unstable-net would use the cheaper Deno.DatagramConn";
     return {
-      startup: `X-Ray: UDP to daemon at ${section.daemonAddress} (${socket})`,
+      startup: `X-Ray: UDP to daemon at ${section.daemonAddress} (${socket})${
+        section.sampling === "centralized"
+          ? `; sampling rules from X-Ray via ${endpoint} (${section.samplingRulesPath} until they arrive)`
+          : ""
+      }`,
       sink: xray,
       spanProcessors: [xray.processor],
       recordsUnsampled: true,
