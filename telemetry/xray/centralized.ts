@@ -18,6 +18,11 @@ export const TARGETS_INTERVAL_MS = 10 * 1000;
 const FETCH_TIMEOUT_MS = 2000;
 /** GetSamplingRules pages hold at most 100 rules of a few hundred bytes. */
 const MAX_ANSWER_BYTES = 1024 * 1024;
+/**
+ * Rules kept at most, by priority: X-Ray allows 25 per region besides the Default; each request
+ * tries them in turn, so a proxy answering thousands must not make requests slower.
+ */
+export const MAX_RULES = 100;
 
 /** One rule from the service, with its reservoir and the counts not yet reported. */
 interface RemoteRule {
@@ -36,6 +41,9 @@ interface RemoteRule {
   requests: number;
   sampled: number;
   borrowed: number;
+  /** Reported every this many 10 s rounds (a target's `Interval` / 10), and rounds since. */
+  reportEvery: number;
+  rounds: number;
 }
 
 /** Options of {@linkcode createCentralizedSampler}. */
@@ -141,14 +149,19 @@ export function createCentralizedSampler(options: CentralizedSamplerOptions): Ce
       if (rule !== undefined) next.push(rule);
     }
     next.sort((a, b) => a.priority - b.priority || (a.name < b.name ? -1 : 1));
-    rules = next;
+    if (next.length > MAX_RULES) {
+      report("rules", `${next.length} sampling rules; the first ${MAX_RULES} by priority apply`);
+    }
+    rules = next.slice(0, MAX_RULES);
     rulesFetchedMs = now();
   }
 
   async function reportTargets(): Promise<void> {
-    if (rules.length === 0) return;
+    // A rule is reported as often as its last target asked (every round by default).
+    const due = rules.filter((r) => ++r.rounds >= r.reportEvery);
+    if (due.length === 0) return;
     const timestamp = Math.floor(now() / 1000);
-    const documents = rules.map((r) => ({
+    const documents = due.map((r) => ({
       RuleName: r.name,
       ClientID: clientId,
       Timestamp: timestamp,
@@ -156,7 +169,7 @@ export function createCentralizedSampler(options: CentralizedSamplerOptions): Ce
       SampledCount: r.sampled,
       BorrowCount: r.borrowed,
     }));
-    const sent = rules.map((r) => [r.name, r.requests, r.sampled, r.borrowed] as const);
+    const sent = due.map((r) => [r.name, r.requests, r.sampled, r.borrowed] as const);
     const answer = await call("/SamplingTargets", { SamplingStatisticsDocuments: documents });
     const byName = new Map(rules.map((r) => [r.name, r]));
     // What was reported is taken off (from the rules in force now: a refresh may have replaced
@@ -167,6 +180,7 @@ export function createCentralizedSampler(options: CentralizedSamplerOptions): Ce
       r.requests = Math.max(0, r.requests - requests);
       r.sampled = Math.max(0, r.sampled - sampled);
       r.borrowed = Math.max(0, r.borrowed - borrowed);
+      r.rounds = 0;
     }
     for (
       const target of Array.isArray(answer.SamplingTargetDocuments)
@@ -177,6 +191,9 @@ export function createCentralizedSampler(options: CentralizedSamplerOptions): Ce
       const rule = typeof t.RuleName === "string" ? byName.get(t.RuleName) : undefined;
       if (rule === undefined) continue;
       if (isRate(t.FixedRate)) rule.fixedRate = t.FixedRate;
+      if (isCount(t.Interval) && t.Interval > 0) {
+        rule.reportEvery = Math.max(1, Math.round(t.Interval / (TARGETS_INTERVAL_MS / 1000)));
+      }
       if (isCount(t.ReservoirQuota)) {
         rule.quota = t.ReservoirQuota;
         rule.quotaUntilMs = typeof t.ReservoirQuotaTTL === "number"
@@ -269,6 +286,8 @@ function toRule(value: unknown, previous: Map<string, RemoteRule>): RemoteRule |
     requests: old?.requests ?? 0,
     sampled: old?.sampled ?? 0,
     borrowed: old?.borrowed ?? 0,
+    reportEvery: old?.reportEvery ?? 1,
+    rounds: old?.rounds ?? 0,
   };
 }
 

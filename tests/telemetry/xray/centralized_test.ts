@@ -224,3 +224,66 @@ Deno.test("AWS_XRAY_SAMPLING=centralized: the app samples by the service's rules
     await listener.close();
   }
 });
+
+Deno.test("centralized sampling: a proxy answering more rules than X-Ray allows keeps the first 100 by priority", async () => {
+  const many = Array.from(
+    { length: 150 },
+    (_, i) => remoteRule({ RuleName: `r${i}`, Priority: 150 - i, URLPath: `/only/${i}` }),
+  );
+  const proxy = startDaemonProxy(many);
+  const diagnostics: string[] = [];
+  const sampler = createCentralizedSampler({
+    endpoint: proxy.endpoint,
+    fallback: () => false,
+    diagnostic: (message) => diagnostics.push(message),
+    random: () => 0.99,
+  });
+  try {
+    await sampler.start();
+    assert.equal(sampler.ruleCount(), 100);
+    assert.deepEqual(diagnostics, [
+      "xray: 150 sampling rules; the first 100 by priority apply",
+    ]);
+    // r149 has priority 1 (kept: borrows its first request); r0, priority 150, was left out.
+    assert.equal(sampler.sample(request("/only/149")), true);
+    assert.equal(sampler.sample(request("/only/0")), false, "the fallback decides");
+  } finally {
+    sampler.stop();
+    await proxy.close();
+  }
+});
+
+Deno.test("centralized sampling: a rule is reported as often as its target's Interval asks", async () => {
+  const proxy = startDaemonProxy(
+    [remoteRule({}), remoteRule({ RuleName: "Every", Priority: 1, URLPath: "/every" })],
+    (docs) =>
+      docs.filter((d) => d.RuleName === "Default").map(() => ({
+        RuleName: "Default",
+        FixedRate: 0.05,
+        Interval: 20, // every other 10 s round
+      })),
+  );
+  const sampler = createCentralizedSampler({
+    endpoint: proxy.endpoint,
+    fallback: () => false,
+    diagnostic: (message) => assert.fail(message),
+    targetsIntervalMs: 10,
+  });
+  try {
+    await sampler.start();
+    await until("six reports", () => proxy.statistics.length >= 6);
+    const named = proxy.statistics.slice(0, 6).map((docs) => docs.map((d) => d.RuleName).sort());
+    // The first report has both; after it Default's target asks for every other round.
+    assert.deepEqual(named, [
+      ["Default", "Every"],
+      ["Every"],
+      ["Default", "Every"],
+      ["Every"],
+      ["Default", "Every"],
+      ["Every"],
+    ]);
+  } finally {
+    sampler.stop();
+    await proxy.close();
+  }
+});
