@@ -81,6 +81,17 @@ export interface RequestRecorder {
   end(sample: RequestSample): void;
 }
 
+/** A window's min and max, and the window reset for the next interval (none if it is missing). */
+function windowExtremes(
+  window: { min: number; max: number } | undefined,
+): { min?: number; max?: number } {
+  if (window === undefined || window.min > window.max) return {};
+  const extremes = { min: window.min, max: window.max };
+  window.min = Infinity;
+  window.max = -Infinity;
+  return extremes;
+}
+
 /** A fixed-boundary histogram accumulated in place. */
 class Histogram {
   readonly counts: number[];
@@ -88,10 +99,18 @@ class Histogram {
   count = 0;
   min = Infinity;
   max = -Infinity;
-  constructor(readonly boundaries: readonly number[]) {
+  /** Each delta view's min and max since its last collection (one entry per view). */
+  readonly windows: Array<{ min: number; max: number }>;
+  constructor(readonly boundaries: readonly number[], views = 0) {
     this.counts = new Array(boundaries.length + 1).fill(0);
+    this.windows = Array.from({ length: views }, () => ({ min: Infinity, max: -Infinity }));
   }
   record(value: number): void {
+    for (let k = 0; k < this.windows.length; k++) {
+      const w = this.windows[k]!;
+      if (value < w.min) w.min = value;
+      if (value > w.max) w.max = value;
+    }
     const b = this.boundaries;
     let i = 0;
     // Upper bounds are inclusive, as in OTLP's explicit-bucket histograms.
@@ -145,6 +164,8 @@ export class HttpServerMetrics implements RequestRecorder, MetricProducer {
   private readonly active = new Map<string, ActiveSeries[]>();
   private readonly activeSeries: ActiveSeries[] = [];
   private overflow: Series | undefined;
+  /** Delta views made so far; each histogram keeps a min/max window for each. */
+  private deltaViews = 0;
 
   /**
    * `resource` is only a fallback: the metric reader exports producers' scopes under the
@@ -236,9 +257,9 @@ export class HttpServerMetrics implements RequestRecorder, MetricProducer {
       attributes,
       startTime: millisToHrTime(startMs),
       startMs,
-      duration: new Histogram(DURATION_BOUNDARIES),
-      requestSize: new Histogram(SIZE_BOUNDARIES),
-      responseSize: new Histogram(SIZE_BOUNDARIES),
+      duration: new Histogram(DURATION_BOUNDARIES, this.deltaViews),
+      requestSize: new Histogram(SIZE_BOUNDARIES, this.deltaViews),
+      responseSize: new Histogram(SIZE_BOUNDARIES, this.deltaViews),
       method,
       scheme: sample.scheme,
       errorType: sample.errorType,
@@ -270,6 +291,8 @@ export class HttpServerMetrics implements RequestRecorder, MetricProducer {
    */
   producer(temporality: AggregationTemporality): MetricProducer {
     if (temporality === AggregationTemporality.CUMULATIVE) return this;
+    // Views are made when the pipeline starts, before any series: every histogram has this window.
+    const view = this.deltaViews++;
     const last = new Map<Histogram, { counts: number[]; sum: number; count: number }>();
     let lastMs: number | undefined;
     return {
@@ -287,14 +310,14 @@ export class HttpServerMetrics implements RequestRecorder, MetricProducer {
             // The interval since this reader's last collection, or since the series began.
             startTime: millisToHrTime(Math.max(series.startMs, startMs ?? series.startMs)),
             endTime,
-            // min and max of the interval alone are not kept (the accumulation is shared by
-            // every reader), so a delta point leaves them out; they are optional in OTLP.
+            // The interval's own extremes (this view's window), then the window starts over.
             value: {
               buckets: {
                 boundaries: [...h.boundaries],
                 counts: h.counts.map((c, i) => c - (before?.counts[i] ?? 0)),
               },
               sum: h.sum - (before?.sum ?? 0),
+              ...windowExtremes(h.windows[view]),
               count,
             },
           };

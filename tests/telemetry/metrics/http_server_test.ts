@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { resourceFromAttributes } from "@opentelemetry/resources";
-import type { HistogramMetricData } from "@opentelemetry/sdk-metrics";
+import {
+  AggregationTemporality,
+  type HistogramMetricData,
+  type MetricProducer,
+} from "@opentelemetry/sdk-metrics";
 import {
   HttpServerMetrics,
   MAX_SERIES,
@@ -123,4 +127,34 @@ Deno.test("HTTP server metrics: one route and status, told apart by method, sche
       "error.type": "TypeError",
     }, 1],
   ]);
+});
+
+Deno.test("HTTP server metrics: each delta view reports its own interval's counts, sum, min and max", async () => {
+  const metrics = newMetrics();
+  const otlp = metrics.producer(AggregationTemporality.DELTA);
+  const consoleView = metrics.producer(AggregationTemporality.DELTA);
+  const point = async (producer: MetricProducer) => {
+    const { resourceMetrics } = await producer.collect();
+    const metric = resourceMetrics.scopeMetrics[0]!.metrics.find((m) =>
+      m.descriptor.name === "http.server.request.duration"
+    ) as HistogramMetricData | undefined;
+    return metric?.dataPoints[0]?.value;
+  };
+  for (const s of [0.5, 2]) metrics.end(sample({ durationSeconds: s }));
+  assert.deepEqual(
+    { ...(await point(otlp)), buckets: undefined },
+    { buckets: undefined, sum: 2.5, count: 2, min: 0.5, max: 2 },
+  );
+  metrics.end(sample({ durationSeconds: 1 }));
+  // The second interval alone: the cumulative min and max (0.5, 2) are not this interval's.
+  assert.deepEqual(
+    { ...(await point(otlp)), buckets: undefined },
+    { buckets: undefined, sum: 1, count: 1, min: 1, max: 1 },
+  );
+  // The console's view has not collected yet: both intervals are its first.
+  const both = await point(consoleView);
+  assert.deepEqual([both?.count, both?.min, both?.max, both?.sum], [3, 0.5, 2, 3.5]);
+  // The cumulative producer is unaffected by the views.
+  const cumulative = (await duration(metrics)).dataPoints[0]!.value;
+  assert.deepEqual([cumulative.count, cumulative.min, cumulative.max], [3, 0.5, 2]);
 });
