@@ -10,7 +10,8 @@
  */
 import { readBounded } from "../util/body.ts";
 import { throttledDiagnostic } from "../util/throttle.ts";
-import { compileWildcard, type SampleDecider, type SamplingRequest } from "./sampling.ts";
+import { errorText } from "../util/errors.ts";
+import { ruleMatcher, type SampleDecider, type SamplingRequest } from "./sampling.ts";
 
 /** The SDKs' periods. */
 export const RULES_INTERVAL_MS = 5 * 60 * 1000;
@@ -223,7 +224,7 @@ export function createCentralizedSampler(options: CentralizedSamplerOptions): Ce
       if (stopped) return;
       report(
         "centralized",
-        `centralized sampling unavailable (${errorName(error)}); ${
+        `centralized sampling unavailable (${errorText(error)}); ${
           rules.length > 0 ? "keeping the last rules" : "the local rule decides"
         }`,
       );
@@ -264,19 +265,18 @@ function toRule(value: unknown, previous: Map<string, RemoteRule>): RemoteRule |
   if (attributes && typeof attributes === "object" && Object.keys(attributes).length > 0) {
     return undefined;
   }
-  const pattern = (p: unknown) => compileWildcard(typeof p === "string" ? p : "*");
-  const service = pattern(ServiceName);
-  const host = pattern(Host);
-  const method = pattern(HTTPMethod);
-  const path = pattern(URLPath);
   const old = previous.get(RuleName);
   return {
     name: RuleName,
     priority: Priority,
     fixedRate: FixedRate,
     canBorrow: isCount(r.ReservoirSize) && r.ReservoirSize > 0,
-    matches: (q) =>
-      service(q.serviceName) && host(q.host ?? "") && method(q.method) && path(q.path),
+    matches: ruleMatcher({
+      ...(typeof ServiceName === "string" ? { ServiceName } : {}),
+      ...(typeof Host === "string" ? { Host } : {}),
+      ...(typeof HTTPMethod === "string" ? { HTTPMethod } : {}),
+      ...(typeof URLPath === "string" ? { URLPath } : {}),
+    }),
     // A rule kept across a refresh keeps its reservoir and its unreported counts.
     quota: old?.quota,
     quotaUntilMs: old?.quotaUntilMs ?? 0,
@@ -297,11 +297,6 @@ function isRate(value: unknown): value is number {
 
 function isCount(value: unknown): value is number {
   return typeof value === "number" && Number.isInteger(value) && value >= 0;
-}
-
-function errorName(error: unknown): string {
-  if (error instanceof Error) return error.name === "Error" ? error.message : error.name;
-  return String(error);
 }
 
 function randomClientId(): string {

@@ -49,23 +49,30 @@ export interface SamplerOptions {
 /** Builds the local sampler for one rule plus the SDK default. */
 export function createSampler(options: SamplerOptions): SampleDecider {
   const { rule, now, random } = options;
-  // The segment name and host repeat request after request: their answers are remembered.
-  const matchers = {
-    service: lastAnswer(compileWildcard(rule.ServiceName)),
-    host: lastAnswer(compileWildcard(rule.Host)),
-    method: compileWildcard(rule.HTTPMethod),
-    path: compileWildcard(rule.URLPath),
-  };
+  const matches = ruleMatcher(rule);
   const ruleReservoir = createReservoir(rule.ReservoirSize, now);
   const defaultReservoir = createReservoir(DEFAULT_RESERVOIR, now);
   return function sample(request: SamplingRequest): boolean {
-    const matches = matchers.service(request.serviceName) &&
-      matchers.host(request.host ?? "") &&
-      matchers.method(request.method) &&
-      matchers.path(request.path);
-    if (matches) return ruleReservoir() || random() < rule.FixedRate;
+    if (matches(request)) return ruleReservoir() || random() < rule.FixedRate;
     return defaultReservoir() || random() < DEFAULT_RATE;
   };
+}
+
+/** The fields a rule matches a request by; an absent one matches anything. */
+export type RuleFields = Partial<
+  Pick<SamplingRule, "ServiceName" | "Host" | "HTTPMethod" | "URLPath">
+>;
+
+/** Whether a request falls under a rule (local or from X-Ray): its four wildcards. */
+export function ruleMatcher(rule: RuleFields): (request: SamplingRequest) => boolean {
+  // The segment name and host repeat request after request: their answers are remembered.
+  const service = lastAnswer(compileWildcard(rule.ServiceName ?? "*"));
+  const host = lastAnswer(compileWildcard(rule.Host ?? "*"));
+  const method = compileWildcard(rule.HTTPMethod ?? "*");
+  const path = compileWildcard(rule.URLPath ?? "*");
+  return (request) =>
+    service(request.serviceName) && host(request.host ?? "") && method(request.method) &&
+    path(request.path);
 }
 
 /** `match` with its last answer kept, for values that rarely change between calls. */
