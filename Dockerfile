@@ -4,6 +4,11 @@ FROM denoland/deno:2.9.6
 
 WORKDIR /app
 
+# Deno's own update check off: a `deno run` that lives past half a second otherwise looks up
+# dl.deno.land, from the build's `deno task` and from every container start (deno.json's tasks
+# say the same; tests/no_egress_test.ts).
+ENV DENO_NO_UPDATE_CHECK=1
+
 # Dependencies in their own layer: rebuilt only when deno.json, deno.lock or deps.ts change.
 # Only the production packages (deps.ts, which tests keep equal to main.ts's graph) are cached,
 # not the whole import map: the test-only packages never enter the image. The image already

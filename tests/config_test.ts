@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { CONFIG_VARIABLES, ConfigError, DEFAULT_OTLP_PROTOCOL, loadConfig } from "../config.ts";
+import { childEnv } from "./support/child_env.ts";
 
 function rejects(env: Record<string, string>, variable: string): void {
   assert.throws(
@@ -363,12 +364,10 @@ Deno.test("main.ts with PORT=abc exits 1 with one clear line naming PORT", async
     args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "main.ts"],
     cwd: new URL("..", import.meta.url),
     clearEnv: true,
-    env: {
+    env: childEnv({
       PORT: "abc",
-      ...(Deno.env.get("HOME") ? { HOME: Deno.env.get("HOME") as string } : {}),
-      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR") as string } : {}),
       NO_COLOR: "1",
-    },
+    }),
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -480,15 +479,13 @@ async function runMain(env: Record<string, string>) {
     args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "main.ts"],
     cwd: new URL("..", import.meta.url),
     clearEnv: true,
-    env: {
-      ...(Deno.env.get("HOME") ? { HOME: Deno.env.get("HOME") as string } : {}),
-      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR") as string } : {}),
+    env: childEnv({
       NO_COLOR: "1",
       LOG_FORMAT: "json",
       // The spawn grants no write, so not the default PGlite store.
       DATABASE_URL: "memory:",
       ...env,
-    },
+    }),
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -137,7 +137,15 @@ Deno.test("Dockerfile's CMD is `deno task start` with the same narrow permission
   assert.equal(cmd.length, 1);
   const argv = JSON.parse(cmd[0]?.args ?? "") as string[];
   const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).tasks;
-  assert.deepEqual(argv, tasks.start.split(/\s+/));
+  const words: string[] = tasks.start.split(/\s+/);
+  // The task's leading VAR=value words are the image's ENV (an exec-form CMD has no shell).
+  let leading = 0;
+  while (/^[A-Z_][A-Z0-9_]*=/.test(words[leading] ?? "")) leading++;
+  const assignments = words.slice(0, leading);
+  assert.deepEqual(assignments, ["DENO_NO_UPDATE_CHECK=1"]);
+  assert.deepEqual(argv, words.slice(leading));
+  const env = steps.filter((i) => i.op === "ENV").flatMap((i) => i.args.split(/\s+/));
+  for (const assignment of assignments) assert.ok(env.includes(assignment), `ENV ${assignment}`);
   assert.ok(!argv.some((arg) => /^(-A|--allow-all|--allow-run)/.test(arg)));
   // Writes only to the embedded database's directory.
   assert.deepEqual(argv.filter((arg) => arg.startsWith("--allow-write")), [

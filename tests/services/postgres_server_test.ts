@@ -17,6 +17,7 @@ import {
 } from "../../telemetry/xray/document.ts";
 import { buildApp, postJson } from "../support/harness.ts";
 import { startBackend } from "../support/backend.ts";
+import { childEnv } from "../support/child_env.ts";
 import {
   findPostgresBin,
   POSTGRES_SKIP,
@@ -293,7 +294,7 @@ Deno.test("an unreachable database at startup: retries with backoff, then one li
     args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "main.ts"],
     cwd: new URL("../..", import.meta.url),
     clearEnv: true,
-    env: {
+    env: childEnv({
       PORT: "0",
       HOST: "127.0.0.1",
       LOG_FORMAT: "json",
@@ -301,9 +302,7 @@ Deno.test("an unreachable database at startup: retries with backoff, then one li
       DATABASE_URL: `postgresql://cruddur:${password}@127.0.0.1:${port}/cruddur`,
       DATABASE_STARTUP_TIMEOUT_MS: "1500",
       DATABASE_CONNECT_TIMEOUT_MS: "500",
-      ...(Deno.env.get("HOME") ? { HOME: Deno.env.get("HOME") as string } : {}),
-      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR") as string } : {}),
-    },
+    }),
     stdout: "piped",
     stderr: "piped",
   });

@@ -4,6 +4,7 @@
  * log lines as they arrive.
  */
 import assert from "node:assert/strict";
+import { childEnv } from "./child_env.ts";
 
 /** A running `deno run main.ts` whose stdout lines are collected as they arrive. */
 export interface Backend {
@@ -21,6 +22,13 @@ export interface BackendOptions {
   fileLimit?: number;
   /** How long to wait for the "listening" line (a first PGlite start initialises a database). */
   listenTimeoutMs?: number;
+  /**
+   * Start through this deno.json task (`deno task start`) instead of `deno run main.ts`, with
+   * no DENO_NO_UPDATE_CHECK from us: the task has to set what it needs itself.
+   */
+  task?: string;
+  /** Leave Deno's own update check on: the control of tests/no_egress_test.ts. */
+  updateCheck?: boolean;
 }
 
 /**
@@ -32,7 +40,7 @@ export async function startBackend(
   options: BackendOptions = {},
 ): Promise<Backend> {
   const write = env.DATA_DIR ? [`--allow-write=${env.DATA_DIR}`] : [];
-  const deno = [
+  const deno = options.task ? [Deno.execPath(), "task", options.task] : [
     Deno.execPath(),
     "run",
     "--allow-net",
@@ -40,25 +48,26 @@ export async function startBackend(
     "--allow-read",
     "--allow-sys",
     ...write,
+    "main.ts",
   ];
   const argv = options.fileLimit === undefined
-    ? [...deno, "main.ts"]
-    : ["prlimit", `--nofile=${options.fileLimit}`, "--", ...deno, "main.ts"];
+    ? deno
+    : ["prlimit", `--nofile=${options.fileLimit}`, "--", ...deno];
+  const childEnvironment = childEnv({
+    PORT: "0",
+    HOST: "127.0.0.1",
+    LOG_FORMAT: "json",
+    NO_COLOR: "1",
+    DATABASE_URL: "memory:",
+    ...env,
+  });
+  if (options.task || options.updateCheck) delete childEnvironment.DENO_NO_UPDATE_CHECK;
   const child = new Deno.Command(argv[0]!, {
     args: argv.slice(1),
     cwd: new URL("../..", import.meta.url),
     // Nothing from this process's environment: no exporter may reach the network.
     clearEnv: true,
-    env: {
-      PORT: "0",
-      HOST: "127.0.0.1",
-      LOG_FORMAT: "json",
-      NO_COLOR: "1",
-      DATABASE_URL: "memory:",
-      ...(Deno.env.get("HOME") ? { HOME: Deno.env.get("HOME") as string } : {}),
-      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR") as string } : {}),
-      ...env,
-    },
+    env: childEnvironment,
     stdout: "piped",
     stderr: "piped",
   }).spawn();

@@ -4,6 +4,7 @@
  * Shared by tests/reliability/stdout_blocked_test.ts and `deno task reliability`.
  */
 import type { SinkStats } from "../../telemetry/types.ts";
+import { childEnv } from "./child_env.ts";
 
 /** What happened while stdout was stalled. */
 export interface BlockedStdoutRun {
@@ -38,7 +39,7 @@ export async function blockedStdoutRun(options: BlockedStdoutOptions): Promise<B
     args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "main.ts"],
     cwd: new URL("../..", import.meta.url),
     clearEnv: true,
-    env: {
+    env: childEnv({
       PORT: "0",
       HOST: "127.0.0.1",
       LOG_FORMAT: "json",
@@ -47,10 +48,8 @@ export async function blockedStdoutRun(options: BlockedStdoutOptions): Promise<B
       HEALTH_CHECK_DETAIL: "true",
       DATABASE_URL: "memory:",
       SHUTDOWN_TIMEOUT_MS: String(options.shutdownTimeoutMs),
-      ...(Deno.env.get("HOME") ? { HOME: Deno.env.get("HOME") as string } : {}),
-      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR") as string } : {}),
       ...options.env,
-    },
+    }),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { startOtlpReceiver } from "../support/otlp_receiver.ts";
+import { childEnv } from "../support/child_env.ts";
 
 const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT = "00f067aa0ba902b7";
@@ -43,7 +44,7 @@ Deno.test("native mode exports each attribute key once per span, integers as int
     args: ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "main.ts"],
     cwd: new URL("../..", import.meta.url),
     clearEnv: true,
-    env: {
+    env: childEnv({
       OTEL_DENO: "true",
       // The spawn grants no write, so not the default PGlite store.
       DATABASE_URL: "memory:",
@@ -54,9 +55,7 @@ Deno.test("native mode exports each attribute key once per span, integers as int
       PORT: "0",
       HOST: "127.0.0.1",
       LOG_FORMAT: "json",
-      ...(Deno.env.get("HOME") ? { HOME: Deno.env.get("HOME")! } : {}),
-      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
-    },
+    }),
     stdout: "piped",
     stderr: "null",
   }).spawn();
