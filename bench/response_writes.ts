@@ -17,6 +17,7 @@
  */
 import { parseArgs } from "node:util";
 import {
+  baseEnv,
   findLoadGenerator,
   freePort,
   hasTaskset,
@@ -31,7 +32,6 @@ import {
 const { values: args } = parseArgs({
   args: Deno.args,
   options: {
-    serve: { type: "boolean", default: false },
     rounds: { type: "string", default: "2" },
     duration: { type: "string", default: "5" },
   },
@@ -67,13 +67,7 @@ async function main(): Promise<number> {
       const port = freePort();
       const server = await startServer({
         script: new URL(import.meta.url).pathname,
-        env: {
-          HOST: "127.0.0.1",
-          PORT: String(port),
-          BODY_BYTES: String(variant.body),
-          SERVE: "1",
-          DENO_NO_UPDATE_CHECK: "1",
-        },
+        env: { ...baseEnv(port), BODY_BYTES: String(variant.body), SERVE: "1" },
         cpu: pin ? 0 : undefined,
         readyPath: "/",
       });
@@ -95,5 +89,6 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (args.serve || Deno.env.get("SERVE") === "1") serve();
+// The servers are this file again, told apart by their environment (startServer passes no args).
+if (Deno.env.get("SERVE") === "1") serve();
 else runMain(main);

@@ -11,6 +11,7 @@
  * PGlite spawned on an empty and on an existing DATA_DIR, time to the first 200 on the feed.
  */
 import { createMemoryStore } from "../services/store/memory.ts";
+import { baseEnv } from "./lib.ts";
 import { openStore, type Store } from "../services/store/mod.ts";
 import { findPostgresBin, postgresServer } from "../tests/support/postgres.ts";
 
@@ -62,13 +63,7 @@ async function coldStart(dataDir: string): Promise<number> {
       "main.ts",
     ],
     cwd: new URL("..", import.meta.url),
-    env: {
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      DATA_DIR: dataDir,
-      LOG_LEVEL: "warn",
-      DENO_NO_UPDATE_CHECK: "1",
-    },
+    env: { ...baseEnv(port), DATA_DIR: dataDir, LOG_LEVEL: "warn" },
     clearEnv: true,
     stdout: "null",
     stderr: "null",
